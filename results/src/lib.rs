@@ -1,0 +1,1 @@
+//! DuckDB results store.
