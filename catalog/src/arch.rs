@@ -210,12 +210,19 @@ mod tests {
 
     #[test]
     fn catalog_names_and_hub_ids_are_unique_and_lower_case() {
-        let mut seen = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        let mut hubs = std::collections::HashMap::new();
         for m in MODELS {
-            assert!(seen.insert(m.name), "duplicate name {}", m.name);
+            assert!(names.insert(m.name), "duplicate name {}", m.name);
             for h in m.hub_ids {
                 assert_eq!(*h, h.to_ascii_lowercase());
-                assert!(seen.insert(h), "duplicate hub id {h}");
+                assert!(hubs.insert(*h, m.name).is_none(), "duplicate hub id {h}");
+            }
+        }
+        // A catalog name may equal a hub id only of its own entry.
+        for m in MODELS {
+            if let Some(owner) = hubs.get(m.name) {
+                assert_eq!(*owner, m.name);
             }
         }
     }

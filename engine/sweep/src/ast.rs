@@ -211,7 +211,7 @@ pub enum Api {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
 pub enum Dataset {
     /// Synthetic prompts; lengths drawn uniformly in `len · (1 ± spread)`.
     Random { input_len: u32, output_len: u32, spread: f64 },
@@ -265,7 +265,7 @@ pub enum Scoring {
 
 /// One load point of a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
 pub enum LoadPoint {
     /// Closed loop: N requests in flight.
     Concurrency { concurrency: u32 },
@@ -292,6 +292,7 @@ pub enum Stop {
 
 /// Per-request service-level objectives; goodput counts the requests that meet all of them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Slo {
     pub ttft_ms: Option<f64>,
     pub tpot_ms: Option<f64>,
@@ -352,6 +353,7 @@ pub struct Host {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Validate {
     pub max_error_rate: f64,
     pub min_completed: f64,

@@ -9,7 +9,7 @@ use crate::ast::*;
 use crate::diag::{Diag, Diags, did_you_mean, suggest};
 use crate::metrics::check_metric;
 use crate::read::{
-    Once, Reader, boolean, children, duration_secs, float, name_span, node_name, scalar, string, uint,
+    Once, Reader, children, duration_secs, float, name_span, node_name, scalar, string, uint,
 };
 
 /// Parses KDL text into a sweep. Diagnostics (errors and warnings) go to `d`; a sweep is
@@ -1257,7 +1257,3 @@ fn unique<'a>(d: &mut Diags, names: impl Iterator<Item = &'a Spanned<String>>, w
     }
 }
 
-#[allow(dead_code)]
-fn _assert_bool_reader_used(d: &mut Diags, e: &kdl::KdlEntry) -> Option<bool> {
-    boolean(d, e, "")
-}

@@ -1,0 +1,88 @@
+//! From a parsed sweep to a plan: resolve names, expand the matrix, prune what cannot run
+//! (with the reason), and build the keyed DAG.
+//!
+//! ```text
+//! Sweep ──resolve──▶ Resolved ──expand──▶ Expansion (valid + pruned) ──dag──▶ Graph of keyed nodes
+//! ```
+//!
+//! Everything here is pure apart from reading dataset files to hash their content.
+
+pub mod dag;
+pub mod expand;
+pub mod key;
+pub mod output;
+pub mod resolve;
+
+use std::path::PathBuf;
+
+use bench_engines::EnginePlugin;
+use bench_sweep::{Diag, Diags, Source, Sweep, SweepError};
+
+pub use dag::{Graph, Node, NodeKind, Subject};
+pub use expand::{Config, Expansion, Reason};
+pub use key::{KEY_SCHEMA_VERSION, NodeKey};
+pub use resolve::Resolved;
+
+/// Where the planner looks for files the sweep names.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// The sweep file's directory: relative dataset and model paths start here.
+    pub base_dir: Option<PathBuf>,
+}
+
+/// A compiled sweep.
+pub struct Plan<'s, 'r> {
+    pub resolved: Resolved<'s, 'r>,
+    pub expansion: Expansion,
+    pub graph: Graph,
+    /// Warnings of the planner (the parser's are the caller's).
+    pub warnings: Vec<Diag>,
+}
+
+/// Compiles a parsed sweep into a plan, or returns every error found.
+pub fn plan<'s, 'r>(
+    sweep: &'s Sweep,
+    source: &Source,
+    registry: &'r [Box<dyn EnginePlugin>],
+    opts: &PlanOptions,
+) -> Result<Plan<'s, 'r>, SweepError> {
+    let mut d = Diags::default();
+    let resolved = resolve::resolve(sweep, registry, opts.base_dir.as_deref(), &mut d);
+    if d.has_errors() {
+        return Err(fail(source, d));
+    }
+    let expansion = expand::expand(&resolved, &mut d);
+    let graph = dag::Builder { r: &resolved, x: &expansion, g: Graph::default() }.build();
+    let mut warnings = d.into_vec();
+    source.attach(&mut warnings);
+    Ok(Plan { resolved, expansion, graph, warnings })
+}
+
+fn fail(source: &Source, d: Diags) -> SweepError {
+    let mut diags = d.into_vec();
+    source.attach(&mut diags);
+    SweepError { file: source.name.clone(), diags }
+}
+
+impl Plan<'_, '_> {
+    /// Node count per kind, in DAG order.
+    pub fn counts(&self) -> Vec<(NodeKind, usize)> {
+        let mut c = [0usize; 6];
+        for n in self.graph.node_weights() {
+            c[n.kind as usize] += 1;
+        }
+        NodeKind::ALL.iter().map(|k| (*k, c[*k as usize])).collect()
+    }
+
+    /// Finds a node by full key, key prefix (at least 6 hex digits) or label.
+    pub fn find(&self, what: &str) -> Vec<petgraph::graph::NodeIndex> {
+        let what_l = what.to_ascii_lowercase();
+        self.graph
+            .node_indices()
+            .filter(|i| {
+                let n = &self.graph[*i];
+                n.label == what || (what.len() >= 6 && n.key.hex().starts_with(&what_l))
+            })
+            .collect()
+    }
+}

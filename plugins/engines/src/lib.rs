@@ -1,0 +1,109 @@
+//! Engine plugins. Each engine is one file implementing [`EnginePlugin`] plus one line in
+//! [`builtin`]; the planner asks a plugin whether it can serve a configuration, and keys
+//! carry the plugin's [`EnginePlugin::fingerprint`].
+
+mod lmdeploy;
+mod sim;
+mod tgi;
+mod vllm;
+
+use std::borrow::Cow;
+
+use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
+
+pub use lmdeploy::LmDeploy;
+pub use sim::Sim;
+pub use tgi::Tgi;
+pub use vllm::Vllm;
+
+/// A serving configuration as a plugin sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ServingPoint<'a> {
+    pub quantization: Quantization,
+    pub dtype: Dtype,
+    pub kv_cache: KvCacheDtype,
+    pub gpu: &'a GpuSpec,
+    pub gpus: u32,
+    pub batch_size: u32,
+    pub seq_len: u32,
+    /// Architecture facts when known.
+    pub arch: Option<&'a ArchFacts>,
+}
+
+/// Why an engine cannot serve a configuration: one sentence, usually static.
+pub type Unsupported = Cow<'static, str>;
+
+/// One serving engine.
+pub trait EnginePlugin: Send + Sync {
+    /// The name sweeps use (`vllm`).
+    fn name(&self) -> &'static str;
+
+    /// The plugin's own version: bump it when the plugin changes what a configuration
+    /// means (its arguments, defaults), and every key of this engine changes.
+    fn version(&self) -> u32;
+
+    /// The image used when the sweep names none.
+    fn default_image(&self) -> &'static str;
+
+    /// Whether this engine can serve the point, and if not, why.
+    fn check(&self, p: &ServingPoint<'_>) -> Result<(), Unsupported>;
+
+    /// What goes into keys for this plugin: name, version and image.
+    fn fingerprint(&self, image: &str) -> String {
+        format!("{}/{}@{}", self.name(), self.version(), image)
+    }
+}
+
+/// The engines bench ships with. Adding one is a new file and one line here.
+pub fn builtin() -> Vec<Box<dyn EnginePlugin>> {
+    vec![Box::new(Vllm), Box::new(Tgi), Box::new(LmDeploy), Box::new(Sim)]
+}
+
+/// Rejects fp32 compute, which the quantized kernels of every engine lack.
+pub(crate) fn quantized_needs_half(p: &ServingPoint<'_>) -> Result<(), Unsupported> {
+    if !p.quantization.is_unquantized() && p.dtype == Dtype::Fp32 {
+        return Err(Cow::Owned(format!(
+            "{} kernels do not compute in fp32",
+            p.quantization.name()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn point(q: Quantization, d: Dtype, kv: KvCacheDtype, gpu: &str) -> ServingPoint<'static> {
+        ServingPoint {
+            quantization: q,
+            dtype: d,
+            kv_cache: kv,
+            gpu: GpuSpec::find(gpu).unwrap(),
+            gpus: 1,
+            batch_size: 8,
+            seq_len: 2048,
+            arch: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_names_are_unique() {
+        let mut names: Vec<_> = builtin().iter().map(|p| p.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), builtin().len());
+    }
+
+    #[test]
+    fn fingerprint_changes_with_image_and_version() {
+        let v = Vllm;
+        assert_ne!(v.fingerprint("a:1"), v.fingerprint("a:2"));
+        assert_eq!(v.fingerprint("a:1"), format!("vllm/{}@a:1", v.version()));
+    }
+}

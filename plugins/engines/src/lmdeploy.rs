@@ -1,0 +1,54 @@
+//! LMDeploy (`openmmlab/lmdeploy`), TurboMind backend.
+
+use std::borrow::Cow;
+
+use bench_catalog::{Dtype, KvCacheDtype, Quantization};
+
+use crate::{EnginePlugin, ServingPoint, Unsupported, quantized_needs_half};
+
+pub struct LmDeploy;
+
+impl EnginePlugin for LmDeploy {
+    fn name(&self) -> &'static str {
+        "lmdeploy"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn default_image(&self) -> &'static str {
+        "openmmlab/lmdeploy:v0.9.2-cu12"
+    }
+
+    fn check(&self, p: &ServingPoint<'_>) -> Result<(), Unsupported> {
+        if p.quantization == Quantization::Fp32 || p.dtype == Dtype::Fp32 {
+            return Err(Cow::Borrowed("LMDeploy serves float16 and bfloat16 only (--dtype)"));
+        }
+        quantized_needs_half(p)?;
+        if p.quantization == Quantization::Int4 {
+            return Err(Cow::Borrowed(
+                "LMDeploy's 4-bit weights are AWQ (--model-format awq): use quantization \"awq\"",
+            ));
+        }
+        if p.kv_cache == KvCacheDtype::Fp8 {
+            return Err(Cow::Borrowed(
+                "LMDeploy quantizes the KV cache to int8 or int4 (--quant-policy 8/4), not fp8",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::point;
+
+    #[test]
+    fn serves_integer_kv_cache_and_awq_on_volta() {
+        assert!(LmDeploy.check(&point(Quantization::Fp16, Dtype::Auto, KvCacheDtype::Int4, "V100-32GB")).is_ok());
+        assert!(LmDeploy.check(&point(Quantization::Awq, Dtype::Auto, KvCacheDtype::Int8, "A100-80GB")).is_ok());
+        assert!(LmDeploy.check(&point(Quantization::Int4, Dtype::Auto, KvCacheDtype::Auto, "A100-80GB")).is_err());
+    }
+}

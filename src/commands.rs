@@ -1,0 +1,175 @@
+//! The commands. Each reads its inputs, calls the libraries and renders the result.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use bench_engines::EnginePlugin;
+use bench_plan::{NodeKind, Plan, PlanOptions, output};
+use bench_sweep::{Diag, Parsed, Source};
+
+use crate::cli::{CheckArgs, Cli, Command, GraphArgs, GraphFormat, PlanArgs};
+use crate::error::CliError;
+use crate::render::{diagnostic, thousands};
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Plan(a) => plan(a),
+        Command::Check(a) => check(a),
+        Command::Graph(a) => graph(a),
+    }
+}
+
+/// Reads a sweep file into a [`Source`], naming the file in the error.
+pub fn read_source(path: &Path) -> Result<Source, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Other(format!("cannot read sweep {}: {e}", path.display())))?;
+    Ok(Source::new(path.display().to_string(), text))
+}
+
+fn options(path: &Path) -> PlanOptions {
+    PlanOptions {
+        base_dir: path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { p.to_path_buf() }),
+    }
+}
+
+fn print_warnings(ws: &[Diag]) {
+    for w in ws {
+        diagnostic(w);
+    }
+}
+
+/// Parses and plans, printing warnings; the caller gets the plan.
+fn compile<'s, 'r>(
+    parsed: &'s Parsed,
+    source: &Source,
+    registry: &'r [Box<dyn EnginePlugin>],
+    path: &Path,
+) -> Result<Plan<'s, 'r>, CliError> {
+    print_warnings(&parsed.warnings);
+    let plan = bench_plan::plan(&parsed.sweep, source, registry, &options(path))?;
+    print_warnings(&plan.warnings);
+    Ok(plan)
+}
+
+fn plan(a: PlanArgs) -> Result<ExitCode, CliError> {
+    let source = read_source(&a.sweep)?;
+    let parsed = bench_sweep::parse(&source)?;
+    let registry = bench_engines::builtin();
+    let plan = compile(&parsed, &source, &registry, &a.sweep)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let io = |e: std::io::Error| CliError::Other(format!("cannot write output: {e}"));
+    if a.json {
+        write_json(&plan, &mut out).map_err(io)?;
+    } else {
+        write_human(&plan, &source, a.show_pruned, &mut out).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_json(plan: &Plan<'_, '_>, out: &mut impl Write) -> std::io::Result<()> {
+    // Streamed: a large sweep has hundreds of thousands of nodes.
+    let summary = output::summary(plan);
+    out.write_all(b"{\"summary\":")?;
+    serde_json::to_writer(&mut *out, &summary)?;
+    out.write_all(b",\"nodes\":[")?;
+    for (n, i) in plan.graph.node_indices().enumerate() {
+        if n > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &output::node_json(plan, i))?;
+    }
+    out.write_all(b"],\"pruned\":[")?;
+    for (n, p) in output::pruned_json(plan).enumerate() {
+        if n > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &p)?;
+    }
+    out.write_all(b"]}\n")
+}
+
+fn write_human(plan: &Plan<'_, '_>, source: &Source, show_pruned: bool, out: &mut impl Write) -> std::io::Result<()> {
+    let s = output::summary(plan);
+    writeln!(out, "sweep {}  ({})", s.sweep, source.name)?;
+    let mut matrix = format!("{} points", thousands(s.matrix_points));
+    if s.excluded > 0 || s.included > 0 {
+        matrix.push_str(&format!(" ({} excluded, {} included)", thousands(s.excluded), thousands(s.included)));
+    }
+    writeln!(out, "  matrix      {matrix}")?;
+    writeln!(out, "  valid       {} configurations", thousands(s.valid))?;
+    writeln!(out, "  pruned      {} configurations", thousands(s.pruned))?;
+    let nodes = NodeKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.name(), thousands(s.nodes.get(k).copied().unwrap_or(0))))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    writeln!(out, "  nodes       {nodes}  ({} in all)", thousands(s.total_nodes))?;
+    writeln!(out, "  status      {} will run (new)", thousands(s.total_nodes))?;
+    if !s.pruned_by_reason.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "pruned, by reason:")?;
+        let width = thousands(s.pruned_by_reason[0].count).len();
+        for g in &s.pruned_by_reason {
+            writeln!(out, "  {:>width$}  {}", thousands(g.count), g.class)?;
+            writeln!(out, "  {:>width$}  e.g. {}: {}", "", g.example, g.example_detail)?;
+        }
+    }
+    if show_pruned && !plan.expansion.pruned.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "pruned configurations:")?;
+        for (c, why) in &plan.expansion.pruned {
+            writeln!(out, "  {}: {}", bench_plan::dag::config_label(&plan.resolved, &plan.expansion, c), why)?;
+        }
+    } else if !s.pruned_by_reason.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "(--show-pruned lists every pruned configuration; --json prints every node)")?;
+    }
+    Ok(())
+}
+
+fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
+    let registry = bench_engines::builtin();
+    let mut failed = false;
+    for path in &a.sweeps {
+        let source = read_source(path)?;
+        let result = bench_sweep::parse(&source).map_err(CliError::from).and_then(|parsed| {
+            print_warnings(&parsed.warnings);
+            let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path))?;
+            print_warnings(&plan.warnings);
+            Ok((parsed.warnings.len() + plan.warnings.len(), plan.expansion.valid.len(), plan.graph.node_count()))
+        });
+        match result {
+            Ok((warnings, configs, nodes)) => {
+                if a.deny_warnings && warnings > 0 {
+                    eprintln!("{}: {warnings} warning(s), denied", path.display());
+                    failed = true;
+                } else {
+                    println!("{}: ok, {} configurations, {} nodes", path.display(), thousands(configs), thousands(nodes));
+                }
+            }
+            Err(e) => {
+                crate::render::error(&e);
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn graph(a: GraphArgs) -> Result<ExitCode, CliError> {
+    let source = read_source(&a.sweep)?;
+    let parsed = bench_sweep::parse(&source)?;
+    let registry = bench_engines::builtin();
+    let plan = compile(&parsed, &source, &registry, &a.sweep)?;
+    let text = match a.format {
+        GraphFormat::Dot => output::dot(&plan),
+        GraphFormat::Mermaid => output::mermaid(&plan),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .map_err(|e| CliError::Other(format!("cannot write output: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}

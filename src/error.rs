@@ -1,0 +1,19 @@
+//! The CLI's error: a sweep's diagnostics, or one sentence that says where and why.
+
+#[derive(Debug)]
+pub enum CliError {
+    Sweep(bench_sweep::SweepError),
+    Other(String),
+}
+
+impl From<bench_sweep::SweepError> for CliError {
+    fn from(e: bench_sweep::SweepError) -> Self {
+        CliError::Sweep(e)
+    }
+}
+
+impl From<String> for CliError {
+    fn from(e: String) -> Self {
+        CliError::Other(e)
+    }
+}

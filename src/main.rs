@@ -1,0 +1,22 @@
+//! `bench`: a declarative, build-system-style DAG engine for LLM-inference benchmark sweeps.
+
+mod cli;
+mod error;
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    render::init_logging(args.verbose);
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
