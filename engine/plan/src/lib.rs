@@ -47,12 +47,23 @@ pub fn plan<'s, 'r>(
     opts: &PlanOptions,
 ) -> Result<Plan<'s, 'r>, SweepError> {
     let mut d = Diags::default();
+    let t0 = std::time::Instant::now();
     let resolved = resolve::resolve(sweep, registry, opts.base_dir.as_deref(), &mut d);
     if d.has_errors() {
         return Err(fail(source, d));
     }
+    let t1 = std::time::Instant::now();
     let expansion = expand::expand(&resolved, &mut d);
+    let t2 = std::time::Instant::now();
     let graph = dag::Builder { r: &resolved, x: &expansion, g: Graph::default() }.build();
+    tracing::debug!(
+        resolve_ms = (t1 - t0).as_secs_f64() * 1e3,
+        expand_ms = (t2 - t1).as_secs_f64() * 1e3,
+        dag_ms = t2.elapsed().as_secs_f64() * 1e3,
+        configs = expansion.valid.len(),
+        nodes = graph.node_count(),
+        "planned"
+    );
     let mut warnings = d.into_vec();
     source.attach(&mut warnings);
     Ok(Plan { resolved, expansion, graph, warnings })
