@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use petgraph::Direction;
+use rayon::prelude::*;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::expand::{Config, Expansion};
-use crate::key::{KeyInput, NodeKey, node_key};
-use crate::resolve::{NONE, Resolved};
+use crate::key::{KeyHasher, KeyInput, NodeKey, enc, encoded, node_key};
+use crate::resolve::{NONE, RWorkload, Resolved};
 use bench_sweep::{LoadPoint, ModelSource, Scalar, Stop};
 
 /// The kinds of node.
@@ -68,9 +69,6 @@ pub enum Subject {
 pub struct Node {
     pub kind: NodeKind,
     pub key: NodeKey,
-    /// Stable, readable identity: the same work in two versions of a sweep has the same
-    /// label, whatever its key.
-    pub label: String,
     pub subject: Subject,
     /// Higher runs first.
     pub priority: i64,
@@ -87,14 +85,56 @@ pub fn inputs(g: &Graph, n: NodeIndex) -> Vec<NodeIndex> {
     v
 }
 
+/// Stable, readable identity of a node: the same work in two versions of a sweep has the
+/// same label, whatever its key. Computed on demand (a large plan has 10⁵–10⁶ nodes).
+pub fn label(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
+    match *s {
+        Subject::Download { model } => format!("download/{}", r.models[model as usize].decl.name.value),
+        Subject::Setup { engine, gpu } => {
+            format!("setup/{}/{}", r.engines[engine as usize].name, r.gpu.values[gpu as usize].name)
+        }
+        Subject::Bench { config, load, repeat } | Subject::Validate { config, load, repeat } => {
+            let c = &x.valid[config as usize];
+            let kind = if matches!(s, Subject::Bench { .. }) { "bench" } else { "validate" };
+            let l = &r.workloads[c.workload as usize].decl.load[load as usize].value;
+            format!("{kind}/{}/{}/r{repeat}", config_label(r, x, c), l.label())
+        }
+        Subject::Aggregate { config, load } => {
+            let c = &x.valid[config as usize];
+            let l = &r.workloads[c.workload as usize].decl.load[load as usize].value;
+            format!("aggregate/{}/{}", config_label(r, x, c), l.label())
+        }
+        Subject::Optimize => "optimize".into(),
+    }
+}
+
 pub(crate) struct Builder<'a, 's, 'r> {
     pub r: &'a Resolved<'s, 'r>,
     pub x: &'a Expansion,
     pub g: Graph,
 }
 
+/// Canonical bytes of values many nodes share, encoded once.
+struct Shared {
+    workload: Vec<Vec<u8>>,
+    load: Vec<Vec<Vec<u8>>>,
+    env: Vec<Vec<u8>>,
+    fingerprint: Vec<String>,
+    args: HashMap<(u16, u32), Vec<u8>>,
+    aggregate: HashMap<(u16, u16, u16), Vec<u8>>,
+}
+
 impl Builder<'_, '_, '_> {
-    fn add(&mut self, kind: NodeKind, label: String, subject: Subject, inputs: &[NodeIndex], priority: i64, cost: f64) -> NodeIndex {
+    fn add(&mut self, kind: NodeKind, subject: Subject, key: NodeKey, inputs: &[NodeIndex], priority: i64, cost: f64) -> NodeIndex {
+        let n = self.g.add_node(Node { kind, key, subject, priority, cost });
+        for i in inputs {
+            self.g.add_edge(*i, n, ());
+        }
+        n
+    }
+
+    /// The reference path: key from the JSON params. Used for the few shared nodes.
+    fn add_slow(&mut self, kind: NodeKind, subject: Subject, inputs: &[NodeIndex], priority: i64) -> NodeIndex {
         let params = params(self.r, self.x, &subject);
         let fingerprint = fingerprint(self.r, self.x, &subject);
         let input_keys: Vec<NodeKey> = inputs.iter().map(|i| self.g[*i].key).collect();
@@ -106,41 +146,46 @@ impl Builder<'_, '_, '_> {
             fingerprint: &fingerprint,
             inputs: &input_keys,
         });
-        let n = self.g.add_node(Node { kind, key, label, subject, priority, cost });
-        for i in inputs {
-            self.g.add_edge(*i, n, ());
-        }
-        n
+        self.add(kind, subject, key, inputs, priority, 0.0)
     }
 
     pub fn build(mut self) -> Graph {
         let r = self.r;
         let x = self.x;
+        let cache = r.sweep.cache_version;
+        let mut shared = Shared {
+            workload: r.workloads.iter().map(|w| encoded(&workload_json(w))).collect(),
+            load: r.workloads.iter().map(|w| w.decl.load.iter().map(|l| encoded(&load_json(&l.value))).collect()).collect(),
+            env: r.engines.iter().map(|e| encoded(&serde_json::to_value(&e.env).unwrap_or(Value::Null))).collect(),
+            fingerprint: r.engines.iter().map(|e| e.plugin.fingerprint(&e.image)).collect(),
+            args: HashMap::new(),
+            aggregate: HashMap::new(),
+        };
+        let mut validate_prefix = KeyHasher::new(NodeKind::Validate.name(), NodeKind::Validate.version(), cache);
+        validate_prefix.put(&encoded(&validate_json(r)));
+
+        // Shared nodes and shared encodings first (few, sequential)...
         let mut downloads: HashMap<u16, NodeIndex> = HashMap::new();
         let mut setups: HashMap<(u16, u16), NodeIndex> = HashMap::new();
-        let mut aggregates: Vec<NodeIndex> = Vec::new();
+        let mut upstream: Vec<(NodeIndex, NodeIndex)> = Vec::with_capacity(x.valid.len());
+        let mut priorities: Vec<i64> = Vec::with_capacity(x.valid.len());
         for (ci, c) in x.valid.iter().enumerate() {
-            let model = &r.models[c.model as usize];
-            let engine = &r.engines[c.engine as usize];
-            let w = r.workloads[c.workload as usize].decl;
-            let priority = model.decl.priority
-                + engine.priority
-                + w.priority
+            let priority = r.models[c.model as usize].decl.priority
+                + r.engines[c.engine as usize].priority
+                + r.workloads[c.workload as usize].decl.priority
                 + x.include_priority.get(&(ci as u32)).copied().unwrap_or(0);
-            let cost = config_cost(r, c);
             let dl = match downloads.get(&c.model) {
                 Some(n) => *n,
                 None => {
-                    let n = self.add(NodeKind::Download, format!("download/{}", model.decl.name.value), Subject::Download { model: c.model }, &[], priority, 0.0);
+                    let n = self.add_slow(NodeKind::Download, Subject::Download { model: c.model }, &[], priority);
                     downloads.insert(c.model, n);
                     n
                 }
             };
-            let gpu = r.gpu.values[c.gpu as usize];
             let setup = match setups.get(&(c.engine, c.gpu)) {
                 Some(n) => *n,
                 None => {
-                    let n = self.add(NodeKind::Setup, format!("setup/{}/{}", engine.name, gpu.name), Subject::Setup { engine: c.engine, gpu: c.gpu }, &[], priority, 0.0);
+                    let n = self.add_slow(NodeKind::Setup, Subject::Setup { engine: c.engine, gpu: c.gpu }, &[], priority);
                     setups.insert((c.engine, c.gpu), n);
                     n
                 }
@@ -149,25 +194,122 @@ impl Builder<'_, '_, '_> {
                 let node = &mut self.g[idx];
                 node.priority = node.priority.max(priority);
             }
-            let base = config_label(r, x, c);
-            for (li, load) in w.load.iter().enumerate() {
-                let mut inputs = Vec::with_capacity(2 * w.repeats as usize);
+            upstream.push((dl, setup));
+            priorities.push(priority);
+            shared.args.entry((c.engine, c.args)).or_insert_with(|| encoded(&Value::Object(engine_args(r, x, c))));
+            shared.aggregate.entry((c.workload, c.gpu, c.gpus)).or_insert_with(|| encoded(&aggregate_json(r, c)));
+        }
+
+        // ...then the keys of every configuration's nodes, in parallel...
+        let g = &self.g;
+        let keys: Vec<Vec<NodeKey>> = x
+            .valid
+            .par_iter()
+            .zip(upstream.par_iter())
+            .map(|(c, (dl, setup))| config_keys(r, x, c, [g[*dl].key, g[*setup].key], &shared, &validate_prefix))
+            .collect();
+
+        // ...and the graph, in order.
+        let mut aggregates: Vec<NodeIndex> = Vec::new();
+        for (ci, c) in x.valid.iter().enumerate() {
+            let (dl, setup) = upstream[ci];
+            let priority = priorities[ci];
+            let cost = config_cost(r, c);
+            let w = r.workloads[c.workload as usize].decl;
+            let mut k = keys[ci].iter().copied();
+            for li in 0..w.load.len() {
+                let mut ins = Vec::with_capacity(2 * w.repeats as usize);
                 for rep in 0..w.repeats {
-                    let l = format!("{base}/{}/r{rep}", load.value.label());
-                    let b = self.add(NodeKind::Bench, format!("bench/{l}"), Subject::Bench { config: ci as u32, load: li as u16, repeat: rep }, &[dl, setup], priority, cost);
-                    let v = self.add(NodeKind::Validate, format!("validate/{l}"), Subject::Validate { config: ci as u32, load: li as u16, repeat: rep }, &[b], priority, 0.0);
-                    inputs.push(b);
-                    inputs.push(v);
+                    let (Some(bkey), Some(vkey)) = (k.next(), k.next()) else { break };
+                    let b = self.add(NodeKind::Bench, Subject::Bench { config: ci as u32, load: li as u16, repeat: rep }, bkey, &[dl, setup], priority, cost);
+                    let v = self.add(NodeKind::Validate, Subject::Validate { config: ci as u32, load: li as u16, repeat: rep }, vkey, &[b], priority, 0.0);
+                    ins.push(b);
+                    ins.push(v);
                 }
-                let a = self.add(NodeKind::Aggregate, format!("aggregate/{base}/{}", load.value.label()), Subject::Aggregate { config: ci as u32, load: li as u16 }, &inputs, priority, 0.0);
-                aggregates.push(a);
+                if let Some(akey) = k.next() {
+                    let a = self.add(NodeKind::Aggregate, Subject::Aggregate { config: ci as u32, load: li as u16 }, akey, &ins, priority, 0.0);
+                    aggregates.push(a);
+                }
             }
         }
         if !aggregates.is_empty() {
-            self.add(NodeKind::Optimize, "optimize".into(), Subject::Optimize, &aggregates, 0, 0.0);
+            self.add_slow(NodeKind::Optimize, Subject::Optimize, &aggregates, 0);
         }
         self.g
     }
+}
+
+/// The keys of one configuration's nodes, in the order the graph adds them: per load point,
+/// (bench, validate) per repeat, then the aggregate.
+fn config_keys(
+    r: &Resolved<'_, '_>,
+    x: &Expansion,
+    c: &Config,
+    upstream: [NodeKey; 2],
+    shared: &Shared,
+    validate_prefix: &KeyHasher,
+) -> Vec<NodeKey> {
+    let cache = r.sweep.cache_version;
+    let w = r.workloads[c.workload as usize].decl;
+    let mut bench_prefix = KeyHasher::new(NodeKind::Bench.name(), NodeKind::Bench.version(), cache);
+    enc::object(&mut bench_prefix, 2);
+    enc::key(&mut bench_prefix, "config");
+    encode_config(&mut bench_prefix, r, x, c, shared);
+    enc::key(&mut bench_prefix, "run");
+    let mut agg_prefix = KeyHasher::new(NodeKind::Aggregate.name(), NodeKind::Aggregate.version(), cache);
+    if let Some(a) = shared.aggregate.get(&(c.workload, c.gpu, c.gpus)) {
+        agg_prefix.put(a);
+    }
+    let fp = &shared.fingerprint[c.engine as usize];
+    let mut out = Vec::with_capacity(w.load.len() * (2 * w.repeats as usize + 1));
+    for li in 0..w.load.len() {
+        let first = out.len();
+        for rep in 0..w.repeats {
+            let mut h = bench_prefix.clone();
+            enc::object(&mut h, 2);
+            enc::key(&mut h, "load");
+            h.put(&shared.load[c.workload as usize][li]);
+            enc::key(&mut h, "repeat");
+            enc::uint(&mut h, rep as u64);
+            let bkey = h.finish(fp, &upstream);
+            let vkey = validate_prefix.clone().finish("", &[bkey]);
+            out.push(bkey);
+            out.push(vkey);
+        }
+        let akey = agg_prefix.clone().finish("", &out[first..]);
+        out.push(akey);
+    }
+    out
+}
+
+/// Writes a configuration's canonical params: [`config_params_json`], byte for byte.
+fn encode_config(h: &mut KeyHasher, r: &Resolved<'_, '_>, x: &Expansion, c: &Config, shared: &Shared) {
+    enc::object(h, 11);
+    enc::key(h, "batch-size");
+    enc::uint(h, r.batch_size.values[c.batch_size as usize] as u64);
+    enc::key(h, "dtype");
+    enc::str(h, r.dtype.values[c.dtype as usize].name());
+    enc::key(h, "engine");
+    enc::str(h, &r.engines[c.engine as usize].name);
+    enc::key(h, "engine-args");
+    match shared.args.get(&(c.engine, c.args)) {
+        Some(a) => h.put(a),
+        None => h.put(&encoded(&Value::Object(engine_args(r, x, c)))),
+    }
+    enc::key(h, "env");
+    h.put(&shared.env[c.engine as usize]);
+    enc::key(h, "gpu");
+    enc::str(h, r.gpu.values[c.gpu as usize].name);
+    enc::key(h, "gpus");
+    enc::uint(h, r.gpus.values[c.gpus as usize] as u64);
+    enc::key(h, "kv-cache");
+    enc::str(h, r.kv_cache.values[c.kv_cache as usize].name());
+    enc::key(h, "quantization");
+    enc::str(h, r.quantization.values[c.quantization as usize].name());
+    enc::key(h, "seq-len");
+    enc::uint(h, r.seq_len.values[c.seq_len as usize] as u64);
+    enc::key(h, "workload");
+    h.put(&shared.workload[c.workload as usize]);
 }
 
 /// Relative GPU work of one bench run: GPUs × requests × tokens × active parameters / FLOP/s.
@@ -256,6 +398,62 @@ fn load_json(l: &LoadPoint) -> Value {
     serde_json::to_value(l).unwrap_or(Value::Null)
 }
 
+/// What a bench node runs, besides its load point and repeat.
+pub fn config_params_json(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> Value {
+    let e = &r.engines[c.engine as usize];
+    json!({
+        "batch-size": r.batch_size.values[c.batch_size as usize],
+        "dtype": r.dtype.values[c.dtype as usize].name(),
+        "engine": e.name,
+        "engine-args": engine_args(r, x, c),
+        "env": e.env,
+        "gpu": r.gpu.values[c.gpu as usize].name,
+        "gpus": r.gpus.values[c.gpus as usize],
+        "kv-cache": r.kv_cache.values[c.kv_cache as usize].name(),
+        "quantization": r.quantization.values[c.quantization as usize].name(),
+        "seq-len": r.seq_len.values[c.seq_len as usize],
+        "workload": workload_json(&r.workloads[c.workload as usize]),
+    })
+}
+
+/// A workload as it enters keys: no name (a label), no path (the content digest instead),
+/// no SLOs (they do not change what is measured).
+fn workload_json(w: &RWorkload<'_>) -> Value {
+    let d = w.decl;
+    let mut dataset = serde_json::to_value(&d.dataset).unwrap_or(Value::Null);
+    if let (Some(digest), Value::Object(m)) = (&w.dataset_digest, &mut dataset) {
+        m.remove("path");
+        m.insert("digest".into(), json!(digest));
+    }
+    let stop = match d.stop {
+        Stop::Requests(n) => json!({ "requests": n }),
+        Stop::DurationSecs(s) => json!({ "duration-secs": s }),
+    };
+    json!({
+        "api": d.api,
+        "dataset": dataset,
+        "seed": d.seed,
+        "stop": stop,
+        "warmup": d.warmup,
+    })
+}
+
+fn validate_json(r: &Resolved<'_, '_>) -> Value {
+    serde_json::to_value(&r.sweep.validate).unwrap_or(Value::Null)
+}
+
+fn aggregate_json(r: &Resolved<'_, '_>, c: &Config) -> Value {
+    let gpu = r.gpu.values[c.gpu as usize];
+    let w = r.workloads[c.workload as usize].decl;
+    json!({
+        "percentiles": r.sweep.aggregate.percentiles,
+        "confidence": r.sweep.aggregate.confidence,
+        "slo": w.slo,
+        "price-per-gpu-hour": price(r, gpu.name),
+        "gpus": r.gpus.values[c.gpus as usize],
+    })
+}
+
 /// A node's parameters: exactly what its key hashes (besides the kind, versions, the
 /// fingerprint and the input keys). No labels, no paths of this machine, no secrets.
 pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
@@ -278,54 +476,14 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
         }),
         Subject::Bench { config, load, repeat } => {
             let c = &x.valid[config as usize];
-            let e = &r.engines[c.engine as usize];
-            let w = &r.workloads[c.workload as usize];
-            let d = &w.decl;
-            let mut dataset = serde_json::to_value(&d.dataset).unwrap_or(Value::Null);
-            if let (Some(digest), Value::Object(m)) = (&w.dataset_digest, &mut dataset) {
-                // The file's content, not its path, identifies a dataset.
-                m.remove("path");
-                m.insert("digest".into(), json!(digest));
-            }
-            let stop = match d.stop {
-                Stop::Requests(n) => json!({ "requests": n }),
-                Stop::DurationSecs(s) => json!({ "duration-secs": s }),
-            };
-            json!({
-                "engine": e.name,
-                "quantization": r.quantization.values[c.quantization as usize].name(),
-                "dtype": r.dtype.values[c.dtype as usize].name(),
-                "kv-cache": r.kv_cache.values[c.kv_cache as usize].name(),
-                "gpu": r.gpu.values[c.gpu as usize].name,
-                "gpus": r.gpus.values[c.gpus as usize],
-                "batch-size": r.batch_size.values[c.batch_size as usize],
-                "seq-len": r.seq_len.values[c.seq_len as usize],
-                "engine-args": engine_args(r, x, c),
-                "env": e.env,
-                "workload": {
-                    "dataset": dataset,
-                    "api": d.api,
-                    "load": load_json(&d.load[load as usize].value),
-                    "stop": stop,
-                    "warmup": d.warmup,
-                    "seed": d.seed,
-                },
-                "repeat": repeat,
-            })
-        }
-        Subject::Validate { .. } => serde_json::to_value(&r.sweep.validate).unwrap_or(Value::Null),
-        Subject::Aggregate { config, .. } => {
-            let c = &x.valid[config as usize];
-            let gpu = r.gpu.values[c.gpu as usize];
             let w = r.workloads[c.workload as usize].decl;
             json!({
-                "percentiles": r.sweep.aggregate.percentiles,
-                "confidence": r.sweep.aggregate.confidence,
-                "slo": w.slo,
-                "price-per-gpu-hour": price(r, gpu.name),
-                "gpus": r.gpus.values[c.gpus as usize],
+                "config": config_params_json(r, x, c),
+                "run": { "load": load_json(&w.load[load as usize].value), "repeat": repeat },
             })
         }
+        Subject::Validate { .. } => validate_json(r),
+        Subject::Aggregate { config, .. } => aggregate_json(r, &x.valid[config as usize]),
         Subject::Optimize => {
             let o = &r.sweep.optimize;
             json!({
@@ -340,17 +498,8 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
     }
 }
 
-/// The cheapest hourly price among the hosts that provide a GPU type.
-pub fn price(r: &Resolved<'_, '_>, gpu: &str) -> Option<f64> {
-    r.sweep
-        .hosts
-        .iter()
-        .filter(|h| h.gpu.value.eq_ignore_ascii_case(gpu))
-        .filter_map(|h| h.price_per_gpu_hour)
-        .min_by(f64::total_cmp)
-}
-
-fn fingerprint(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
+/// The fingerprint that enters a node's key.
+pub fn fingerprint(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
     match *s {
         Subject::Setup { engine, .. } => {
             let e = &r.engines[engine as usize];
@@ -364,3 +513,12 @@ fn fingerprint(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
     }
 }
 
+/// The cheapest hourly price among the hosts that provide a GPU type.
+pub fn price(r: &Resolved<'_, '_>, gpu: &str) -> Option<f64> {
+    r.sweep
+        .hosts
+        .iter()
+        .filter(|h| h.gpu.value.eq_ignore_ascii_case(gpu))
+        .filter_map(|h| h.price_per_gpu_hour)
+        .min_by(f64::total_cmp)
+}

@@ -77,77 +77,215 @@ pub struct KeyInput<'a> {
     pub inputs: &'a [NodeKey],
 }
 
-/// Computes a node key.
+/// Computes a node key from JSON params: the reference path. The planner's fast path
+/// ([`KeyHasher`] fed by typed encoders) must produce the same keys; a test checks it.
 pub fn node_key(k: &KeyInput<'_>) -> NodeKey {
-    let mut h = blake3::Hasher::new();
-    h.update(b"bench-node-key\0");
-    h.update(&KEY_SCHEMA_VERSION.to_le_bytes());
-    write_str(&mut h, k.kind);
-    h.update(&k.kind_version.to_le_bytes());
-    h.update(&k.cache_version.to_le_bytes());
-    encode(&mut h, k.params);
-    write_str(&mut h, k.fingerprint);
-    let mut inputs = k.inputs.to_vec();
-    inputs.sort_unstable();
-    inputs.dedup();
-    h.update(&(inputs.len() as u64).to_le_bytes());
-    for i in &inputs {
-        h.update(&i.0);
-    }
-    NodeKey(*h.finalize().as_bytes())
+    let mut h = KeyHasher::new(k.kind, k.kind_version, k.cache_version);
+    encode(&mut h.0, k.params);
+    h.finish(k.fingerprint, k.inputs)
 }
 
-fn write_str(h: &mut blake3::Hasher, s: &str) {
-    h.update(&(s.len() as u64).to_le_bytes());
-    h.update(s.as_bytes());
+/// A key being computed: header written, params next, then [`KeyHasher::finish`].
+#[derive(Clone)]
+pub struct KeyHasher(pub blake3::Hasher);
+
+impl KeyHasher {
+    pub fn new(kind: &str, kind_version: u32, cache_version: u32) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(b"bench-node-key\0");
+        h.update(&KEY_SCHEMA_VERSION.to_le_bytes());
+        put_str(&mut h, kind);
+        h.update(&kind_version.to_le_bytes());
+        h.update(&cache_version.to_le_bytes());
+        Self(h)
+    }
+
+    /// Appends bytes already in canonical encoding.
+    pub fn put(&mut self, canonical: &[u8]) {
+        self.0.update(canonical);
+    }
+
+    pub fn finish(mut self, fingerprint: &str, inputs: &[NodeKey]) -> NodeKey {
+        let h = &mut self.0;
+        put_str(h, fingerprint);
+        let mut sorted: smallish::Keys = smallish::Keys::from(inputs);
+        sorted.sort_dedup();
+        h.update(&(sorted.len() as u64).to_le_bytes());
+        for i in sorted.iter() {
+            h.update(&i.0);
+        }
+        NodeKey(*h.finalize().as_bytes())
+    }
+}
+
+mod smallish {
+    //! Input keys, sorted without allocating for the common case of one or two inputs.
+    use super::NodeKey;
+
+    pub enum Keys {
+        Few([NodeKey; 2], usize),
+        Many(Vec<NodeKey>),
+    }
+
+    impl From<&[NodeKey]> for Keys {
+        fn from(k: &[NodeKey]) -> Self {
+            match k.len() {
+                0 => Keys::Few([NodeKey([0; 32]); 2], 0),
+                1 => Keys::Few([k[0], k[0]], 1),
+                2 => Keys::Few([k[0], k[1]], 2),
+                _ => Keys::Many(k.to_vec()),
+            }
+        }
+    }
+
+    impl Keys {
+        pub fn sort_dedup(&mut self) {
+            match self {
+                Keys::Few(a, n) => {
+                    if *n == 2 {
+                        if a[1] < a[0] {
+                            a.swap(0, 1);
+                        }
+                        if a[0] == a[1] {
+                            *n = 1;
+                        }
+                    }
+                }
+                Keys::Many(v) => {
+                    v.sort_unstable();
+                    v.dedup();
+                }
+            }
+        }
+
+        pub fn len(&self) -> usize {
+            match self {
+                Keys::Few(_, n) => *n,
+                Keys::Many(v) => v.len(),
+            }
+        }
+
+        pub fn iter(&self) -> impl Iterator<Item = &NodeKey> {
+            match self {
+                Keys::Few(a, n) => a[..*n].iter(),
+                Keys::Many(v) => v.iter(),
+            }
+        }
+    }
+}
+
+/// Where canonical bytes go: a hasher, or a buffer that caches an encoded value.
+pub trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
+
+impl Sink for blake3::Hasher {
+    fn put(&mut self, b: &[u8]) {
+        self.update(b);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl Sink for KeyHasher {
+    fn put(&mut self, b: &[u8]) {
+        self.0.update(b);
+    }
+}
+
+fn put_str<S: Sink>(h: &mut S, s: &str) {
+    h.put(&(s.len() as u64).to_le_bytes());
+    h.put(s.as_bytes());
+}
+
+/// Typed encoders, byte for byte what [`encode`] writes for the same JSON value.
+pub mod enc {
+    use super::{Sink, put_str};
+
+    pub fn str<S: Sink>(h: &mut S, s: &str) {
+        h.put(b"s");
+        put_str(h, s);
+    }
+
+    pub fn uint<S: Sink>(h: &mut S, u: u64) {
+        h.put(b"u");
+        h.put(&u.to_le_bytes());
+    }
+
+    /// An integer as JSON stores it: non-negative ones are unsigned.
+    pub fn int<S: Sink>(h: &mut S, i: i64) {
+        if i >= 0 {
+            uint(h, i as u64);
+        } else {
+            h.put(b"i");
+            h.put(&i.to_le_bytes());
+        }
+    }
+
+    pub fn float<S: Sink>(h: &mut S, f: f64) {
+        let f = if f == 0.0 { 0.0 } else { f };
+        h.put(b"d");
+        h.put(&f.to_bits().to_le_bytes());
+    }
+
+    pub fn boolean<S: Sink>(h: &mut S, b: bool) {
+        h.put(if b { b"t" } else { b"f" });
+    }
+
+    /// Starts an object of `n` entries; then `key` and a value, `n` times, keys ascending.
+    pub fn object<S: Sink>(h: &mut S, n: usize) {
+        h.put(b"o");
+        h.put(&(n as u64).to_le_bytes());
+    }
+
+    pub fn key<S: Sink>(h: &mut S, k: &str) {
+        put_str(h, k);
+    }
 }
 
 /// Canonical, typed encoding of a JSON value.
-pub fn encode(h: &mut blake3::Hasher, v: &Value) {
+pub fn encode<S: Sink>(h: &mut S, v: &Value) {
     match v {
-        Value::Null => {
-            h.update(b"n");
-        }
-        Value::Bool(b) => {
-            h.update(if *b { b"t" } else { b"f" });
-        }
+        Value::Null => h.put(b"n"),
+        Value::Bool(b) => enc::boolean(h, *b),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                h.update(b"u");
-                h.update(&u.to_le_bytes());
+                enc::uint(h, u);
             } else if let Some(i) = n.as_i64() {
-                h.update(b"i");
-                h.update(&i.to_le_bytes());
+                enc::int(h, i);
             } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                // -0.0 and 0.0 are the same value.
-                let f = if f == 0.0 { 0.0 } else { f };
-                h.update(b"d");
-                h.update(&f.to_bits().to_le_bytes());
+                enc::float(h, n.as_f64().unwrap_or(f64::NAN));
             }
         }
-        Value::String(s) => {
-            h.update(b"s");
-            write_str(h, s);
-        }
+        Value::String(s) => enc::str(h, s),
         Value::Array(a) => {
-            h.update(b"a");
-            h.update(&(a.len() as u64).to_le_bytes());
+            h.put(b"a");
+            h.put(&(a.len() as u64).to_le_bytes());
             for x in a {
                 encode(h, x);
             }
         }
         Value::Object(m) => {
-            h.update(b"o");
-            h.update(&(m.len() as u64).to_le_bytes());
+            enc::object(h, m.len());
             let mut entries: Vec<(&String, &Value)> = m.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, x) in entries {
-                write_str(h, k);
+                enc::key(h, k);
                 encode(h, x);
             }
         }
     }
+}
+
+/// The canonical bytes of a JSON value, for caching a shared sub-value.
+pub fn encoded(v: &Value) -> Vec<u8> {
+    let mut b = Vec::new();
+    encode(&mut b, v);
+    b
 }
 
 #[cfg(test)]

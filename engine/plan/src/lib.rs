@@ -92,7 +92,8 @@ impl Plan<'_, '_> {
             .node_indices()
             .filter(|i| {
                 let n = &self.graph[*i];
-                n.label == what || (what.len() >= 6 && n.key.hex().starts_with(&what_l))
+                (what.len() >= 6 && n.key.hex().starts_with(&what_l))
+                    || dag::label(&self.resolved, &self.expansion, &n.subject) == what
             })
             .collect()
     }

@@ -8,7 +8,7 @@ use petgraph::graph::NodeIndex;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::dag::{config_json, config_label, inputs, params};
+use crate::dag::{config_json, config_label, inputs, label, params};
 use crate::{NodeKey, NodeKind, Plan};
 
 #[derive(Debug, Serialize)]
@@ -86,7 +86,7 @@ pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex) -> NodeJson {
     NodeJson {
         key: n.key,
         kind: n.kind,
-        label: n.label.clone(),
+        label: label(&p.resolved, &p.expansion, &n.subject),
         params: params(&p.resolved, &p.expansion, &n.subject),
         inputs: inputs(&p.graph, i).into_iter().map(|j| p.graph[j].key).collect(),
         priority: n.priority,
@@ -118,7 +118,8 @@ pub fn dot(p: &Plan<'_, '_>) -> String {
     let mut s = String::from("digraph bench {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
     for i in p.graph.node_indices() {
         let n = &p.graph[i];
-        let _ = writeln!(s, "  n{} [label=\"{}\\n{}\", tooltip=\"{}\"];", i.index(), n.kind.name(), quote_dot(&n.label), n.key.short());
+        let l = label(&p.resolved, &p.expansion, &n.subject);
+        let _ = writeln!(s, "  n{} [label=\"{}\", tooltip=\"{}\"];", i.index(), quote_dot(&l), n.key.short());
     }
     for e in p.graph.edge_indices() {
         if let Some((a, b)) = p.graph.edge_endpoints(e) {
@@ -134,8 +135,8 @@ pub fn mermaid(p: &Plan<'_, '_>) -> String {
     let mut s = String::from("flowchart LR\n");
     for i in p.graph.node_indices() {
         let n = &p.graph[i];
-        let label = n.label.replace('"', "#quot;");
-        let _ = writeln!(s, "  n{}[\"{}: {}\"]", i.index(), n.kind.name(), label);
+        let l = label(&p.resolved, &p.expansion, &n.subject).replace('"', "#quot;");
+        let _ = writeln!(s, "  n{}[\"{}\"]", i.index(), l);
     }
     for e in p.graph.edge_indices() {
         if let Some((a, b)) = p.graph.edge_endpoints(e) {

@@ -79,9 +79,24 @@ impl Diag {
     }
 
     pub(crate) fn attach(&mut self, source: &Arc<NamedSource<Arc<String>>>, text: &str) {
+        self.span = trim_span(text, self.span);
+        for (s, _) in &mut self.also {
+            *s = trim_span(text, *s);
+        }
         self.line_col = line_col(text, self.span.offset());
         self.source = Some(source.clone());
     }
+}
+
+/// Drops the whitespace some KDL spans start with, so that labels point at the value.
+fn trim_span(text: &str, span: SourceSpan) -> SourceSpan {
+    let (mut start, end) = (span.offset(), (span.offset() + span.len()).min(text.len()));
+    if start >= end || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+        return span;
+    }
+    let trimmed = text[start..end].trim_start();
+    start = end - trimmed.len();
+    SourceSpan::from(start..end)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
