@@ -52,6 +52,19 @@ pub fn plan<'s, 'r>(
     if d.has_errors() {
         return Err(fail(source, d));
     }
+    let points = matrix_points(&resolved);
+    if points > MAX_MATRIX_POINTS {
+        d.push(
+            Diag::error(
+                "plan::matrix-too-large",
+                sweep.matrix.span,
+                format!("the matrix has {points} points; bench plans at most {MAX_MATRIX_POINTS}"),
+            )
+            .label("too many combinations")
+            .help("split the sweep, or narrow it with fewer axis values or `exclude` rules"),
+        );
+        return Err(fail(source, d));
+    }
     let t1 = std::time::Instant::now();
     let expansion = expand::expand(&resolved, &mut d);
     let t2 = std::time::Instant::now();
@@ -67,6 +80,37 @@ pub fn plan<'s, 'r>(
     let mut warnings = d.into_vec();
     source.attach(&mut warnings);
     Ok(Plan { resolved, expansion, graph, warnings })
+}
+
+/// The largest cartesian product the planner expands (about 2 GB of configurations).
+pub const MAX_MATRIX_POINTS: u128 = 50_000_000;
+
+/// Points of the cartesian product, before rules.
+fn matrix_points(r: &Resolved<'_, '_>) -> u128 {
+    let args: u128 = (0..r.n_matrix_engines as u16)
+        .map(|e| {
+            r.arg_axes
+                .iter()
+                .filter(|a| a.engine.is_none_or(|x| x == e))
+                .map(|a| a.n_matrix as u128)
+                .product::<u128>()
+        })
+        .sum();
+    [
+        r.models.len(),
+        r.quantization.n_matrix,
+        r.dtype.n_matrix,
+        r.kv_cache.n_matrix,
+        r.gpu.n_matrix,
+        r.gpus.n_matrix,
+        r.batch_size.n_matrix,
+        r.seq_len.n_matrix,
+        r.workloads.len(),
+    ]
+    .iter()
+    .map(|n| *n as u128)
+    .product::<u128>()
+        * args
 }
 
 fn fail(source: &Source, d: Diags) -> SweepError {

@@ -1,0 +1,133 @@
+//! End-to-end tests of the `bench` binary.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn bench() -> Command {
+    let mut c = Command::cargo_bin("bench").expect("binary");
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+#[test]
+fn plan_prints_counts_and_pruning() {
+    bench()
+        .args(["plan", "sweeps/demo.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid       12 configurations"))
+        .stdout(predicate::str::contains("bench 48"))
+        .stdout(predicate::str::contains("optimize 1"));
+}
+
+#[test]
+fn plan_json_lists_every_node_with_key_kind_params_inputs_and_status() {
+    let out = bench().args(["plan", "sweeps/demo.kdl", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len() as u64, doc["summary"]["total_nodes"].as_u64().unwrap());
+    let mut keys = std::collections::HashSet::new();
+    for n in nodes {
+        assert_eq!(n["key"].as_str().unwrap().len(), 64);
+        assert!(keys.insert(n["key"].as_str().unwrap().to_string()), "keys are unique");
+        assert!(n["params"].is_object());
+        assert!(n["inputs"].is_array());
+        assert_eq!(n["status"], "will-run");
+    }
+    // Every input is a node of the plan, listed before the node that uses it.
+    let mut seen = std::collections::HashSet::new();
+    for n in nodes {
+        for i in n["inputs"].as_array().unwrap() {
+            assert!(seen.contains(i.as_str().unwrap()), "input listed before its user");
+        }
+        seen.insert(n["key"].as_str().unwrap().to_string());
+    }
+    let kinds: Vec<&str> = nodes.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "download").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "optimize").count(), 1);
+}
+
+#[test]
+fn full_matrix_has_at_least_9000_valid_configurations() {
+    let out = bench().args(["plan", "sweeps/full-matrix.kdl"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let number = |prefix: &str| -> u64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {text}"));
+        line.split_whitespace().nth(1).unwrap().replace(',', "").parse().unwrap()
+    };
+    assert!(number("valid") >= 9000, "{text}");
+    assert!(number("pruned") > 0, "{text}");
+    assert!(text.contains("download 52 "), "{text}");
+    assert!(text.contains("does not fit in GPU memory"), "{text}");
+}
+
+#[test]
+fn check_accepts_the_shipped_sweeps() {
+    bench()
+        .args(["check", "sweeps/demo.kdl", "sweeps/full-matrix.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sweeps/demo.kdl: ok"));
+}
+
+#[test]
+fn check_fails_with_file_line_column_and_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.kdl");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sweeps/demo.kdl"))
+        .unwrap()
+        .replace("batch-size 8 32", "batch-sise 8 32");
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("batch-sise")).unwrap() + 1;
+    bench()
+        .args(["check", path.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("bad.kdl:{line}:9")))
+        .stderr(predicate::str::contains("did you mean `batch-size`?"))
+        .stderr(predicate::str::contains("error: 1 error in"));
+}
+
+#[test]
+fn warnings_are_printed_and_can_be_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warn.kdl");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sweeps/demo.kdl"))
+        .unwrap()
+        .replace("exclude model=", "exclude gpu=\"H100-80GB\" gpus=4 model=");
+    std::fs::write(&path, &text).unwrap();
+    bench()
+        .args(["check", path.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("this `exclude` matches no configuration"));
+    bench().args(["check", "--deny-warnings", path.to_str().unwrap()]).assert().code(1);
+}
+
+#[test]
+fn graph_prints_dot_and_mermaid() {
+    bench()
+        .args(["graph", "sweeps/demo.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("digraph bench {"))
+        .stdout(predicate::str::contains("->"));
+    bench()
+        .args(["graph", "sweeps/demo.kdl", "--format", "mermaid"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("flowchart LR"));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    bench()
+        .args(["plan", "no/such/sweep.kdl"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read sweep no/such/sweep.kdl"));
+}
