@@ -10,7 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// workloads compiles into a content-hashed DAG: download → setup → bench → validate →
 /// aggregate → optimize. Keys decide what runs again.
 #[derive(Debug, Parser)]
-#[command(name = "bench", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "bench",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -29,7 +29,13 @@ pub fn read_source(path: &Path) -> Result<Source, CliError> {
 
 fn options(path: &Path) -> PlanOptions {
     PlanOptions {
-        base_dir: path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { p.to_path_buf() }),
+        base_dir: path.parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".").to_path_buf()
+            } else {
+                p.to_path_buf()
+            }
+        }),
     }
 }
 
@@ -91,41 +97,76 @@ fn write_json(plan: &Plan<'_, '_>, out: &mut impl Write) -> std::io::Result<()> 
     out.write_all(b"]}\n")
 }
 
-fn write_human(plan: &Plan<'_, '_>, source: &Source, show_pruned: bool, out: &mut impl Write) -> std::io::Result<()> {
+fn write_human(
+    plan: &Plan<'_, '_>,
+    source: &Source,
+    show_pruned: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let s = output::summary(plan);
     writeln!(out, "sweep {}  ({})", s.sweep, source.name)?;
     let mut matrix = format!("{} points", thousands(s.matrix_points));
     if s.excluded > 0 || s.included > 0 {
-        matrix.push_str(&format!(" ({} excluded, {} included)", thousands(s.excluded), thousands(s.included)));
+        matrix.push_str(&format!(
+            " ({} excluded, {} included)",
+            thousands(s.excluded),
+            thousands(s.included)
+        ));
     }
     writeln!(out, "  matrix      {matrix}")?;
     writeln!(out, "  valid       {} configurations", thousands(s.valid))?;
     writeln!(out, "  pruned      {} configurations", thousands(s.pruned))?;
     let nodes = NodeKind::ALL
         .iter()
-        .map(|k| format!("{} {}", k.name(), thousands(s.nodes.get(k).copied().unwrap_or(0))))
+        .map(|k| {
+            format!(
+                "{} {}",
+                k.name(),
+                thousands(s.nodes.get(k).copied().unwrap_or(0))
+            )
+        })
         .collect::<Vec<_>>()
         .join(" · ");
-    writeln!(out, "  nodes       {nodes}  ({} in all)", thousands(s.total_nodes))?;
-    writeln!(out, "  status      {} will run (new)", thousands(s.total_nodes))?;
+    writeln!(
+        out,
+        "  nodes       {nodes}  ({} in all)",
+        thousands(s.total_nodes)
+    )?;
+    writeln!(
+        out,
+        "  status      {} will run (new)",
+        thousands(s.total_nodes)
+    )?;
     if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned, by reason:")?;
         let width = thousands(s.pruned_by_reason[0].count).len();
         for g in &s.pruned_by_reason {
             writeln!(out, "  {:>width$}  {}", thousands(g.count), g.class)?;
-            writeln!(out, "  {:>width$}  e.g. {}: {}", "", g.example, g.example_detail)?;
+            writeln!(
+                out,
+                "  {:>width$}  e.g. {}: {}",
+                "", g.example, g.example_detail
+            )?;
         }
     }
     if show_pruned && !plan.expansion.pruned.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned configurations:")?;
         for (c, why) in &plan.expansion.pruned {
-            writeln!(out, "  {}: {}", bench_plan::dag::config_label(&plan.resolved, &plan.expansion, c), why)?;
+            writeln!(
+                out,
+                "  {}: {}",
+                bench_plan::dag::config_label(&plan.resolved, &plan.expansion, c),
+                why
+            )?;
         }
     } else if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
-        writeln!(out, "(--show-pruned lists every pruned configuration; --json prints every node)")?;
+        writeln!(
+            out,
+            "(--show-pruned lists every pruned configuration; --json prints every node)"
+        )?;
     }
     Ok(())
 }
@@ -135,19 +176,30 @@ fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
     let mut failed = false;
     for path in &a.sweeps {
         let source = read_source(path)?;
-        let result = bench_sweep::parse(&source).map_err(CliError::from).and_then(|parsed| {
-            print_warnings(&parsed.warnings);
-            let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path))?;
-            print_warnings(&plan.warnings);
-            Ok((parsed.warnings.len() + plan.warnings.len(), plan.expansion.valid.len(), plan.graph.node_count()))
-        });
+        let result = bench_sweep::parse(&source)
+            .map_err(CliError::from)
+            .and_then(|parsed| {
+                print_warnings(&parsed.warnings);
+                let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path))?;
+                print_warnings(&plan.warnings);
+                Ok((
+                    parsed.warnings.len() + plan.warnings.len(),
+                    plan.expansion.valid.len(),
+                    plan.graph.node_count(),
+                ))
+            });
         match result {
             Ok((warnings, configs, nodes)) => {
                 if a.deny_warnings && warnings > 0 {
                     eprintln!("{}: {warnings} warning(s), denied", path.display());
                     failed = true;
                 } else {
-                    println!("{}: ok, {} configurations, {} nodes", path.display(), thousands(configs), thousands(nodes));
+                    println!(
+                        "{}: ok, {} configurations, {} nodes",
+                        path.display(),
+                        thousands(configs),
+                        thousands(nodes)
+                    );
                 }
             }
             Err(e) => {
@@ -156,7 +208,11 @@ fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn graph(a: GraphArgs) -> Result<ExitCode, CliError> {

@@ -1,8 +1,8 @@
 //! `bench`: a declarative, build-system-style DAG engine for LLM-inference benchmark sweeps.
 
 mod cli;
-mod error;
 mod commands;
+mod error;
 mod render;
 
 use std::process::ExitCode;

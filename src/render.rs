@@ -22,7 +22,11 @@ pub fn init_logging(verbose: u8) {
 
 fn handler() -> GraphicalReportHandler {
     let tty = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if tty { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if tty {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     GraphicalReportHandler::new_themed(theme).with_context_lines(1)
 }
 

@@ -24,15 +24,24 @@ fn plan_prints_counts_and_pruning() {
 
 #[test]
 fn plan_json_lists_every_node_with_key_kind_params_inputs_and_status() {
-    let out = bench().args(["plan", "sweeps/demo.kdl", "--json"]).output().unwrap();
+    let out = bench()
+        .args(["plan", "sweeps/demo.kdl", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let doc: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let nodes = doc["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len() as u64, doc["summary"]["total_nodes"].as_u64().unwrap());
+    assert_eq!(
+        nodes.len() as u64,
+        doc["summary"]["total_nodes"].as_u64().unwrap()
+    );
     let mut keys = std::collections::HashSet::new();
     for n in nodes {
         assert_eq!(n["key"].as_str().unwrap().len(), 64);
-        assert!(keys.insert(n["key"].as_str().unwrap().to_string()), "keys are unique");
+        assert!(
+            keys.insert(n["key"].as_str().unwrap().to_string()),
+            "keys are unique"
+        );
         assert!(n["params"].is_object());
         assert!(n["inputs"].is_array());
         assert_eq!(n["status"], "will-run");
@@ -41,7 +50,10 @@ fn plan_json_lists_every_node_with_key_kind_params_inputs_and_status() {
     let mut seen = std::collections::HashSet::new();
     for n in nodes {
         for i in n["inputs"].as_array().unwrap() {
-            assert!(seen.contains(i.as_str().unwrap()), "input listed before its user");
+            assert!(
+                seen.contains(i.as_str().unwrap()),
+                "input listed before its user"
+            );
         }
         seen.insert(n["key"].as_str().unwrap().to_string());
     }
@@ -52,12 +64,27 @@ fn plan_json_lists_every_node_with_key_kind_params_inputs_and_status() {
 
 #[test]
 fn full_matrix_has_at_least_9000_valid_configurations() {
-    let out = bench().args(["plan", "sweeps/full-matrix.kdl"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench()
+        .args(["plan", "sweeps/full-matrix.kdl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let number = |prefix: &str| -> u64 {
-        let line = text.lines().find(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {text}"));
-        line.split_whitespace().nth(1).unwrap().replace(',', "").parse().unwrap()
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"));
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
     };
     assert!(number("valid") >= 9000, "{text}");
     assert!(number("pruned") > 0, "{text}");
@@ -104,8 +131,13 @@ fn warnings_are_printed_and_can_be_denied() {
         .args(["check", path.to_str().unwrap()])
         .assert()
         .success()
-        .stderr(predicate::str::contains("this `exclude` matches no configuration"));
-    bench().args(["check", "--deny-warnings", path.to_str().unwrap()]).assert().code(1);
+        .stderr(predicate::str::contains(
+            "this `exclude` matches no configuration",
+        ));
+    bench()
+        .args(["check", "--deny-warnings", path.to_str().unwrap()])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -129,5 +161,7 @@ fn a_missing_file_is_a_clear_error() {
         .args(["plan", "no/such/sweep.kdl"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot read sweep no/such/sweep.kdl"));
+        .stderr(predicate::str::contains(
+            "cannot read sweep no/such/sweep.kdl",
+        ));
 }

@@ -51,7 +51,9 @@ impl Quantization {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|q| q.name().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|q| q.name().eq_ignore_ascii_case(s))
     }
 
     /// True for the unquantized formats (`fp32`, `fp16`, `bf16`).
@@ -115,7 +117,9 @@ impl Dtype {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(s))
     }
 
     /// Bytes per element; `auto` counts as 16-bit.
@@ -158,7 +162,9 @@ impl KvCacheDtype {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(s))
     }
 
     pub fn bytes(self, compute: Dtype) -> f64 {

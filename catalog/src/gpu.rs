@@ -68,7 +68,11 @@ impl GpuSpec {
 
     /// The name in the `major.minor` form NVIDIA prints.
     pub fn compute_capability_str(&self) -> String {
-        format!("{}.{}", self.compute_capability / 10, self.compute_capability % 10)
+        format!(
+            "{}.{}",
+            self.compute_capability / 10,
+            self.compute_capability % 10
+        )
     }
 }
 
@@ -82,12 +86,18 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), GPUS.len());
-        assert_eq!(GpuSpec::find("h100-80gb").map(|g| g.name), Some("H100-80GB"));
+        assert_eq!(
+            GpuSpec::find("h100-80gb").map(|g| g.name),
+            Some("H100-80GB")
+        );
         assert!(GpuSpec::find("H100").is_none());
     }
 
     #[test]
     fn compute_capability_prints_like_nvidia_smi() {
-        assert_eq!(GpuSpec::find("A10G-24GB").unwrap().compute_capability_str(), "8.6");
+        assert_eq!(
+            GpuSpec::find("A10G-24GB").unwrap().compute_capability_str(),
+            "8.6"
+        );
     }
 }

@@ -114,7 +114,14 @@ mod tests {
     use super::*;
     use crate::CatalogModel;
 
-    fn input<'a>(model: &str, q: Quantization, gpu: &str, tp: u32, batch: u32, seq: u32) -> MemoryInput<'a> {
+    fn input<'a>(
+        model: &str,
+        q: Quantization,
+        gpu: &str,
+        tp: u32,
+        batch: u32,
+        seq: u32,
+    ) -> MemoryInput<'a> {
         MemoryInput {
             arch: &CatalogModel::find(model).unwrap().facts,
             quantization: q,
@@ -130,7 +137,14 @@ mod tests {
 
     #[test]
     fn llama_8b_fp16_fits_one_h100() {
-        let e = estimate_memory(&input("llama-3.1-8b", Quantization::Fp16, "H100-80GB", 1, 8, 4096));
+        let e = estimate_memory(&input(
+            "llama-3.1-8b",
+            Quantization::Fp16,
+            "H100-80GB",
+            1,
+            8,
+            4096,
+        ));
         assert!(e.fits(), "{}", e.explain());
         // 8.03e9 params · 2 bytes
         assert!((e.weights - 16.06e9).abs() < 1e6);
@@ -140,17 +154,45 @@ mod tests {
 
     #[test]
     fn llama_70b_fp16_does_not_fit_one_gpu_but_fits_four() {
-        let one = estimate_memory(&input("llama-3.1-70b", Quantization::Fp16, "A100-80GB", 1, 1, 512));
+        let one = estimate_memory(&input(
+            "llama-3.1-70b",
+            Quantization::Fp16,
+            "A100-80GB",
+            1,
+            1,
+            512,
+        ));
         assert!(!one.fits());
         assert!(one.explain().starts_with("needs 13"), "{}", one.explain());
-        let four = estimate_memory(&input("llama-3.1-70b", Quantization::Fp16, "A100-80GB", 4, 8, 2048));
+        let four = estimate_memory(&input(
+            "llama-3.1-70b",
+            Quantization::Fp16,
+            "A100-80GB",
+            4,
+            8,
+            2048,
+        ));
         assert!(four.fits(), "{}", four.explain());
     }
 
     #[test]
     fn quantization_shrinks_weights_but_not_embeddings() {
-        let fp16 = estimate_memory(&input("llama-3.1-70b", Quantization::Fp16, "H100-80GB", 1, 1, 512));
-        let awq = estimate_memory(&input("llama-3.1-70b", Quantization::Awq, "H100-80GB", 1, 1, 512));
+        let fp16 = estimate_memory(&input(
+            "llama-3.1-70b",
+            Quantization::Fp16,
+            "H100-80GB",
+            1,
+            1,
+            512,
+        ));
+        let awq = estimate_memory(&input(
+            "llama-3.1-70b",
+            Quantization::Awq,
+            "H100-80GB",
+            1,
+            1,
+            512,
+        ));
         let ratio = awq.weights / fp16.weights;
         assert!(ratio > 0.265 && ratio < 0.30, "{ratio}");
         assert!(awq.fits(), "{}", awq.explain());
@@ -159,8 +201,22 @@ mod tests {
     #[test]
     fn kv_heads_are_replicated_beyond_their_count() {
         // Qwen2.5-7B has 4 KV heads: at tp=8 each GPU still holds one.
-        let tp4 = estimate_memory(&input("qwen2.5-7b", Quantization::Fp16, "H100-80GB", 4, 1, 1024));
-        let tp8 = estimate_memory(&input("qwen2.5-7b", Quantization::Fp16, "H100-80GB", 8, 1, 1024));
+        let tp4 = estimate_memory(&input(
+            "qwen2.5-7b",
+            Quantization::Fp16,
+            "H100-80GB",
+            4,
+            1,
+            1024,
+        ));
+        let tp8 = estimate_memory(&input(
+            "qwen2.5-7b",
+            Quantization::Fp16,
+            "H100-80GB",
+            8,
+            1,
+            1024,
+        ));
         assert_eq!(tp4.kv_cache, tp8.kv_cache);
     }
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use petgraph::Direction;
-use rayon::prelude::*;
 use petgraph::graph::{DiGraph, NodeIndex};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -89,13 +89,31 @@ pub fn inputs(g: &Graph, n: NodeIndex) -> Vec<NodeIndex> {
 /// same label, whatever its key. Computed on demand (a large plan has 10⁵–10⁶ nodes).
 pub fn label(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
     match *s {
-        Subject::Download { model } => format!("download/{}", r.models[model as usize].decl.name.value),
-        Subject::Setup { engine, gpu } => {
-            format!("setup/{}/{}", r.engines[engine as usize].name, r.gpu.values[gpu as usize].name)
+        Subject::Download { model } => {
+            format!("download/{}", r.models[model as usize].decl.name.value)
         }
-        Subject::Bench { config, load, repeat } | Subject::Validate { config, load, repeat } => {
+        Subject::Setup { engine, gpu } => {
+            format!(
+                "setup/{}/{}",
+                r.engines[engine as usize].name, r.gpu.values[gpu as usize].name
+            )
+        }
+        Subject::Bench {
+            config,
+            load,
+            repeat,
+        }
+        | Subject::Validate {
+            config,
+            load,
+            repeat,
+        } => {
             let c = &x.valid[config as usize];
-            let kind = if matches!(s, Subject::Bench { .. }) { "bench" } else { "validate" };
+            let kind = if matches!(s, Subject::Bench { .. }) {
+                "bench"
+            } else {
+                "validate"
+            };
             let l = &r.workloads[c.workload as usize].decl.load[load as usize].value;
             format!("{kind}/{}/{}/r{repeat}", config_label(r, x, c), l.label())
         }
@@ -125,8 +143,22 @@ struct Shared {
 }
 
 impl Builder<'_, '_, '_> {
-    fn add(&mut self, kind: NodeKind, subject: Subject, key: NodeKey, inputs: &[NodeIndex], priority: i64, cost: f64) -> NodeIndex {
-        let n = self.g.add_node(Node { kind, key, subject, priority, cost });
+    fn add(
+        &mut self,
+        kind: NodeKind,
+        subject: Subject,
+        key: NodeKey,
+        inputs: &[NodeIndex],
+        priority: i64,
+        cost: f64,
+    ) -> NodeIndex {
+        let n = self.g.add_node(Node {
+            kind,
+            key,
+            subject,
+            priority,
+            cost,
+        });
         for i in inputs {
             self.g.add_edge(*i, n, ());
         }
@@ -134,7 +166,13 @@ impl Builder<'_, '_, '_> {
     }
 
     /// The reference path: key from the JSON params. Used for the few shared nodes.
-    fn add_slow(&mut self, kind: NodeKind, subject: Subject, inputs: &[NodeIndex], priority: i64) -> NodeIndex {
+    fn add_slow(
+        &mut self,
+        kind: NodeKind,
+        subject: Subject,
+        inputs: &[NodeIndex],
+        priority: i64,
+    ) -> NodeIndex {
         let params = params(self.r, self.x, &subject);
         let fingerprint = fingerprint(self.r, self.x, &subject);
         let input_keys: Vec<NodeKey> = inputs.iter().map(|i| self.g[*i].key).collect();
@@ -154,14 +192,40 @@ impl Builder<'_, '_, '_> {
         let x = self.x;
         let cache = r.sweep.cache_version;
         let mut shared = Shared {
-            workload: r.workloads.iter().map(|w| encoded(&workload_json(w))).collect(),
-            load: r.workloads.iter().map(|w| w.decl.load.iter().map(|l| encoded(&load_json(&l.value))).collect()).collect(),
-            env: r.engines.iter().map(|e| encoded(&serde_json::to_value(&e.env).unwrap_or(Value::Null))).collect(),
-            fingerprint: r.engines.iter().map(|e| e.plugin.fingerprint(&e.image)).collect(),
+            workload: r
+                .workloads
+                .iter()
+                .map(|w| encoded(&workload_json(w)))
+                .collect(),
+            load: r
+                .workloads
+                .iter()
+                .map(|w| {
+                    w.decl
+                        .load
+                        .iter()
+                        .map(|l| encoded(&load_json(&l.value)))
+                        .collect()
+                })
+                .collect(),
+            env: r
+                .engines
+                .iter()
+                .map(|e| encoded(&serde_json::to_value(&e.env).unwrap_or(Value::Null)))
+                .collect(),
+            fingerprint: r
+                .engines
+                .iter()
+                .map(|e| e.plugin.fingerprint(&e.image))
+                .collect(),
             args: HashMap::new(),
             aggregate: HashMap::new(),
         };
-        let mut validate_prefix = KeyHasher::new(NodeKind::Validate.name(), NodeKind::Validate.version(), cache);
+        let mut validate_prefix = KeyHasher::new(
+            NodeKind::Validate.name(),
+            NodeKind::Validate.version(),
+            cache,
+        );
         validate_prefix.put(&encoded(&validate_json(r)));
 
         // Shared nodes and shared encodings first (few, sequential)...
@@ -177,7 +241,12 @@ impl Builder<'_, '_, '_> {
             let dl = match downloads.get(&c.model) {
                 Some(n) => *n,
                 None => {
-                    let n = self.add_slow(NodeKind::Download, Subject::Download { model: c.model }, &[], priority);
+                    let n = self.add_slow(
+                        NodeKind::Download,
+                        Subject::Download { model: c.model },
+                        &[],
+                        priority,
+                    );
                     downloads.insert(c.model, n);
                     n
                 }
@@ -185,7 +254,15 @@ impl Builder<'_, '_, '_> {
             let setup = match setups.get(&(c.engine, c.gpu)) {
                 Some(n) => *n,
                 None => {
-                    let n = self.add_slow(NodeKind::Setup, Subject::Setup { engine: c.engine, gpu: c.gpu }, &[], priority);
+                    let n = self.add_slow(
+                        NodeKind::Setup,
+                        Subject::Setup {
+                            engine: c.engine,
+                            gpu: c.gpu,
+                        },
+                        &[],
+                        priority,
+                    );
                     setups.insert((c.engine, c.gpu), n);
                     n
                 }
@@ -196,8 +273,14 @@ impl Builder<'_, '_, '_> {
             }
             upstream.push((dl, setup));
             priorities.push(priority);
-            shared.args.entry((c.engine, c.args)).or_insert_with(|| encoded(&Value::Object(engine_args(r, x, c))));
-            shared.aggregate.entry((c.workload, c.gpu, c.gpus)).or_insert_with(|| encoded(&aggregate_json(r, c)));
+            shared
+                .args
+                .entry((c.engine, c.args))
+                .or_insert_with(|| encoded(&Value::Object(engine_args(r, x, c))));
+            shared
+                .aggregate
+                .entry((c.workload, c.gpu, c.gpus))
+                .or_insert_with(|| encoded(&aggregate_json(r, c)));
         }
 
         // ...then the keys of every configuration's nodes, in parallel...
@@ -206,7 +289,16 @@ impl Builder<'_, '_, '_> {
             .valid
             .par_iter()
             .zip(upstream.par_iter())
-            .map(|(c, (dl, setup))| config_keys(r, x, c, [g[*dl].key, g[*setup].key], &shared, &validate_prefix))
+            .map(|(c, (dl, setup))| {
+                config_keys(
+                    r,
+                    x,
+                    c,
+                    [g[*dl].key, g[*setup].key],
+                    &shared,
+                    &validate_prefix,
+                )
+            })
             .collect();
 
         // ...and the graph, in order.
@@ -220,14 +312,48 @@ impl Builder<'_, '_, '_> {
             for li in 0..w.load.len() {
                 let mut ins = Vec::with_capacity(2 * w.repeats as usize);
                 for rep in 0..w.repeats {
-                    let (Some(bkey), Some(vkey)) = (k.next(), k.next()) else { break };
-                    let b = self.add(NodeKind::Bench, Subject::Bench { config: ci as u32, load: li as u16, repeat: rep }, bkey, &[dl, setup], priority, cost);
-                    let v = self.add(NodeKind::Validate, Subject::Validate { config: ci as u32, load: li as u16, repeat: rep }, vkey, &[b], priority, 0.0);
+                    let (Some(bkey), Some(vkey)) = (k.next(), k.next()) else {
+                        break;
+                    };
+                    let b = self.add(
+                        NodeKind::Bench,
+                        Subject::Bench {
+                            config: ci as u32,
+                            load: li as u16,
+                            repeat: rep,
+                        },
+                        bkey,
+                        &[dl, setup],
+                        priority,
+                        cost,
+                    );
+                    let v = self.add(
+                        NodeKind::Validate,
+                        Subject::Validate {
+                            config: ci as u32,
+                            load: li as u16,
+                            repeat: rep,
+                        },
+                        vkey,
+                        &[b],
+                        priority,
+                        0.0,
+                    );
                     ins.push(b);
                     ins.push(v);
                 }
                 if let Some(akey) = k.next() {
-                    let a = self.add(NodeKind::Aggregate, Subject::Aggregate { config: ci as u32, load: li as u16 }, akey, &ins, priority, 0.0);
+                    let a = self.add(
+                        NodeKind::Aggregate,
+                        Subject::Aggregate {
+                            config: ci as u32,
+                            load: li as u16,
+                        },
+                        akey,
+                        &ins,
+                        priority,
+                        0.0,
+                    );
                     aggregates.push(a);
                 }
             }
@@ -256,7 +382,11 @@ fn config_keys(
     enc::key(&mut bench_prefix, "config");
     encode_config(&mut bench_prefix, r, x, c, shared);
     enc::key(&mut bench_prefix, "run");
-    let mut agg_prefix = KeyHasher::new(NodeKind::Aggregate.name(), NodeKind::Aggregate.version(), cache);
+    let mut agg_prefix = KeyHasher::new(
+        NodeKind::Aggregate.name(),
+        NodeKind::Aggregate.version(),
+        cache,
+    );
     if let Some(a) = shared.aggregate.get(&(c.workload, c.gpu, c.gpus)) {
         agg_prefix.put(a);
     }
@@ -283,7 +413,13 @@ fn config_keys(
 }
 
 /// Writes a configuration's canonical params: [`config_params_json`], byte for byte.
-fn encode_config(h: &mut KeyHasher, r: &Resolved<'_, '_>, x: &Expansion, c: &Config, shared: &Shared) {
+fn encode_config(
+    h: &mut KeyHasher,
+    r: &Resolved<'_, '_>,
+    x: &Expansion,
+    c: &Config,
+    shared: &Shared,
+) {
     enc::object(h, 11);
     enc::key(h, "batch-size");
     enc::uint(h, r.batch_size.values[c.batch_size as usize] as u64);
@@ -322,7 +458,9 @@ fn config_cost(r: &Resolved<'_, '_>, c: &Config) -> f64 {
         Stop::DurationSecs(s) => s,
     };
     let tokens = w.dataset.max_tokens_per_request().unwrap_or(1024) as f64;
-    let params = r.models[c.model as usize].facts.map_or(1e9, |f| f.active_params);
+    let params = r.models[c.model as usize]
+        .facts
+        .map_or(1e9, |f| f.active_params);
     gpus * requests * tokens * params / (gpu.fp16_tflops * 1e12)
 }
 
@@ -343,7 +481,11 @@ pub fn config_label(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> String {
     for (ai, v) in x.arg_combos[c.args as usize].iter().enumerate() {
         if *v != NONE {
             let a = &r.arg_axes[ai];
-            s.push_str(&format!("/{}={}", a.flag.trim_start_matches('-'), a.values[*v as usize]));
+            s.push_str(&format!(
+                "/{}={}",
+                a.flag.trim_start_matches('-'),
+                a.values[*v as usize]
+            ));
         }
     }
     s.push('/');
@@ -366,7 +508,10 @@ pub fn engine_args(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> Map<Strin
     let engine = &r.engines[c.engine as usize];
     let mut args = Map::new();
     for (flag, v) in &engine.args {
-        args.insert(flag.clone(), v.as_ref().map_or(Value::Bool(true), scalar_json));
+        args.insert(
+            flag.clone(),
+            v.as_ref().map_or(Value::Bool(true), scalar_json),
+        );
     }
     for (ai, v) in x.arg_combos[c.args as usize].iter().enumerate() {
         if *v != NONE {
@@ -474,7 +619,11 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
             "image": r.engines[engine as usize].image,
             "gpu": r.gpu.values[gpu as usize].name,
         }),
-        Subject::Bench { config, load, repeat } => {
+        Subject::Bench {
+            config,
+            load,
+            repeat,
+        } => {
             let c = &x.valid[config as usize];
             let w = r.workloads[c.workload as usize].decl;
             json!({

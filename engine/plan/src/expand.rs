@@ -33,9 +33,18 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reason {
     /// A format the GPU has no kernels for.
-    Hardware { axis: &'static str, value: &'static str, needs: u32, gpu: &'static str, has: u32 },
+    Hardware {
+        axis: &'static str,
+        value: &'static str,
+        needs: u32,
+        gpu: &'static str,
+        has: u32,
+    },
     /// The engine plugin refuses the configuration.
-    Engine { engine: &'static str, why: Cow<'static, str> },
+    Engine {
+        engine: &'static str,
+        why: Cow<'static, str>,
+    },
     /// Attention heads do not split evenly over the GPUs.
     TensorParallel { heads: u32, gpus: u32 },
     /// No host of the sweep has this many GPUs of this type.
@@ -52,7 +61,13 @@ impl Reason {
     /// A short class for grouping: reasons of one class differ only in their numbers.
     pub fn class(&self) -> String {
         match self {
-            Reason::Hardware { axis, value, needs, gpu, has } => format!(
+            Reason::Hardware {
+                axis,
+                value,
+                needs,
+                gpu,
+                has,
+            } => format!(
                 "{axis} {value} needs compute capability {}.{} ({gpu} has {}.{})",
                 needs / 10,
                 needs % 10,
@@ -60,7 +75,9 @@ impl Reason {
                 has % 10
             ),
             Reason::Engine { engine, why } => format!("{engine}: {why}"),
-            Reason::TensorParallel { .. } => "attention heads do not split evenly over the GPUs".into(),
+            Reason::TensorParallel { .. } => {
+                "attention heads do not split evenly over the GPUs".into()
+            }
             Reason::NoHost { gpu, gpus } => format!("no host has {gpus} × {gpu}"),
             Reason::WorkloadTooLong { .. } => "requests of the workload exceed seq-len".into(),
             Reason::ModelContext { .. } => "seq-len exceeds the model's context".into(),
@@ -89,7 +106,10 @@ impl fmt::Display for Reason {
                 write!(f, "{heads} attention heads do not split over {gpus} GPUs")
             }
             Reason::WorkloadTooLong { need, seq_len } => {
-                write!(f, "requests of the workload need up to {need} tokens, seq-len is {seq_len}")
+                write!(
+                    f,
+                    "requests of the workload need up to {need} tokens, seq-len is {seq_len}"
+                )
             }
             Reason::ModelContext { seq_len, max } => {
                 write!(f, "seq-len {seq_len} exceeds the model's context of {max}")
@@ -157,7 +177,12 @@ impl Combos {
 
 /// The argument combinations for an engine: the product of the argument axes that apply to
 /// it, where `fixed` pins some axes to one value.
-fn combos_for(r: &Resolved<'_, '_>, engine: u16, fixed: &[(u16, u16)], combos: &mut Combos) -> Vec<u32> {
+fn combos_for(
+    r: &Resolved<'_, '_>,
+    engine: u16,
+    fixed: &[(u16, u16)],
+    combos: &mut Combos,
+) -> Vec<u32> {
     let mut partial: Vec<Vec<u16>> = vec![Vec::with_capacity(r.arg_axes.len())];
     for (ai, a) in r.arg_axes.iter().enumerate() {
         let applies = a.engine.is_none_or(|e| e == engine);
@@ -200,9 +225,18 @@ fn axis_value(c: &Config, axis: Axis, combos: &[Vec<u16>]) -> u16 {
 
 /// Expands the matrix. Warnings (rules that match nothing) go to `d`.
 pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
-    let mut combos = Combos { list: Vec::new(), index: HashMap::new() };
+    let mut combos = Combos {
+        list: Vec::new(),
+        index: HashMap::new(),
+    };
     let n = |len: usize| 0..len as u16;
-    let excludes: Vec<usize> = r.rules.iter().enumerate().filter(|(_, x)| x.kind == RuleKind::Exclude && !x.impossible).map(|(i, _)| i).collect();
+    let excludes: Vec<usize> = r
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.kind == RuleKind::Exclude && !x.impossible)
+        .map(|(i, _)| i)
+        .collect();
     let mut matches = vec![0usize; r.rules.len()];
     let mut out = Expansion {
         valid: Vec::new(),
@@ -227,11 +261,26 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
                                     for seq_len in n(r.seq_len.n_matrix) {
                                         for workload in n(n_workloads) {
                                             for &args in &engine_combos {
-                                                let c = Config { model, engine: e, quantization, dtype, kv_cache, gpu, gpus, batch_size, seq_len, workload, args };
+                                                let c = Config {
+                                                    model,
+                                                    engine: e,
+                                                    quantization,
+                                                    dtype,
+                                                    kv_cache,
+                                                    gpu,
+                                                    gpus,
+                                                    batch_size,
+                                                    seq_len,
+                                                    workload,
+                                                    args,
+                                                };
                                                 out.matrix_points += 1;
                                                 let mut excluded = false;
                                                 for &ri in &excludes {
-                                                    if r.rules[ri].conds.iter().all(|k| axis_value(&c, k.axis, &combos.list) == k.idx) {
+                                                    if r.rules[ri].conds.iter().all(|k| {
+                                                        axis_value(&c, k.axis, &combos.list)
+                                                            == k.idx
+                                                    }) {
                                                         matches[ri] += 1;
                                                         excluded = true;
                                                     }
@@ -279,7 +328,10 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
         let mut added = 0usize;
         for e in pin(Axis::Engine, r.n_matrix_engines) {
             // An argument axis pinned by the rule must apply to the engine.
-            if fixed_args.iter().any(|(a, _)| r.arg_axes[*a as usize].engine.is_some_and(|x| x != e)) {
+            if fixed_args
+                .iter()
+                .any(|(a, _)| r.arg_axes[*a as usize].engine.is_some_and(|x| x != e))
+            {
                 continue;
             }
             let engine_combos = combos_for(r, e, &fixed_args, &mut combos);
@@ -293,9 +345,26 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
                                         for seq_len in pin(Axis::SeqLen, r.seq_len.n_matrix) {
                                             for workload in pin(Axis::Workload, n_workloads) {
                                                 for &args in &engine_combos {
-                                                    let c = Config { model, engine: e, quantization, dtype, kv_cache, gpu, gpus, batch_size, seq_len, workload, args };
+                                                    let c = Config {
+                                                        model,
+                                                        engine: e,
+                                                        quantization,
+                                                        dtype,
+                                                        kv_cache,
+                                                        gpu,
+                                                        gpus,
+                                                        batch_size,
+                                                        seq_len,
+                                                        workload,
+                                                        args,
+                                                    };
                                                     let in_matrix = in_matrix(r, &c, &combos.list);
-                                                    let excluded = excludes.iter().any(|&x| r.rules[x].conds.iter().all(|k| axis_value(&c, k.axis, &combos.list) == k.idx));
+                                                    let excluded = excludes.iter().any(|&x| {
+                                                        r.rules[x].conds.iter().all(|k| {
+                                                            axis_value(&c, k.axis, &combos.list)
+                                                                == k.idx
+                                                        })
+                                                    });
                                                     if (in_matrix && !excluded) || !seen.insert(c) {
                                                         continue;
                                                     }
@@ -308,7 +377,10 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
                                                     match check(r, &c) {
                                                         Ok(()) => {
                                                             if rule.priority != 0 {
-                                                                out.include_priority.insert(out.valid.len() as u32, rule.priority);
+                                                                out.include_priority.insert(
+                                                                    out.valid.len() as u32,
+                                                                    rule.priority,
+                                                                );
                                                             }
                                                             out.valid.push(c);
                                                         }
@@ -331,8 +403,14 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
     for (ri, rule) in r.rules.iter().enumerate() {
         if matches[ri] == 0 {
             let (code, msg) = match rule.kind {
-                RuleKind::Exclude => ("plan::exclude-matches-nothing", "this `exclude` matches no configuration"),
-                RuleKind::Include => ("plan::include-adds-nothing", "this `include` adds no configuration"),
+                RuleKind::Exclude => (
+                    "plan::exclude-matches-nothing",
+                    "this `exclude` matches no configuration",
+                ),
+                RuleKind::Include => (
+                    "plan::include-adds-nothing",
+                    "this `include` adds no configuration",
+                ),
             };
             d.push(
                 Diag::warning(code, rule.span, msg)
@@ -376,26 +454,52 @@ pub fn check(r: &Resolved<'_, '_>, c: &Config) -> Result<(), Reason> {
         ("kv-cache", kv.name(), kv.min_compute_capability()),
     ] {
         if needs > cc {
-            return Err(Reason::Hardware { axis, value: name, needs, gpu: gpu.name, has: cc });
+            return Err(Reason::Hardware {
+                axis,
+                value: name,
+                needs,
+                gpu: gpu.name,
+                has: cc,
+            });
         }
     }
     let engine = &r.engines[c.engine as usize];
     let model = &r.models[c.model as usize];
     let facts = model.facts.as_ref();
-    let point = ServingPoint { quantization: q, dtype: dt, kv_cache: kv, gpu, gpus, batch_size: batch, seq_len: seq, arch: facts };
+    let point = ServingPoint {
+        quantization: q,
+        dtype: dt,
+        kv_cache: kv,
+        gpu,
+        gpus,
+        batch_size: batch,
+        seq_len: seq,
+        arch: facts,
+    };
     if let Err(why) = engine.plugin.check(&point) {
-        return Err(Reason::Engine { engine: engine.plugin.name(), why });
+        return Err(Reason::Engine {
+            engine: engine.plugin.name(),
+            why,
+        });
     }
     if let Some(f) = facts
         && f.heads % gpus != 0
     {
-        return Err(Reason::TensorParallel { heads: f.heads, gpus });
+        return Err(Reason::TensorParallel {
+            heads: f.heads,
+            gpus,
+        });
     }
     let hosts = &r.sweep.hosts;
     if !hosts.is_empty()
-        && !hosts.iter().any(|h| h.gpu.value == "auto" || (h.gpu.value.eq_ignore_ascii_case(gpu.name) && h.gpus >= gpus))
+        && !hosts.iter().any(|h| {
+            h.gpu.value == "auto" || (h.gpu.value.eq_ignore_ascii_case(gpu.name) && h.gpus >= gpus)
+        })
     {
-        return Err(Reason::NoHost { gpu: gpu.name, gpus });
+        return Err(Reason::NoHost {
+            gpu: gpu.name,
+            gpus,
+        });
     }
     let w = &r.workloads[c.workload as usize];
     if let Some(need) = w.decl.dataset.max_tokens_per_request()
@@ -405,7 +509,10 @@ pub fn check(r: &Resolved<'_, '_>, c: &Config) -> Result<(), Reason> {
     }
     if let Some(f) = facts {
         if seq > f.max_context {
-            return Err(Reason::ModelContext { seq_len: seq, max: f.max_context });
+            return Err(Reason::ModelContext {
+                seq_len: seq,
+                max: f.max_context,
+            });
         }
         let m = estimate_memory(&MemoryInput {
             arch: f,

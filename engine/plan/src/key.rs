@@ -327,7 +327,10 @@ mod tests {
     #[test]
     fn key_has_no_ambiguous_concatenation() {
         assert_ne!(key(json!(["ab", "c"]), &[]), key(json!(["a", "bc"]), &[]));
-        assert_ne!(key(json!({"a": {"b": 1}}), &[]), key(json!({"a": {}, "b": 1}), &[]));
+        assert_ne!(
+            key(json!({"a": {"b": 1}}), &[]),
+            key(json!({"a": {}, "b": 1}), &[])
+        );
     }
 
     #[test]

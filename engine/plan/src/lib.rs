@@ -68,7 +68,12 @@ pub fn plan<'s, 'r>(
     let t1 = std::time::Instant::now();
     let expansion = expand::expand(&resolved, &mut d);
     let t2 = std::time::Instant::now();
-    let graph = dag::Builder { r: &resolved, x: &expansion, g: Graph::default() }.build();
+    let graph = dag::Builder {
+        r: &resolved,
+        x: &expansion,
+        g: Graph::default(),
+    }
+    .build();
     tracing::debug!(
         resolve_ms = (t1 - t0).as_secs_f64() * 1e3,
         expand_ms = (t2 - t1).as_secs_f64() * 1e3,
@@ -79,7 +84,12 @@ pub fn plan<'s, 'r>(
     );
     let mut warnings = d.into_vec();
     source.attach(&mut warnings);
-    Ok(Plan { resolved, expansion, graph, warnings })
+    Ok(Plan {
+        resolved,
+        expansion,
+        graph,
+        warnings,
+    })
 }
 
 /// The largest cartesian product the planner expands (about 2 GB of configurations).
@@ -116,7 +126,10 @@ fn matrix_points(r: &Resolved<'_, '_>) -> u128 {
 fn fail(source: &Source, d: Diags) -> SweepError {
     let mut diags = d.into_vec();
     source.attach(&mut diags);
-    SweepError { file: source.name.clone(), diags }
+    SweepError {
+        file: source.name.clone(),
+        diags,
+    }
 }
 
 impl Plan<'_, '_> {

@@ -88,7 +88,10 @@ pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex) -> NodeJson {
         kind: n.kind,
         label: label(&p.resolved, &p.expansion, &n.subject),
         params: params(&p.resolved, &p.expansion, &n.subject),
-        inputs: inputs(&p.graph, i).into_iter().map(|j| p.graph[j].key).collect(),
+        inputs: inputs(&p.graph, i)
+            .into_iter()
+            .map(|j| p.graph[j].key)
+            .collect(),
         priority: n.priority,
         status: "will-run",
         why: "new",
@@ -115,11 +118,19 @@ fn quote_dot(s: &str) -> String {
 
 /// The DAG in Graphviz dot.
 pub fn dot(p: &Plan<'_, '_>) -> String {
-    let mut s = String::from("digraph bench {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut s = String::from(
+        "digraph bench {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     for i in p.graph.node_indices() {
         let n = &p.graph[i];
         let l = label(&p.resolved, &p.expansion, &n.subject);
-        let _ = writeln!(s, "  n{} [label=\"{}\", tooltip=\"{}\"];", i.index(), quote_dot(&l), n.key.short());
+        let _ = writeln!(
+            s,
+            "  n{} [label=\"{}\", tooltip=\"{}\"];",
+            i.index(),
+            quote_dot(&l),
+            n.key.short()
+        );
     }
     for e in p.graph.edge_indices() {
         if let Some((a, b)) = p.graph.edge_endpoints(e) {

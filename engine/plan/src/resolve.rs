@@ -7,7 +7,8 @@ use std::path::Path;
 use bench_catalog::{ArchFacts, CatalogModel, Dtype, GPUS, GpuSpec, KvCacheDtype, Quantization};
 use bench_engines::EnginePlugin;
 use bench_sweep::{
-    ArchOverride, Diag, Diags, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep, Workload, suggest,
+    ArchOverride, Diag, Diags, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep, Workload,
+    suggest,
 };
 use miette::SourceSpan;
 
@@ -132,9 +133,13 @@ pub fn resolve<'s, 'r>(
             Some(p) => Some(p.as_ref()),
             None => {
                 d.push(
-                    Diag::error("plan::unknown-engine", name.span, format!("unknown engine `{}`", name.value))
-                        .label("no such engine")
-                        .help(suggest(&name.value, &plugin_names, "engines")),
+                    Diag::error(
+                        "plan::unknown-engine",
+                        name.span,
+                        format!("unknown engine `{}`", name.value),
+                    )
+                    .label("no such engine")
+                    .help(suggest(&name.value, &plugin_names, "engines")),
                 );
                 None
             }
@@ -159,15 +164,24 @@ pub fn resolve<'s, 'r>(
             Some(g) => Some(g),
             None => {
                 d.push(
-                    Diag::error("plan::unknown-gpu", name.span, format!("unknown GPU `{}`", name.value))
-                        .label("not in the GPU table")
-                        .help(suggest(&name.value, &gpu_names, "GPUs")),
+                    Diag::error(
+                        "plan::unknown-gpu",
+                        name.span,
+                        format!("unknown GPU `{}`", name.value),
+                    )
+                    .label("not in the GPU table")
+                    .help(suggest(&name.value, &gpu_names, "GPUs")),
                 );
                 None
             }
         }
     };
-    let gpu_values: Vec<&'static GpuSpec> = sweep.matrix.gpu.iter().filter_map(|g| find_gpu(g, d)).collect();
+    let gpu_values: Vec<&'static GpuSpec> = sweep
+        .matrix
+        .gpu
+        .iter()
+        .filter_map(|g| find_gpu(g, d))
+        .collect();
 
     // Hosts: every GPU of the matrix needs a host that provides it.
     for h in &sweep.hosts {
@@ -179,13 +193,28 @@ pub fn resolve<'s, 'r>(
     if !sweep.hosts.is_empty() && !has_auto_host {
         for g in &sweep.matrix.gpu {
             if GpuSpec::find(&g.value).is_some()
-                && !sweep.hosts.iter().any(|h| h.gpu.value.eq_ignore_ascii_case(&g.value))
+                && !sweep
+                    .hosts
+                    .iter()
+                    .any(|h| h.gpu.value.eq_ignore_ascii_case(&g.value))
             {
-                let hosts = sweep.hosts.iter().map(|h| format!("{} ({})", h.name.value, h.gpu.value)).collect::<Vec<_>>().join(", ");
+                let hosts = sweep
+                    .hosts
+                    .iter()
+                    .map(|h| format!("{} ({})", h.name.value, h.gpu.value))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 d.push(
-                    Diag::error("plan::no-host", g.span, format!("no host provides {}", g.value))
-                        .label("no host has this GPU")
-                        .help(format!("add a host with gpu=\"{}\" to `hosts`, or remove the GPU (hosts: {hosts})", g.value)),
+                    Diag::error(
+                        "plan::no-host",
+                        g.span,
+                        format!("no host provides {}", g.value),
+                    )
+                    .label("no host has this GPU")
+                    .help(format!(
+                        "add a host with gpu=\"{}\" to `hosts`, or remove the GPU (hosts: {hosts})",
+                        g.value
+                    )),
                 );
             }
         }
@@ -217,9 +246,20 @@ pub fn resolve<'s, 'r>(
                 Some(i) => Some(i as u16),
                 None => {
                     d.push(
-                        Diag::error("plan::unknown-engine", e.span, format!("engine `{}` is not in the matrix", e.value))
-                            .label("not a matrix engine")
-                            .help(suggest(&e.value, &r.engines.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), "matrix engines")),
+                        Diag::error(
+                            "plan::unknown-engine",
+                            e.span,
+                            format!("engine `{}` is not in the matrix", e.value),
+                        )
+                        .label("not a matrix engine")
+                        .help(suggest(
+                            &e.value,
+                            &r.engines
+                                .iter()
+                                .map(|x| x.name.as_str())
+                                .collect::<Vec<_>>(),
+                            "matrix engines",
+                        )),
                     );
                     continue;
                 }
@@ -246,7 +286,12 @@ pub fn resolve<'s, 'r>(
 fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> REngine<'r> {
     let o = sweep.engines.iter().find(|o| o.name.value == name);
     let args: Vec<(String, Option<Scalar>)> = o
-        .map(|o| o.args.iter().map(|(f, v)| (f.value.clone(), v.as_ref().map(|v| v.value.clone()))).collect())
+        .map(|o| {
+            o.args
+                .iter()
+                .map(|(f, v)| (f.value.clone(), v.as_ref().map(|v| v.value.clone())))
+                .collect()
+        })
         .unwrap_or_default();
     let memory_utilization = args
         .iter()
@@ -266,16 +311,27 @@ fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> R
             .unwrap_or_else(|| plugin.default_image().to_string()),
         args,
         env: o
-            .map(|o| o.env.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect())
+            .map(|o| {
+                o.env
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
-        secrets: o.map(|o| o.secrets.iter().map(|s| s.value.clone()).collect()).unwrap_or_default(),
+        secrets: o
+            .map(|o| o.secrets.iter().map(|s| s.value.clone()).collect())
+            .unwrap_or_default(),
         priority: o.map_or(0, |o| o.priority),
         memory_utilization,
     }
 }
 
 fn or_default<T: Clone>(v: &[Spanned<T>], default: T) -> Vec<T> {
-    if v.is_empty() { vec![default] } else { v.iter().map(|s| s.value.clone()).collect() }
+    if v.is_empty() {
+        vec![default]
+    } else {
+        v.iter().map(|s| s.value.clone()).collect()
+    }
 }
 
 fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
@@ -284,10 +340,14 @@ fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
     for m in &sweep.models {
         if let Some(prev) = out.iter().find(|p| p.decl.source == m.source) {
             d.push(
-                Diag::error("plan::duplicate-model", m.name.span, "two models name the same weights")
-                    .label(format!("same as `{}`", prev.decl.name.value))
-                    .also(prev.decl.name.span, "first one")
-                    .help("one model is measured once; remove the second"),
+                Diag::error(
+                    "plan::duplicate-model",
+                    m.name.span,
+                    "two models name the same weights",
+                )
+                .label(format!("same as `{}`", prev.decl.name.value))
+                .also(prev.decl.name.span, "first one")
+                .help("one model is measured once; remove the second"),
             );
             continue;
         }
@@ -296,9 +356,17 @@ fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
                 Some(c) => Some(c.facts),
                 None => {
                     d.push(
-                        Diag::error("plan::unknown-arch", a.span, format!("`{}` is not in the architecture catalog", a.value))
-                            .label("unknown architecture")
-                            .help(suggest(&a.value, &catalog_names, "catalog entries")),
+                        Diag::error(
+                            "plan::unknown-arch",
+                            a.span,
+                            format!("`{}` is not in the architecture catalog", a.value),
+                        )
+                        .label("unknown architecture")
+                        .help(suggest(
+                            &a.value,
+                            &catalog_names,
+                            "catalog entries",
+                        )),
                     );
                     continue;
                 }
@@ -325,7 +393,12 @@ fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
     out
 }
 
-fn merge_facts(base: Option<ArchFacts>, o: &ArchOverride, m: &Model, d: &mut Diags) -> Option<ArchFacts> {
+fn merge_facts(
+    base: Option<ArchFacts>,
+    o: &ArchOverride,
+    m: &Model,
+    d: &mut Diags,
+) -> Option<ArchFacts> {
     if o.is_empty() {
         return base;
     }
@@ -365,12 +438,20 @@ fn merge_facts(base: Option<ArchFacts>, o: &ArchOverride, m: &Model, d: &mut Dia
     );
     if kv_heads > heads || heads % kv_heads != 0 {
         d.push(
-            Diag::error("plan::facts", span, format!("{heads} attention heads cannot share {kv_heads} KV heads evenly"))
-                .label("inconsistent heads"),
+            Diag::error(
+                "plan::facts",
+                span,
+                format!("{heads} attention heads cannot share {kv_heads} KV heads evenly"),
+            )
+            .label("inconsistent heads"),
         );
         return None;
     }
-    let active = o.active_params.or_else(|| b.map(|b| b.active_params)).unwrap_or(params).min(params);
+    let active = o
+        .active_params
+        .or_else(|| b.map(|b| b.active_params))
+        .unwrap_or(params)
+        .min(params);
     Some(ArchFacts {
         params,
         active_params: active,
@@ -384,7 +465,11 @@ fn merge_facts(base: Option<ArchFacts>, o: &ArchOverride, m: &Model, d: &mut Dia
     })
 }
 
-fn resolve_workloads<'s>(sweep: &'s Sweep, base_dir: Option<&Path>, d: &mut Diags) -> Vec<RWorkload<'s>> {
+fn resolve_workloads<'s>(
+    sweep: &'s Sweep,
+    base_dir: Option<&Path>,
+    d: &mut Diags,
+) -> Vec<RWorkload<'s>> {
     sweep
         .workloads
         .iter()
@@ -398,15 +483,26 @@ fn resolve_workloads<'s>(sweep: &'s Sweep, base_dir: Option<&Path>, d: &mut Diag
                     Ok(bytes) => Some(blake3::hash(&bytes).to_hex().to_string()),
                     Err(e) => {
                         d.push(
-                            Diag::error("plan::dataset", w.name.span, format!("cannot read the dataset of workload `{}`: {}: {e}", w.name.value, path.display()))
-                                .label("dataset file missing")
-                                .help("paths are relative to the sweep file"),
+                            Diag::error(
+                                "plan::dataset",
+                                w.name.span,
+                                format!(
+                                    "cannot read the dataset of workload `{}`: {}: {e}",
+                                    w.name.value,
+                                    path.display()
+                                ),
+                            )
+                            .label("dataset file missing")
+                            .help("paths are relative to the sweep file"),
                         );
                         None
                     }
                 }
             });
-            RWorkload { decl: w, dataset_digest }
+            RWorkload {
+                decl: w,
+                dataset_digest,
+            }
         })
         .collect()
 }
@@ -425,8 +521,12 @@ fn resolve_rule<'r>(
     for (key, val) in &rule.conditions {
         let bad_type = |d: &mut Diags, expected: &str| {
             d.push(
-                Diag::error("plan::rule-type", val.span, format!("`{}` expects {expected}, found {}", key.value, val.value))
-                    .label(format!("not {expected}")),
+                Diag::error(
+                    "plan::rule-type",
+                    val.span,
+                    format!("`{}` expects {expected}, found {}", key.value, val.value),
+                )
+                .label(format!("not {expected}")),
             );
         };
         let as_str = |d: &mut Diags| match &val.value {
@@ -445,22 +545,37 @@ fn resolve_rule<'r>(
         };
         let unknown = |d: &mut Diags, what: &str, allowed: &[&str], got: &str| {
             d.push(
-                Diag::error("plan::unknown-value", val.span, format!("unknown {what} `{got}`"))
-                    .label(format!("no such {what}"))
-                    .help(suggest(got, allowed, &format!("{what}s"))),
+                Diag::error(
+                    "plan::unknown-value",
+                    val.span,
+                    format!("unknown {what} `{got}`"),
+                )
+                .label(format!("no such {what}"))
+                .help(suggest(got, allowed, &format!("{what}s"))),
             );
         };
         let (axis, idx): (Axis, Option<u16>) = match key.value.as_str() {
             "model" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 match r.models.iter().position(|m| m.decl.name.value == s) {
                     Some(i) => (Axis::Model, Some(i as u16)),
                     None => {
-                        let names: Vec<&str> = r.models.iter().map(|m| m.decl.name.value.as_str()).collect();
+                        let names: Vec<&str> = r
+                            .models
+                            .iter()
+                            .map(|m| m.decl.name.value.as_str())
+                            .collect();
                         d.push(
-                            Diag::error("plan::undefined-model", val.span, format!("no model is named `{s}`"))
-                                .label("undefined model")
-                                .help(suggest(&s, &names, "models")),
+                            Diag::error(
+                                "plan::undefined-model",
+                                val.span,
+                                format!("no model is named `{s}`"),
+                            )
+                            .label("undefined model")
+                            .help(suggest(&s, &names, "models")),
                         );
                         ok = false;
                         continue;
@@ -468,15 +583,26 @@ fn resolve_rule<'r>(
                 }
             }
             "workload" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 match r.workloads.iter().position(|w| w.decl.name.value == s) {
                     Some(i) => (Axis::Workload, Some(i as u16)),
                     None => {
-                        let names: Vec<&str> = r.workloads.iter().map(|w| w.decl.name.value.as_str()).collect();
+                        let names: Vec<&str> = r
+                            .workloads
+                            .iter()
+                            .map(|w| w.decl.name.value.as_str())
+                            .collect();
                         d.push(
-                            Diag::error("plan::undefined-workload", val.span, format!("no workload is named `{s}`"))
-                                .label("undefined workload")
-                                .help(suggest(&s, &names, "workloads")),
+                            Diag::error(
+                                "plan::undefined-workload",
+                                val.span,
+                                format!("no workload is named `{s}`"),
+                            )
+                            .label("undefined workload")
+                            .help(suggest(&s, &names, "workloads")),
                         );
                         ok = false;
                         continue;
@@ -484,7 +610,10 @@ fn resolve_rule<'r>(
                 }
             }
             "engine" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 let idx = match r.engines.iter().position(|e| e.name == s) {
                     Some(i) => Some(i as u16),
                     None => match registry.iter().find(|p| p.name() == s) {
@@ -506,16 +635,27 @@ fn resolve_rule<'r>(
                 (Axis::Engine, idx)
             }
             "quantization" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 let Some(q) = Quantization::parse(&s) else {
-                    unknown(d, "quantization", &Quantization::ALL.map(Quantization::name), &s);
+                    unknown(
+                        d,
+                        "quantization",
+                        &Quantization::ALL.map(Quantization::name),
+                        &s,
+                    );
                     ok = false;
                     continue;
                 };
                 (Axis::Quantization, r.quantization.index(q, include))
             }
             "dtype" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 let Some(q) = Dtype::parse(&s) else {
                     unknown(d, "dtype", &Dtype::ALL.map(Dtype::name), &s);
                     ok = false;
@@ -524,37 +664,68 @@ fn resolve_rule<'r>(
                 (Axis::Dtype, r.dtype.index(q, include))
             }
             "kv-cache" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 let Some(q) = KvCacheDtype::parse(&s) else {
-                    unknown(d, "kv-cache", &KvCacheDtype::ALL.map(KvCacheDtype::name), &s);
+                    unknown(
+                        d,
+                        "kv-cache",
+                        &KvCacheDtype::ALL.map(KvCacheDtype::name),
+                        &s,
+                    );
                     ok = false;
                     continue;
                 };
                 (Axis::KvCache, r.kv_cache.index(q, include))
             }
             "gpu" => {
-                let Some(s) = as_str(d) else { ok = false; continue };
+                let Some(s) = as_str(d) else {
+                    ok = false;
+                    continue;
+                };
                 let Some(g) = GpuSpec::find(&s) else {
-                    unknown(d, "GPU", &GPUS.iter().map(|g| g.name).collect::<Vec<_>>(), &s);
+                    unknown(
+                        d,
+                        "GPU",
+                        &GPUS.iter().map(|g| g.name).collect::<Vec<_>>(),
+                        &s,
+                    );
                     ok = false;
                     continue;
                 };
                 (Axis::Gpu, r.gpu.index(g, include))
             }
             "gpus" => {
-                let Some(v) = as_u32(d) else { ok = false; continue };
+                let Some(v) = as_u32(d) else {
+                    ok = false;
+                    continue;
+                };
                 (Axis::Gpus, r.gpus.index(v, include))
             }
             "batch-size" => {
-                let Some(v) = as_u32(d) else { ok = false; continue };
+                let Some(v) = as_u32(d) else {
+                    ok = false;
+                    continue;
+                };
                 (Axis::BatchSize, r.batch_size.index(v, include))
             }
             "seq-len" => {
-                let Some(v) = as_u32(d) else { ok = false; continue };
+                let Some(v) = as_u32(d) else {
+                    ok = false;
+                    continue;
+                };
                 (Axis::SeqLen, r.seq_len.index(v, include))
             }
             flag => {
-                let candidates: Vec<usize> = r.arg_axes.iter().enumerate().filter(|(_, a)| a.flag == flag).map(|(i, _)| i).collect();
+                let candidates: Vec<usize> = r
+                    .arg_axes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.flag == flag)
+                    .map(|(i, _)| i)
+                    .collect();
                 let pick = candidates
                     .iter()
                     .copied()
@@ -563,9 +734,17 @@ fn resolve_rule<'r>(
                 let Some(ai) = pick else {
                     let flags: Vec<&str> = r.arg_axes.iter().map(|a| a.flag.as_str()).collect();
                     d.push(
-                        Diag::error("plan::unknown-arg-axis", key.span, format!("no `engine-arg {flag}` axis in the matrix"))
-                            .label("not an axis")
-                            .help(if flags.is_empty() { "declare it in the matrix: engine-arg \"--flag\" VALUE ...".to_string() } else { suggest(flag, &flags, "engine-arg axes") }),
+                        Diag::error(
+                            "plan::unknown-arg-axis",
+                            key.span,
+                            format!("no `engine-arg {flag}` axis in the matrix"),
+                        )
+                        .label("not an axis")
+                        .help(if flags.is_empty() {
+                            "declare it in the matrix: engine-arg \"--flag\" VALUE ...".to_string()
+                        } else {
+                            suggest(flag, &flags, "engine-arg axes")
+                        }),
                     );
                     ok = false;
                     continue;
@@ -598,4 +777,3 @@ fn resolve_rule<'r>(
         impossible,
     })
 }
-

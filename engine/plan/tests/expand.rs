@@ -46,14 +46,25 @@ fn cartesian_product_and_dag_shape() {
     assert_eq!(s.count(NodeKind::Validate), 64);
     assert_eq!(s.count(NodeKind::Aggregate), 32);
     assert_eq!(s.count(NodeKind::Optimize), 1);
-    let agg = s.nodes.values().find(|n| n.kind == NodeKind::Aggregate).unwrap();
-    assert_eq!(agg.inputs.len(), 4, "two repeats, each a bench and its validation");
+    let agg = s
+        .nodes
+        .values()
+        .find(|n| n.kind == NodeKind::Aggregate)
+        .unwrap();
+    assert_eq!(
+        agg.inputs.len(),
+        4,
+        "two repeats, each a bench and its validation"
+    );
     let opt = &s.nodes["optimize"];
     assert_eq!(opt.inputs.len(), 32);
     let bench = &s.nodes["bench/meta-llama/Llama-3.1-8B-Instruct/vllm/awq/auto/auto/H100-80GBx4/b16/s2048/chat/c8/r1"];
     assert_eq!(
         bench.inputs,
-        vec!["download/meta-llama/Llama-3.1-8B-Instruct".to_string(), "setup/vllm/H100-80GB".to_string()]
+        vec![
+            "download/meta-llama/Llama-3.1-8B-Instruct".to_string(),
+            "setup/vllm/H100-80GB".to_string()
+        ]
     );
     assert_eq!(bench.params["run"]["repeat"], 1);
     assert_eq!(bench.params["config"]["quantization"], "awq");
@@ -103,9 +114,18 @@ fn exclude_removes_and_include_adds_beyond_the_matrix() {
     assert_eq!(s.included, 2);
     assert_eq!(s.valid.len(), 8);
     assert!(!s.valid.iter().any(|l| l.contains("/tgi/int8/")));
-    let fp8: Vec<_> = s.valid.iter().filter(|l| l.contains("/vllm/fp8/")).collect();
+    let fp8: Vec<_> = s
+        .valid
+        .iter()
+        .filter(|l| l.contains("/vllm/fp8/"))
+        .collect();
     assert_eq!(fp8.len(), 2);
-    let b = s.nodes.iter().find(|(l, _)| l.starts_with("bench/") && l.contains("/vllm/fp8/")).unwrap().1;
+    let b = s
+        .nodes
+        .iter()
+        .find(|(l, _)| l.starts_with("bench/") && l.contains("/vllm/fp8/"))
+        .unwrap()
+        .1;
     assert_eq!(b.priority, 7);
     assert!(s.warnings.is_empty(), "{:#?}", s.warnings);
 }
@@ -136,7 +156,13 @@ fn rules_with_no_effect_are_warnings() {
     include batch-size=8"#,
     ));
     let codes: Vec<&str> = s.warnings.iter().map(|w| w.code).collect();
-    assert_eq!(codes, vec!["plan::exclude-matches-nothing", "plan::include-adds-nothing"]);
+    assert_eq!(
+        codes,
+        vec![
+            "plan::exclude-matches-nothing",
+            "plan::include-adds-nothing"
+        ]
+    );
     assert_eq!(s.warnings[0].line_col.0, 16);
 }
 
@@ -153,10 +179,26 @@ fn engine_arg_axes_multiply_only_their_engine() {
     ));
     // vllm: 2 models × 2 values; tgi: 2 models × 1.
     assert_eq!(s.valid.len(), 6);
-    assert!(s.valid.iter().any(|l| l.contains("/vllm/") && l.contains("enable-chunked-prefill=false")));
-    assert!(!s.valid.iter().any(|l| l.contains("/tgi/") && l.contains("chunked")));
-    let b = s.nodes.iter().find(|(l, _)| l.starts_with("bench/") && l.contains("chunked-prefill=true")).unwrap().1;
-    assert_eq!(b.params["config"]["engine-args"]["--enable-chunked-prefill"], true);
+    assert!(
+        s.valid
+            .iter()
+            .any(|l| l.contains("/vllm/") && l.contains("enable-chunked-prefill=false"))
+    );
+    assert!(
+        !s.valid
+            .iter()
+            .any(|l| l.contains("/tgi/") && l.contains("chunked"))
+    );
+    let b = s
+        .nodes
+        .iter()
+        .find(|(l, _)| l.starts_with("bench/") && l.contains("chunked-prefill=true"))
+        .unwrap()
+        .1;
+    assert_eq!(
+        b.params["config"]["engine-args"]["--enable-chunked-prefill"],
+        true
+    );
 }
 
 #[test]
@@ -171,10 +213,17 @@ fn pruned_configurations_carry_their_reasons() {
         seq-len 2048 4096 65536"#,
         "",
     ));
-    let reason = |prefix: &str| s.reason_of(prefix).map(|r| (r.1, r.2.clone())).unwrap_or_else(|| panic!("{prefix} not pruned"));
+    let reason = |prefix: &str| {
+        s.reason_of(prefix)
+            .map(|r| (r.1, r.2.clone()))
+            .unwrap_or_else(|| panic!("{prefix} not pruned"))
+    };
     assert_eq!(
         reason("meta-llama/Llama-3.1-8B-Instruct/vllm/bf16/auto/auto/V100-32GBx1/"),
-        ("hardware", "quantization bf16 needs compute capability 8.0 (V100-32GB has 7.0)".into())
+        (
+            "hardware",
+            "quantization bf16 needs compute capability 8.0 (V100-32GB has 7.0)".into()
+        )
     );
     assert_eq!(
         reason("meta-llama/Llama-3.1-8B-Instruct/tgi/fp16/auto/auto/V100-32GBx1/").0,
@@ -182,19 +231,34 @@ fn pruned_configurations_carry_their_reasons() {
     );
     assert_eq!(
         reason("meta-llama/Llama-3.1-8B-Instruct/vllm/fp16/auto/int8/A100-40GBx1/"),
-        ("engine", "vllm: vLLM stores the KV cache in auto or fp8 (--kv-cache-dtype), not int8/int4".into())
+        (
+            "engine",
+            "vllm: vLLM stores the KV cache in auto or fp8 (--kv-cache-dtype), not int8/int4"
+                .into()
+        )
     );
     assert_eq!(
         reason("meta-llama/Llama-3.1-8B-Instruct/vllm/fp16/auto/auto/A100-40GBx3/"),
-        ("tensor-parallel", "32 attention heads do not split over 3 GPUs".into())
+        (
+            "tensor-parallel",
+            "32 attention heads do not split over 3 GPUs".into()
+        )
     );
-    assert_eq!(reason("meta-llama/Llama-3.1-8B-Instruct/vllm/fp16/auto/auto/A100-40GBx1/b8/s65536/").0, "memory");
+    assert_eq!(
+        reason("meta-llama/Llama-3.1-8B-Instruct/vllm/fp16/auto/auto/A100-40GBx1/b8/s65536/").0,
+        "memory"
+    );
     let (code, text) = reason("meta-llama/Llama-3.1-70B-Instruct/vllm/fp16/auto/auto/A100-40GBx1/");
     assert_eq!(code, "memory");
-    assert!(text.starts_with("needs 143.4 GiB per GPU (weights 131.5"), "{text}");
+    assert!(
+        text.starts_with("needs 143.4 GiB per GPU (weights 131.5"),
+        "{text}"
+    );
     assert!(text.ends_with("but 36.0 of 40 GiB is usable"), "{text}");
     // LMDeploy serves the integer KV cache that vLLM and TGI refuse.
-    assert!(s.valid.iter().any(|l| l.starts_with("meta-llama/Llama-3.1-8B-Instruct/lmdeploy/fp16/auto/int8/A100-40GBx1/b8/s2048")));
+    assert!(s.valid.iter().any(|l| l.starts_with(
+        "meta-llama/Llama-3.1-8B-Instruct/lmdeploy/fp16/auto/int8/A100-40GBx1/b8/s2048"
+    )));
 }
 
 #[test]
@@ -219,14 +283,24 @@ fn context_workload_and_host_limits_prune() {
 }
 "#;
     let s = snapshot(text);
-    let reason = |prefix: &str| s.reason_of(prefix).map(|r| (r.1, r.2.clone())).unwrap_or_else(|| panic!("{prefix} not pruned"));
+    let reason = |prefix: &str| {
+        s.reason_of(prefix)
+            .map(|r| (r.1, r.2.clone()))
+            .unwrap_or_else(|| panic!("{prefix} not pruned"))
+    };
     assert_eq!(
         reason("meta-llama/Llama-2-7b-chat-hf/vllm/fp16/auto/auto/A100-80GBx1/b1/s256/"),
-        ("workload-too-long", "requests of the workload need up to 320 tokens, seq-len is 256".into())
+        (
+            "workload-too-long",
+            "requests of the workload need up to 320 tokens, seq-len is 256".into()
+        )
     );
     assert_eq!(
         reason("meta-llama/Llama-2-7b-chat-hf/vllm/fp16/auto/auto/A100-80GBx1/b1/s8192/"),
-        ("model-context", "seq-len 8192 exceeds the model's context of 4096".into())
+        (
+            "model-context",
+            "seq-len 8192 exceeds the model's context of 4096".into()
+        )
     );
     assert_eq!(
         reason("meta-llama/Llama-2-7b-chat-hf/vllm/fp16/auto/auto/H100-80GBx8/"),
@@ -247,16 +321,37 @@ fn planner_errors_point_into_the_sweep() {
     }"#,
     );
     let d = errors(&base);
-    let find = |code: &str| d.iter().find(|x| x.code == code).unwrap_or_else(|| panic!("no {code} in {d:#?}"));
+    let find = |code: &str| {
+        d.iter()
+            .find(|x| x.code == code)
+            .unwrap_or_else(|| panic!("no {code} in {d:#?}"))
+    };
     let e = find("plan::unknown-engine");
     assert_eq!(e.message, "unknown engine `vlm`");
-    assert!(e.help.as_deref().unwrap().starts_with("did you mean `vllm`?"));
+    assert!(
+        e.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `vllm`?")
+    );
     assert_eq!(e.line_col, (5, 8));
     let g = find("plan::unknown-gpu");
-    assert!(g.help.as_deref().unwrap().starts_with("did you mean `H100-80GB`?"), "{:?}", g.help);
+    assert!(
+        g.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `H100-80GB`?"),
+        "{:?}",
+        g.help
+    );
     let m = find("plan::undefined-model");
     assert_eq!(m.message, "no model is named `meta-llama/Llama-3.1-8B`");
-    assert!(m.help.as_deref().unwrap().starts_with("did you mean `meta-llama/Llama-3.1-8B-Instruct`?"));
+    assert!(
+        m.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `meta-llama/Llama-3.1-8B-Instruct`?")
+    );
 }
 
 #[test]
@@ -297,9 +392,23 @@ fn a_missing_dataset_file_is_an_error_and_its_content_keys_the_bench() {
     let a = common::try_snapshot(text, Some(&dir)).unwrap();
     std::fs::write(dir.join("prompts.jsonl"), "{\"prompt\": \"hello\"}\n").unwrap();
     let b = common::try_snapshot(text, Some(&dir)).unwrap();
-    let bench = |s: &common::Snapshot| s.nodes.iter().find(|(l, _)| l.starts_with("bench/")).unwrap().1.clone();
+    let bench = |s: &common::Snapshot| {
+        s.nodes
+            .iter()
+            .find(|(l, _)| l.starts_with("bench/"))
+            .unwrap()
+            .1
+            .clone()
+    };
     assert_ne!(bench(&a).key, bench(&b).key);
-    assert!(bench(&a).params["config"]["workload"]["dataset"].get("path").is_none());
-    assert_eq!(a.nodes["download/meta-llama/Llama-3.1-8B-Instruct"].key, b.nodes["download/meta-llama/Llama-3.1-8B-Instruct"].key);
+    assert!(
+        bench(&a).params["config"]["workload"]["dataset"]
+            .get("path")
+            .is_none()
+    );
+    assert_eq!(
+        a.nodes["download/meta-llama/Llama-3.1-8B-Instruct"].key,
+        b.nodes["download/meta-llama/Llama-3.1-8B-Instruct"].key
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -50,24 +50,55 @@ fn line(parts: &[String], rng: &mut Rng) -> String {
     let mut props: Vec<String> = parts[1..].to_vec();
     rng.shuffle(&mut props);
     let sep = if rng.flip() { " " } else { "  " };
-    std::iter::once(parts[0].clone()).chain(props).collect::<Vec<_>>().join(sep)
+    std::iter::once(parts[0].clone())
+        .chain(props)
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// The sweep the properties are checked on, laid out by `seed`.
 fn render(seed: u64) -> String {
     let mut rng = Rng(seed | 1);
     let mut models = vec![
-        vec![r#"model "meta-llama/Llama-3.1-8B-Instruct""#.to_string(), r#"revision="main""#.into()],
-        vec![r#"model "qwen""#.to_string(), r#"hub="Qwen/Qwen2.5-7B-Instruct""#.into(), r#"revision="abc123""#.into(), "priority=2".into()],
-        vec![r#"model "tiny""#.to_string(), r#"path="./models/tiny""#.into(), r#"arch="tinyllama-1.1b""#.into()],
+        vec![
+            r#"model "meta-llama/Llama-3.1-8B-Instruct""#.to_string(),
+            r#"revision="main""#.into(),
+        ],
+        vec![
+            r#"model "qwen""#.to_string(),
+            r#"hub="Qwen/Qwen2.5-7B-Instruct""#.into(),
+            r#"revision="abc123""#.into(),
+            "priority=2".into(),
+        ],
+        vec![
+            r#"model "tiny""#.to_string(),
+            r#"path="./models/tiny""#.into(),
+            r#"arch="tinyllama-1.1b""#.into(),
+        ],
     ];
     rng.shuffle(&mut models);
     let mut axes: Vec<(String, Vec<String>)> = vec![
         ("engine".into(), vec![r#""vllm""#.into(), r#""sim""#.into()]),
-        ("quantization".into(), vec![r#""fp16""#.into(), r#""awq""#.into()]),
-        ("gpu".into(), vec![r#""H100-80GB""#.into(), r#""A100-80GB""#.into()]),
+        (
+            "quantization".into(),
+            vec![r#""fp16""#.into(), r#""awq""#.into()],
+        ),
+        (
+            "gpu".into(),
+            vec![r#""H100-80GB""#.into(), r#""A100-80GB""#.into()],
+        ),
         ("gpus".into(), vec!["1".into(), "2".into()]),
-        ("batch-size".into(), vec!["8".into(), if rng.flip() { "16".into() } else { "0x10".into() }]),
+        (
+            "batch-size".into(),
+            vec![
+                "8".into(),
+                if rng.flip() {
+                    "16".into()
+                } else {
+                    "0x10".into()
+                },
+            ],
+        ),
         ("seq-len".into(), vec!["2048".into()]),
     ];
     rng.shuffle(&mut axes);
@@ -82,21 +113,61 @@ fn render(seed: u64) -> String {
     rng.shuffle(&mut conc);
     let workload = format!(
         "    workload \"chat\" {{\n        {}\n        concurrency {}\n        {}\n        repeats 2\n        seed 42\n        {}\n    }}\n",
-        line(&[r#"dataset "random""#.into(), "input-len=256".into(), "output-len=64".into(), "spread=0.1".into()], &mut rng),
+        line(
+            &[
+                r#"dataset "random""#.into(),
+                "input-len=256".into(),
+                "output-len=64".into(),
+                "spread=0.1".into()
+            ],
+            &mut rng
+        ),
         conc.join(" "),
         line(&["requests 50".into(), "warmup=5".into()], &mut rng),
-        line(&["slo".into(), "ttft-ms=200".into(), "tpot-ms=20".into()], &mut rng),
+        line(
+            &["slo".into(), "ttft-ms=200".into(), "tpot-ms=20".into()],
+            &mut rng
+        ),
     );
     let engine = format!(
         "    {} {{\n        arg \"--gpu-memory-utilization\" 0.85\n        env \"VLLM_LOGGING_LEVEL\" \"INFO\"\n    }}\n",
-        line(&[r#"engine "vllm""#.into(), r#"image="vllm/vllm-openai:v0.9.2""#.into(), "priority=1".into()], &mut rng)
+        line(
+            &[
+                r#"engine "vllm""#.into(),
+                r#"image="vllm/vllm-openai:v0.9.2""#.into(),
+                "priority=1".into()
+            ],
+            &mut rng
+        )
     );
     let mut hosts = vec![
-        line(&[r#"host "h""#.into(), r#"executor="sim""#.into(), r#"gpu="H100-80GB""#.into(), "gpus=2".into(), "price-per-gpu-hour=2.5".into(), "spot=#false".into()], &mut rng),
-        line(&[r#"host "a""#.into(), r#"executor="sim""#.into(), r#"gpu="A100-80GB""#.into(), "gpus=2".into(), "price-per-gpu-hour=1.5".into()], &mut rng),
+        line(
+            &[
+                r#"host "h""#.into(),
+                r#"executor="sim""#.into(),
+                r#"gpu="H100-80GB""#.into(),
+                "gpus=2".into(),
+                "price-per-gpu-hour=2.5".into(),
+                "spot=#false".into(),
+            ],
+            &mut rng,
+        ),
+        line(
+            &[
+                r#"host "a""#.into(),
+                r#"executor="sim""#.into(),
+                r#"gpu="A100-80GB""#.into(),
+                "gpus=2".into(),
+                "price-per-gpu-hour=1.5".into(),
+            ],
+            &mut rng,
+        ),
     ];
     rng.shuffle(&mut hosts);
-    let hosts = format!("    hosts {{\n        {}\n        {}\n    }}\n", hosts[0], hosts[1]);
+    let hosts = format!(
+        "    hosts {{\n        {}\n        {}\n    }}\n",
+        hosts[0], hosts[1]
+    );
     let mut blocks: Vec<String> = vec![
         "    description \"key properties\"\n".into(),
         matrix,
@@ -135,26 +206,106 @@ struct Edit {
 }
 
 const EDITS: &[Edit] = &[
-    Edit { name: "model revision", from: r#"revision="abc123""#, to: r#"revision="def456""#, changes_keys: true },
-    Edit { name: "engine image", from: "vllm/vllm-openai:v0.9.2", to: "vllm/vllm-openai:v0.10.0", changes_keys: true },
-    Edit { name: "engine argument", from: "0.85", to: "0.8", changes_keys: true },
-    Edit { name: "engine env", from: "\"INFO\"", to: "\"DEBUG\"", changes_keys: true },
-    Edit { name: "validate gate", from: "max-error-rate=0.02", to: "max-error-rate=0.05", changes_keys: true },
-    Edit { name: "percentiles", from: "percentiles 50 95 99", to: "percentiles 50 95 99 99.9", changes_keys: true },
-    Edit { name: "objective weight", from: "weight=0.6", to: "weight=0.7", changes_keys: true },
-    Edit { name: "seed", from: "seed 42", to: "seed 7", changes_keys: true },
-    Edit { name: "slo", from: "ttft-ms=200", to: "ttft-ms=300", changes_keys: true },
-    Edit { name: "price", from: "price-per-gpu-hour=2.5", to: "price-per-gpu-hour=3.0", changes_keys: true },
-    Edit { name: "dataset", from: "output-len=64", to: "output-len=65", changes_keys: true },
-    Edit { name: "description", from: "\"key properties\"", to: "\"something else\"", changes_keys: false },
-    Edit { name: "notify", from: "on=\"failure\"", to: "on=\"finish failure\"", changes_keys: false },
-    Edit { name: "spot", from: "spot=#false", to: "spot=#true", changes_keys: false },
-    Edit { name: "priority", from: "priority=2", to: "priority=9", changes_keys: false },
+    Edit {
+        name: "model revision",
+        from: r#"revision="abc123""#,
+        to: r#"revision="def456""#,
+        changes_keys: true,
+    },
+    Edit {
+        name: "engine image",
+        from: "vllm/vllm-openai:v0.9.2",
+        to: "vllm/vllm-openai:v0.10.0",
+        changes_keys: true,
+    },
+    Edit {
+        name: "engine argument",
+        from: "0.85",
+        to: "0.8",
+        changes_keys: true,
+    },
+    Edit {
+        name: "engine env",
+        from: "\"INFO\"",
+        to: "\"DEBUG\"",
+        changes_keys: true,
+    },
+    Edit {
+        name: "validate gate",
+        from: "max-error-rate=0.02",
+        to: "max-error-rate=0.05",
+        changes_keys: true,
+    },
+    Edit {
+        name: "percentiles",
+        from: "percentiles 50 95 99",
+        to: "percentiles 50 95 99 99.9",
+        changes_keys: true,
+    },
+    Edit {
+        name: "objective weight",
+        from: "weight=0.6",
+        to: "weight=0.7",
+        changes_keys: true,
+    },
+    Edit {
+        name: "seed",
+        from: "seed 42",
+        to: "seed 7",
+        changes_keys: true,
+    },
+    Edit {
+        name: "slo",
+        from: "ttft-ms=200",
+        to: "ttft-ms=300",
+        changes_keys: true,
+    },
+    Edit {
+        name: "price",
+        from: "price-per-gpu-hour=2.5",
+        to: "price-per-gpu-hour=3.0",
+        changes_keys: true,
+    },
+    Edit {
+        name: "dataset",
+        from: "output-len=64",
+        to: "output-len=65",
+        changes_keys: true,
+    },
+    Edit {
+        name: "description",
+        from: "\"key properties\"",
+        to: "\"something else\"",
+        changes_keys: false,
+    },
+    Edit {
+        name: "notify",
+        from: "on=\"failure\"",
+        to: "on=\"finish failure\"",
+        changes_keys: false,
+    },
+    Edit {
+        name: "spot",
+        from: "spot=#false",
+        to: "spot=#true",
+        changes_keys: false,
+    },
+    Edit {
+        name: "priority",
+        from: "priority=2",
+        to: "priority=9",
+        changes_keys: false,
+    },
 ];
 
 fn check_edit(seed: u64, edit: &Edit) {
     let before_text = render(seed);
-    assert_eq!(before_text.matches(edit.from).count(), 1, "edit {} must match once", edit.name);
+    assert_eq!(
+        before_text.matches(edit.from).count(),
+        1,
+        "edit {} must match once",
+        edit.name
+    );
     let after_text = before_text.replace(edit.from, edit.to);
     let before = snapshot(&before_text);
     let after = snapshot(&after_text);
@@ -180,7 +331,11 @@ fn check_edit(seed: u64, edit: &Edit) {
         .filter(|(l, n)| after.nodes[*l].key != n.key)
         .map(|(l, _)| l.clone())
         .collect();
-    assert_eq!(changed, expected, "edit {}: changed keys must be the edited nodes and their descendants", edit.name);
+    assert_eq!(
+        changed, expected,
+        "edit {}: changed keys must be the edited nodes and their descendants",
+        edit.name
+    );
     assert_eq!(!changed.is_empty(), edit.changes_keys, "edit {}", edit.name);
 }
 
@@ -197,7 +352,8 @@ fn model_revision_reruns_only_that_model() {
     let after = snapshot(&render(1).replace(r#"revision="abc123""#, r#"revision="def456""#));
     for (l, n) in &before.nodes {
         let changed = after.nodes[l].key != n.key;
-        let of_qwen = l.starts_with("download/qwen") || (l.contains("/qwen/") && !l.starts_with("setup"));
+        let of_qwen =
+            l.starts_with("download/qwen") || (l.contains("/qwen/") && !l.starts_with("setup"));
         assert_eq!(changed, of_qwen || l == "optimize", "{l}");
     }
 }
@@ -205,7 +361,10 @@ fn model_revision_reruns_only_that_model() {
 #[test]
 fn cache_version_invalidates_everything() {
     let before = snapshot(&render(1));
-    let after = snapshot(&render(1).replace("sweep \"keys\" {\n", "sweep \"keys\" {\n    cache-version 1\n"));
+    let after = snapshot(&render(1).replace(
+        "sweep \"keys\" {\n",
+        "sweep \"keys\" {\n    cache-version 1\n",
+    ));
     for (l, n) in &before.nodes {
         assert_ne!(after.nodes[l].key, n.key, "{l}");
     }

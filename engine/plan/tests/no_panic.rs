@@ -9,23 +9,65 @@ use proptest::prelude::*;
 const VALID: &str = include_str!("../../../sweeps/demo.kdl");
 
 const TOKENS: &[&str] = &[
-    "{", "}", "\"", "=", ";", "#true", "#null", "#nan", "-1", "0", "1e309", "99999999999999999999999",
-    "model", "matrix", "engine", "gpu", "gpus", "exclude", "include", "workload", "concurrency", "rate",
-    "optimize", "objective", "hosts", "host", "\"vllm\"", "\"H100-80GB\"", "(u8)", "/-", "\n", "é", "\u{0}",
-    "engine-arg", "\"--x\"", "seq-len", "batch-size", "percentiles", "facts", "params=0",
+    "{",
+    "}",
+    "\"",
+    "=",
+    ";",
+    "#true",
+    "#null",
+    "#nan",
+    "-1",
+    "0",
+    "1e309",
+    "99999999999999999999999",
+    "model",
+    "matrix",
+    "engine",
+    "gpu",
+    "gpus",
+    "exclude",
+    "include",
+    "workload",
+    "concurrency",
+    "rate",
+    "optimize",
+    "objective",
+    "hosts",
+    "host",
+    "\"vllm\"",
+    "\"H100-80GB\"",
+    "(u8)",
+    "/-",
+    "\n",
+    "é",
+    "\u{0}",
+    "engine-arg",
+    "\"--x\"",
+    "seq-len",
+    "batch-size",
+    "percentiles",
+    "facts",
+    "params=0",
 ];
 
 fn compile(text: &str) {
     let source = Source::new("fuzz.kdl", text);
     let registry = bench_engines::builtin();
     let result = bench_sweep::parse(&source).and_then(|p| {
-        bench_plan::plan(&p.sweep, &source, &registry, &PlanOptions::default()).map(|plan| plan.graph.node_count())
+        bench_plan::plan(&p.sweep, &source, &registry, &PlanOptions::default())
+            .map(|plan| plan.graph.node_count())
     });
     if let Err(e) = result {
         assert!(e.errors().count() > 0, "an error result carries an error");
         for d in &e.diags {
             let end = d.span.offset() + d.span.len();
-            assert!(end <= text.len(), "span {:?} beyond the text ({} bytes)", d.span, text.len());
+            assert!(
+                end <= text.len(),
+                "span {:?} beyond the text ({} bytes)",
+                d.span,
+                text.len()
+            );
             assert!(d.line_col.0 >= 1 && d.line_col.1 >= 1);
         }
     }

@@ -87,7 +87,10 @@ pub struct Model {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ModelSource {
     /// A Hugging Face Hub repository at a revision (branch, tag or commit; `main` if absent).
-    Hub { id: String, revision: Option<String> },
+    Hub {
+        id: String,
+        revision: Option<String>,
+    },
     /// A directory, relative to the sweep file unless absolute.
     Local { path: String },
 }
@@ -211,16 +214,31 @@ pub enum Api {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
 pub enum Dataset {
     /// Synthetic prompts; lengths drawn uniformly in `len · (1 ± spread)`.
-    Random { input_len: u32, output_len: u32, spread: f64 },
+    Random {
+        input_len: u32,
+        output_len: u32,
+        spread: f64,
+    },
     /// One JSON object per line with a `prompt` field.
     Jsonl { path: String, output_len: u32 },
     /// ShareGPT-format conversations; the first human turn is the prompt.
-    Sharegpt { path: String, output_len: Option<u32> },
+    Sharegpt {
+        path: String,
+        output_len: Option<u32>,
+    },
     /// Prompt + expected answer, scored.
-    Eval { path: String, scoring: Scoring, output_len: u32 },
+    Eval {
+        path: String,
+        scoring: Scoring,
+        output_len: u32,
+    },
 }
 
 impl Dataset {
@@ -228,7 +246,11 @@ impl Dataset {
     /// without reading a file.
     pub fn max_tokens_per_request(&self) -> Option<u32> {
         match self {
-            Dataset::Random { input_len, output_len, spread } => {
+            Dataset::Random {
+                input_len,
+                output_len,
+                spread,
+            } => {
                 let hi = |l: u32| (l as f64 * (1.0 + spread)).ceil() as u32;
                 Some(hi(*input_len) + hi(*output_len))
             }
@@ -239,9 +261,9 @@ impl Dataset {
     pub fn path(&self) -> Option<&str> {
         match self {
             Dataset::Random { .. } => None,
-            Dataset::Jsonl { path, .. } | Dataset::Sharegpt { path, .. } | Dataset::Eval { path, .. } => {
-                Some(path)
-            }
+            Dataset::Jsonl { path, .. }
+            | Dataset::Sharegpt { path, .. }
+            | Dataset::Eval { path, .. } => Some(path),
         }
     }
 
@@ -265,12 +287,20 @@ pub enum Scoring {
 
 /// One load point of a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
 pub enum LoadPoint {
     /// Closed loop: N requests in flight.
     Concurrency { concurrency: u32 },
     /// Open loop: gamma-distributed gaps at `rate` requests/s (burstiness 1 = Poisson).
-    Rate { rate: f64, burstiness: f64, max_concurrency: Option<u32> },
+    Rate {
+        rate: f64,
+        burstiness: f64,
+        max_concurrency: Option<u32>,
+    },
 }
 
 impl LoadPoint {

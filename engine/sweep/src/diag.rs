@@ -74,7 +74,11 @@ impl Diag {
 
     /// The `file:line:column` this diagnostic points at.
     pub fn location(&self) -> String {
-        let name = self.source.as_ref().map(|s| s.name().to_string()).unwrap_or_default();
+        let name = self
+            .source
+            .as_ref()
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
         format!("{name}:{}:{}", self.line_col.0, self.line_col.1)
     }
 
@@ -131,7 +135,9 @@ impl Diagnostic for Diag {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -160,7 +166,11 @@ pub struct SweepError {
 }
 
 fn count(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 impl SweepError {
@@ -212,7 +222,10 @@ impl Diags {
 }
 
 /// "did you mean `x`?" for the candidate closest to `got`, if any is close enough.
-pub fn did_you_mean<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    got: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let got_l = got.to_ascii_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {

@@ -57,7 +57,10 @@ pub fn parse(source: &Source) -> Result<Parsed, SweepError> {
     let mut diags = d.into_vec();
     source.attach(&mut diags);
     match sweep {
-        Some(sweep) if !diags.iter().any(Diag::is_error) => Ok(Parsed { sweep, warnings: diags }),
+        Some(sweep) if !diags.iter().any(Diag::is_error) => Ok(Parsed {
+            sweep,
+            warnings: diags,
+        }),
         _ => Err(SweepError {
             file: source.name.clone(),
             diags,

@@ -14,13 +14,37 @@ pub const SCALARS: &[(&str, Direction, &str)] = &[
     ("request-throughput", Direction::Maximize, "requests/s"),
     ("output-throughput", Direction::Maximize, "output tokens/s"),
     ("total-throughput", Direction::Maximize, "tokens/s"),
-    ("goodput", Direction::Maximize, "requests/s meeting every SLO"),
-    ("cost-per-mtok", Direction::Minimize, "USD per 1M output tokens"),
-    ("energy-per-token", Direction::Minimize, "J per output token"),
-    ("accuracy", Direction::Maximize, "fraction of eval answers correct"),
-    ("gpu-memory-gb", Direction::Minimize, "estimated GiB across the GPUs"),
+    (
+        "goodput",
+        Direction::Maximize,
+        "requests/s meeting every SLO",
+    ),
+    (
+        "cost-per-mtok",
+        Direction::Minimize,
+        "USD per 1M output tokens",
+    ),
+    (
+        "energy-per-token",
+        Direction::Minimize,
+        "J per output token",
+    ),
+    (
+        "accuracy",
+        Direction::Maximize,
+        "fraction of eval answers correct",
+    ),
+    (
+        "gpu-memory-gb",
+        Direction::Minimize,
+        "estimated GiB across the GPUs",
+    ),
     ("gpus", Direction::Minimize, "GPUs"),
-    ("error-rate", Direction::Minimize, "fraction of requests failed"),
+    (
+        "error-rate",
+        Direction::Minimize,
+        "fraction of requests failed",
+    ),
 ];
 
 /// Checks a metric name against the percentiles the sweep aggregates; returns the metric's
@@ -40,22 +64,32 @@ pub fn check_metric(name: &str, percentiles: &[f64]) -> Result<Direction, String
             if percentiles.contains(&p) {
                 return Ok(Direction::Minimize);
             }
-            let have = percentiles.iter().map(|p| format!("p{p}")).collect::<Vec<_>>().join(", ");
+            let have = percentiles
+                .iter()
+                .map(|p| format!("p{p}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(format!(
                 "percentile p{p} is not aggregated; add it to `aggregate {{ percentiles ... }}` (now: {have})"
             ));
         }
     }
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    Err(match crate::diag::did_you_mean(name, refs.iter().copied()) {
-        Some(d) => d,
-        None => format!(
-            "metrics: {}, and FAMILY-STAT latencies in ms ({}; mean, std, min, max, {})",
-            SCALARS.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
-            LATENCY_FAMILIES.join(", "),
-            percentiles.iter().map(|p| format!("p{p}")).collect::<Vec<_>>().join(", ")
-        ),
-    })
+    Err(
+        match crate::diag::did_you_mean(name, refs.iter().copied()) {
+            Some(d) => d,
+            None => format!(
+                "metrics: {}, and FAMILY-STAT latencies in ms ({}; mean, std, min, max, {})",
+                SCALARS.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
+                LATENCY_FAMILIES.join(", "),
+                percentiles
+                    .iter()
+                    .map(|p| format!("p{p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    )
 }
 
 fn all_names(percentiles: &[f64]) -> Vec<String> {
@@ -79,7 +113,10 @@ mod tests {
 
     #[test]
     fn known_metrics_have_directions() {
-        assert_eq!(check_metric("output-throughput", P), Ok(Direction::Maximize));
+        assert_eq!(
+            check_metric("output-throughput", P),
+            Ok(Direction::Maximize)
+        );
         assert_eq!(check_metric("ttft-p95", P), Ok(Direction::Minimize));
         assert_eq!(check_metric("e2e-p99.9", P), Ok(Direction::Minimize));
         assert_eq!(check_metric("tpot-mean", P), Ok(Direction::Minimize));
@@ -87,8 +124,16 @@ mod tests {
 
     #[test]
     fn unknown_metrics_get_hints() {
-        assert_eq!(check_metric("ttft-p9", P).unwrap_err().contains("p9 is not aggregated"), true);
-        assert_eq!(check_metric("output-througput", P).unwrap_err(), "did you mean `output-throughput`?");
+        assert_eq!(
+            check_metric("ttft-p9", P)
+                .unwrap_err()
+                .contains("p9 is not aggregated"),
+            true
+        );
+        assert_eq!(
+            check_metric("output-througput", P).unwrap_err(),
+            "did you mean `output-throughput`?"
+        );
         assert!(check_metric("zzz", P).unwrap_err().starts_with("metrics: "));
     }
 }

@@ -35,29 +35,41 @@ pub fn parse_document(text: &str, d: &mut Diags) -> Option<Sweep> {
         if node_name(n) == "sweep" {
             if let Some(first) = sweep_node {
                 d.push(
-                    Diag::error("sweep::duplicate-node", name_span(n), "a file holds one `sweep`")
-                        .label("second sweep")
-                        .also(name_span(first), "first sweep"),
+                    Diag::error(
+                        "sweep::duplicate-node",
+                        name_span(n),
+                        "a file holds one `sweep`",
+                    )
+                    .label("second sweep")
+                    .also(name_span(first), "first sweep"),
                 );
             } else {
                 sweep_node = Some(n);
             }
         } else {
             d.push(
-                Diag::error("sweep::unknown-node", name_span(n), format!("unknown top-level node `{}`", node_name(n)))
-                    .label("unknown node")
-                    .help(match did_you_mean(node_name(n), ["sweep"]) {
-                        Some(h) => h,
-                        None => "everything lives inside one `sweep \"name\" { ... }` block".into(),
-                    }),
+                Diag::error(
+                    "sweep::unknown-node",
+                    name_span(n),
+                    format!("unknown top-level node `{}`", node_name(n)),
+                )
+                .label("unknown node")
+                .help(match did_you_mean(node_name(n), ["sweep"]) {
+                    Some(h) => h,
+                    None => "everything lives inside one `sweep \"name\" { ... }` block".into(),
+                }),
             );
         }
     }
     let Some(node) = sweep_node else {
         if !d.has_errors() {
             d.push(
-                Diag::error("sweep::empty", SourceSpan::from(0..0), "no `sweep` node in this file")
-                    .help("start with: sweep \"my-sweep\" { ... }"),
+                Diag::error(
+                    "sweep::empty",
+                    SourceSpan::from(0..0),
+                    "no `sweep` node in this file",
+                )
+                .help("start with: sweep \"my-sweep\" { ... }"),
             );
         }
         return None;
@@ -70,7 +82,11 @@ fn char_span_to_bytes(text: &str, span: SourceSpan) -> SourceSpan {
     if text.is_ascii() {
         return span;
     }
-    let to_byte = |chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(b, _)| b);
+    let to_byte = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(b, _)| b)
+    };
     let start = to_byte(span.offset());
     let end = to_byte(span.offset() + span.len());
     SourceSpan::from(start..end.max(start))
@@ -235,7 +251,7 @@ fn unknown_child(d: &mut Diags, c: &KdlNode, name: &str, parent: &str, allowed: 
             format!("unknown node `{name}` in `{parent}`"),
         )
         .label("unknown node")
-        .help(suggest(name, allowed, &format!("`{parent}` holds")) ),
+        .help(suggest(name, allowed, &format!("`{parent}` holds"))),
     );
 }
 
@@ -243,11 +259,18 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
     let r = Reader::new(c, "model");
     r.allow_props(d, &["hub", "revision", "path", "arch", "priority"]);
     let name = r
-        .args(d, 1, Some(1), "model \"org/name\" revision=\"...\"  or  model \"label\" path=\"./dir\"")
+        .args(
+            d,
+            1,
+            Some(1),
+            "model \"org/name\" revision=\"...\"  or  model \"label\" path=\"./dir\"",
+        )
         .first()
         .and_then(|e| string(d, e, "model"))?;
     if name.trim().is_empty() {
-        d.push(Diag::error("sweep::empty", name.span, "a model name cannot be empty").label("empty"));
+        d.push(
+            Diag::error("sweep::empty", name.span, "a model name cannot be empty").label("empty"),
+        );
         return None;
     }
     let hub = r.prop_str(d, "hub");
@@ -256,9 +279,13 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
     let source = match (path, hub) {
         (Some(p), Some(h)) => {
             d.push(
-                Diag::error("sweep::conflict", h.span, "a model comes from the hub or a local path, not both")
-                    .label("`hub` here")
-                    .also(p.span, "`path` here"),
+                Diag::error(
+                    "sweep::conflict",
+                    h.span,
+                    "a model comes from the hub or a local path, not both",
+                )
+                .label("`hub` here")
+                .also(p.span, "`path` here"),
             );
             return None;
         }
@@ -330,12 +357,24 @@ const FACTS: &[&str] = &[
 fn parse_facts(c: &KdlNode, d: &mut Diags) -> ArchOverride {
     let r = Reader::new(c, "facts");
     r.allow_props(d, FACTS);
-    r.args(d, 0, Some(0), "facts params=8.0e9 layers=32 hidden=4096 heads=32 kv-heads=8 head-dim=128 vocab=128256");
+    r.args(
+        d,
+        0,
+        Some(0),
+        "facts params=8.0e9 layers=32 hidden=4096 heads=32 kv-heads=8 head-dim=128 vocab=128256",
+    );
     r.no_children(d);
     let positive = |d: &mut Diags, key: &str| -> Option<f64> {
         let v = r.prop_f64(d, key)?;
         if v.value <= 0.0 {
-            d.push(Diag::error("sweep::out-of-range", v.span, format!("`{key}` must be positive")).label("not positive"));
+            d.push(
+                Diag::error(
+                    "sweep::out-of-range",
+                    v.span,
+                    format!("`{key}` must be positive"),
+                )
+                .label("not positive"),
+            );
             return None;
         }
         Some(v.value)
@@ -385,19 +424,57 @@ fn parse_matrix(c: &KdlNode, d: &mut Diags) -> Matrix {
         match name {
             "engine" => m.engine = axis(a, d, |d, e| string(d, e, "engine")),
             "gpu" => m.gpu = axis(a, d, |d, e| string(d, e, "gpu")),
-            "quantization" => m.quantization = axis(a, d, |d, e| named(d, e, "quantization", Quantization::parse, &names(Quantization::ALL.map(Quantization::name)))),
-            "dtype" => m.dtype = axis(a, d, |d, e| named(d, e, "dtype", Dtype::parse, &names(Dtype::ALL.map(Dtype::name)))),
-            "kv-cache" => m.kv_cache = axis(a, d, |d, e| named(d, e, "kv-cache", KvCacheDtype::parse, &names(KvCacheDtype::ALL.map(KvCacheDtype::name)))),
+            "quantization" => {
+                m.quantization = axis(a, d, |d, e| {
+                    named(
+                        d,
+                        e,
+                        "quantization",
+                        Quantization::parse,
+                        &names(Quantization::ALL.map(Quantization::name)),
+                    )
+                })
+            }
+            "dtype" => {
+                m.dtype = axis(a, d, |d, e| {
+                    named(
+                        d,
+                        e,
+                        "dtype",
+                        Dtype::parse,
+                        &names(Dtype::ALL.map(Dtype::name)),
+                    )
+                })
+            }
+            "kv-cache" => {
+                m.kv_cache = axis(a, d, |d, e| {
+                    named(
+                        d,
+                        e,
+                        "kv-cache",
+                        KvCacheDtype::parse,
+                        &names(KvCacheDtype::ALL.map(KvCacheDtype::name)),
+                    )
+                })
+            }
             "gpus" => m.gpus = axis(a, d, |d, e| uint(d, e, "gpus", 1)),
             "batch-size" => m.batch_size = axis(a, d, |d, e| uint(d, e, "batch-size", 1)),
             "seq-len" => m.seq_len = axis(a, d, |d, e| uint(d, e, "seq-len", 1)),
             "engine-arg" => {
                 if let Some(arg) = parse_arg_axis(a, d) {
-                    if let Some(prev) = m.args.iter().find(|p| p.flag.value == arg.flag.value && p.engine.as_ref().map(|e| &e.value) == arg.engine.as_ref().map(|e| &e.value)) {
+                    if let Some(prev) = m.args.iter().find(|p| {
+                        p.flag.value == arg.flag.value
+                            && p.engine.as_ref().map(|e| &e.value)
+                                == arg.engine.as_ref().map(|e| &e.value)
+                    }) {
                         d.push(
-                            Diag::error("sweep::duplicate-node", arg.flag.span, format!("`engine-arg {}` is given twice", arg.flag.value))
-                                .label("second one")
-                                .also(prev.flag.span, "first one"),
+                            Diag::error(
+                                "sweep::duplicate-node",
+                                arg.flag.span,
+                                format!("`engine-arg {}` is given twice", arg.flag.value),
+                            )
+                            .label("second one")
+                            .also(prev.flag.span, "first one"),
                         );
                     } else {
                         m.args.push(arg);
@@ -414,15 +491,25 @@ fn names<const N: usize>(a: [&'static str; N]) -> Vec<&'static str> {
     a.to_vec()
 }
 
-fn named<T>(d: &mut Diags, e: &kdl::KdlEntry, what: &str, parse: fn(&str) -> Option<T>, allowed: &[&str]) -> Option<Spanned<T>> {
+fn named<T>(
+    d: &mut Diags,
+    e: &kdl::KdlEntry,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Option<Spanned<T>> {
     let s = string(d, e, what)?;
     match parse(&s.value) {
         Some(v) => Some(Spanned::new(v, s.span)),
         None => {
             d.push(
-                Diag::error("sweep::unknown-value", s.span, format!("unknown {what} `{}`", s.value))
-                    .label(format!("not a {what}"))
-                    .help(suggest(&s.value, allowed, &format!("{what} values"))),
+                Diag::error(
+                    "sweep::unknown-value",
+                    s.span,
+                    format!("unknown {what} `{}`", s.value),
+                )
+                .label(format!("not a {what}"))
+                .help(suggest(&s.value, allowed, &format!("{what} values"))),
             );
             None
         }
@@ -449,9 +536,13 @@ fn axis<T: PartialEq + std::fmt::Debug>(
         if let Some(v) = read(d, e) {
             if let Some(prev) = out.iter().find(|p| p.value == v.value) {
                 d.push(
-                    Diag::error("sweep::duplicate-value", v.span, format!("`{name}` lists {:?} twice", v.value))
-                        .label("repeated value")
-                        .also(prev.span, "first one"),
+                    Diag::error(
+                        "sweep::duplicate-value",
+                        v.span,
+                        format!("`{name}` lists {:?} twice", v.value),
+                    )
+                    .label("repeated value")
+                    .also(prev.span, "first one"),
                 );
                 continue;
             }
@@ -465,13 +556,25 @@ fn parse_arg_axis(a: &KdlNode, d: &mut Diags) -> Option<ArgAxis> {
     let r = Reader::new(a, "engine-arg");
     r.allow_props(d, &["engine"]);
     r.no_children(d);
-    let entries = r.args(d, 2, None, "engine-arg \"--flag\" VALUE VALUE ... [engine=\"vllm\"]");
+    let entries = r.args(
+        d,
+        2,
+        None,
+        "engine-arg \"--flag\" VALUE VALUE ... [engine=\"vllm\"]",
+    );
     let flag = entries.first().and_then(|e| string(d, e, "engine-arg"))?;
     if !flag.value.starts_with('-') {
         d.push(
-            Diag::error("sweep::engine-arg", flag.span, "an engine argument starts with `-`")
-                .label("not a flag")
-                .help(format!("write it as the engine's command line does, e.g. \"--{}\"", flag.value)),
+            Diag::error(
+                "sweep::engine-arg",
+                flag.span,
+                "an engine argument starts with `-`",
+            )
+            .label("not a flag")
+            .help(format!(
+                "write it as the engine's command line does, e.g. \"--{}\"",
+                flag.value
+            )),
         );
         return None;
     }
@@ -480,9 +583,13 @@ fn parse_arg_axis(a: &KdlNode, d: &mut Diags) -> Option<ArgAxis> {
         if let Some(v) = scalar(d, e, "engine-arg") {
             if let Some(prev) = values.iter().find(|p| p.value == v.value) {
                 d.push(
-                    Diag::error("sweep::duplicate-value", v.span, format!("`engine-arg {}` lists {} twice", flag.value, v.value))
-                        .label("repeated value")
-                        .also(prev.span, "first one"),
+                    Diag::error(
+                        "sweep::duplicate-value",
+                        v.span,
+                        format!("`engine-arg {}` lists {} twice", flag.value, v.value),
+                    )
+                    .label("repeated value")
+                    .also(prev.span, "first one"),
                 );
                 continue;
             }
@@ -501,10 +608,19 @@ fn parse_arg_axis(a: &KdlNode, d: &mut Diags) -> Option<ArgAxis> {
 }
 
 fn parse_rule(c: &KdlNode, d: &mut Diags) -> Option<Rule> {
-    let kind = if node_name(c) == "include" { RuleKind::Include } else { RuleKind::Exclude };
+    let kind = if node_name(c) == "include" {
+        RuleKind::Include
+    } else {
+        RuleKind::Exclude
+    };
     let what = node_name(c);
     let r = Reader::new(c, what);
-    r.args(d, 0, Some(0), &format!("{what} engine=\"tgi\" quantization=\"int8\""));
+    r.args(
+        d,
+        0,
+        Some(0),
+        &format!("{what} engine=\"tgi\" quantization=\"int8\""),
+    );
     r.no_children(d);
     let mut conditions = Vec::new();
     let mut priority = 0;
@@ -513,7 +629,14 @@ fn parse_rule(c: &KdlNode, d: &mut Diags) -> Option<Rule> {
         let Some(key) = e.name() else { continue };
         let k = key.value();
         if seen.contains(&k) {
-            d.push(Diag::error("sweep::duplicate-property", key.span(), format!("`{k}` is given twice on `{what}`")).label("second one"));
+            d.push(
+                Diag::error(
+                    "sweep::duplicate-property",
+                    key.span(),
+                    format!("`{k}` is given twice on `{what}`"),
+                )
+                .label("second one"),
+            );
             continue;
         }
         seen.push(k);
@@ -545,9 +668,15 @@ fn parse_rule(c: &KdlNode, d: &mut Diags) -> Option<Rule> {
     if conditions.is_empty() {
         if !d.has_errors() {
             d.push(
-                Diag::error("sweep::empty-rule", name_span(c), format!("`{what}` names no axis"))
-                    .label("matches everything")
-                    .help(format!("write e.g. {what} engine=\"tgi\" quantization=\"int8\"")),
+                Diag::error(
+                    "sweep::empty-rule",
+                    name_span(c),
+                    format!("`{what}` names no axis"),
+                )
+                .label("matches everything")
+                .help(format!(
+                    "write e.g. {what} engine=\"tgi\" quantization=\"int8\""
+                )),
             );
         }
         return None;
@@ -601,12 +730,17 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 r.allow_props(d, &[]);
                 r.no_children(d);
                 if let Some(a) = r.args(d, 1, Some(1), "api \"chat\"").first() {
-                    if let Some(v) = named(d, a, "api", |s| match s {
-                        "completions" => Some(Api::Completions),
-                        "chat" => Some(Api::Chat),
-                        _ => None,
-                    }, &["completions", "chat"])
-                    {
+                    if let Some(v) = named(
+                        d,
+                        a,
+                        "api",
+                        |s| match s {
+                            "completions" => Some(Api::Completions),
+                            "chat" => Some(Api::Chat),
+                            _ => None,
+                        },
+                        &["completions", "chat"],
+                    ) {
                         api = v.value;
                     }
                 }
@@ -617,7 +751,16 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 r.no_children(d);
                 for e in r.args(d, 1, None, "concurrency 1 8 32") {
                     if let Some(v) = uint(d, e, "concurrency", 1) {
-                        push_load(d, &mut load, Spanned::new(LoadPoint::Concurrency { concurrency: v.value }, v.span));
+                        push_load(
+                            d,
+                            &mut load,
+                            Spanned::new(
+                                LoadPoint::Concurrency {
+                                    concurrency: v.value,
+                                },
+                                v.span,
+                            ),
+                        );
                     }
                 }
             }
@@ -628,25 +771,54 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 let burstiness = r.prop_f64(d, "burstiness").map(|b| b.value).unwrap_or(1.0);
                 if burstiness <= 0.0 {
                     if let Some(e) = r.prop("burstiness") {
-                        d.push(Diag::error("sweep::out-of-range", e.span(), "`burstiness` must be positive (1.0 = Poisson, below 1 burstier)").label("not positive"));
+                        d.push(
+                            Diag::error(
+                                "sweep::out-of-range",
+                                e.span(),
+                                "`burstiness` must be positive (1.0 = Poisson, below 1 burstier)",
+                            )
+                            .label("not positive"),
+                        );
                     }
                 }
                 let max_concurrency = r.prop_u32(d, "max-concurrency", 1).map(|v| v.value);
                 for e in r.args(d, 1, None, "rate 2 8 burstiness=1.0") {
                     if let Some(v) = float(d, e, "rate") {
                         if v.value <= 0.0 {
-                            d.push(Diag::error("sweep::out-of-range", v.span, "a request rate must be positive").label("not positive"));
+                            d.push(
+                                Diag::error(
+                                    "sweep::out-of-range",
+                                    v.span,
+                                    "a request rate must be positive",
+                                )
+                                .label("not positive"),
+                            );
                             continue;
                         }
-                        push_load(d, &mut load, Spanned::new(LoadPoint::Rate { rate: v.value, burstiness, max_concurrency }, v.span));
+                        push_load(
+                            d,
+                            &mut load,
+                            Spanned::new(
+                                LoadPoint::Rate {
+                                    rate: v.value,
+                                    burstiness,
+                                    max_concurrency,
+                                },
+                                v.span,
+                            ),
+                        );
                     }
                 }
             }
             "requests" | "duration" => {
                 if stop.is_some() {
                     d.push(
-                        Diag::error("sweep::conflict", name_span(w), "a workload stops on `requests` or on `duration`, not both")
-                            .label("second stop condition"),
+                        Diag::error(
+                            "sweep::conflict",
+                            name_span(w),
+                            "a workload stops on `requests` or on `duration`, not both",
+                        )
+                        .label("second stop condition"),
                     );
                     continue;
                 }
@@ -654,7 +826,16 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 r.allow_props(d, &["warmup"]);
                 r.no_children(d);
                 warmup = r.prop_u32(d, "warmup", 0).map(|v| v.value).unwrap_or(0);
-                let a = r.args(d, 1, Some(1), if wname == "requests" { "requests 500 warmup=20" } else { "duration \"5m\" warmup=20" });
+                let a = r.args(
+                    d,
+                    1,
+                    Some(1),
+                    if wname == "requests" {
+                        "requests 500 warmup=20"
+                    } else {
+                        "duration \"5m\" warmup=20"
+                    },
+                );
                 if let Some(e) = a.first() {
                     stop = if wname == "requests" {
                         uint(d, e, "requests", 1).map(|v| Stop::Requests(v.value))
@@ -676,7 +857,14 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                     if let Some(v) = crate::read::int(d, e, "seed") {
                         match u64::try_from(v.value) {
                             Ok(s) => seed = s,
-                            Err(_) => d.push(Diag::error("sweep::out-of-range", v.span, "`seed` cannot be negative").label("negative")),
+                            Err(_) => d.push(
+                                Diag::error(
+                                    "sweep::out-of-range",
+                                    v.span,
+                                    "`seed` cannot be negative",
+                                )
+                                .label("negative"),
+                            ),
                         }
                     }
                 }
@@ -689,7 +877,14 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 let mut pos = |key: &str| {
                     let v = r.prop_f64(d, key)?;
                     if v.value <= 0.0 {
-                        d.push(Diag::error("sweep::out-of-range", v.span, format!("`{key}` must be positive")).label("not positive"));
+                        d.push(
+                            Diag::error(
+                                "sweep::out-of-range",
+                                v.span,
+                                format!("`{key}` must be positive"),
+                            )
+                            .label("not positive"),
+                        );
                         return None;
                     }
                     Some(v.value)
@@ -706,15 +901,27 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
     let help_block = "workload \"chat\" {\n    dataset \"random\" input-len=512 output-len=128\n    concurrency 1 8 32\n    requests 200 warmup=10\n}";
     let Some(dataset) = dataset else {
         if !d.has_errors() {
-            d.push(Diag::error("sweep::missing", name.span, format!("workload `{}` has no `dataset`", name.value)).label("needs a dataset").help(help_block));
+            d.push(
+                Diag::error(
+                    "sweep::missing",
+                    name.span,
+                    format!("workload `{}` has no `dataset`", name.value),
+                )
+                .label("needs a dataset")
+                .help(help_block),
+            );
         }
         return None;
     };
     if load.is_empty() {
         d.push(
-            Diag::error("sweep::missing", name.span, format!("workload `{}` has no load points", name.value))
-                .label("needs `concurrency` or `rate`")
-                .help(help_block),
+            Diag::error(
+                "sweep::missing",
+                name.span,
+                format!("workload `{}` has no load points", name.value),
+            )
+            .label("needs `concurrency` or `rate`")
+            .help(help_block),
         );
         return None;
     }
@@ -722,7 +929,17 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
     if let Stop::Requests(n) = stop
         && n <= warmup
     {
-        d.push(Diag::warning("sweep::warmup", name.span, format!("workload `{}` measures nothing: warmup {warmup} ≥ requests {n}", name.value)).label("no measured requests"));
+        d.push(
+            Diag::warning(
+                "sweep::warmup",
+                name.span,
+                format!(
+                    "workload `{}` measures nothing: warmup {warmup} ≥ requests {n}",
+                    name.value
+                ),
+            )
+            .label("no measured requests"),
+        );
     }
     Some(Workload {
         name,
@@ -742,9 +959,13 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
 fn push_load(d: &mut Diags, load: &mut Vec<Spanned<LoadPoint>>, p: Spanned<LoadPoint>) {
     if let Some(prev) = load.iter().find(|l| l.value == p.value) {
         d.push(
-            Diag::error("sweep::duplicate-value", p.span, format!("load point {} is listed twice", p.value.label()))
-                .label("repeated")
-                .also(prev.span, "first one"),
+            Diag::error(
+                "sweep::duplicate-value",
+                p.span,
+                format!("load point {} is listed twice", p.value.label()),
+            )
+            .label("repeated")
+            .also(prev.span, "first one"),
         );
     } else {
         load.push(p);
@@ -757,7 +978,9 @@ fn single_uint(w: &KdlNode, d: &mut Diags, shape: &str, min: u32) -> Option<u32>
     r.allow_props(d, &[]);
     r.no_children(d);
     let a = r.args(d, 1, Some(1), shape);
-    a.first().and_then(|e| uint(d, e, name, min)).map(|v| v.value)
+    a.first()
+        .and_then(|e| uint(d, e, name, min))
+        .map(|v| v.value)
 }
 
 const DATASETS: &[&str] = &["random", "jsonl", "sharegpt", "eval"];
@@ -766,14 +989,26 @@ fn parse_dataset(w: &KdlNode, d: &mut Diags) -> Option<Dataset> {
     let r = Reader::new(w, "dataset");
     r.no_children(d);
     let kind = r
-        .args(d, 1, Some(1), "dataset \"random\" input-len=512 output-len=128")
+        .args(
+            d,
+            1,
+            Some(1),
+            "dataset \"random\" input-len=512 output-len=128",
+        )
         .first()
         .and_then(|e| string(d, e, "dataset"))?;
     let len = |d: &mut Diags, key: &str| r.prop_u32(d, key, 1).map(|v| v.value);
     let need_path = |d: &mut Diags| {
         let p = r.prop_str(d, "path");
         if p.is_none() && r.prop("path").is_none() {
-            d.push(Diag::error("sweep::missing", kind.span, format!("a `{}` dataset needs `path=`", kind.value)).label("needs a path"));
+            d.push(
+                Diag::error(
+                    "sweep::missing",
+                    kind.span,
+                    format!("a `{}` dataset needs `path=`", kind.value),
+                )
+                .label("needs a path"),
+            );
         }
         p.map(|p| p.value)
     };
@@ -783,37 +1018,64 @@ fn parse_dataset(w: &KdlNode, d: &mut Diags) -> Option<Dataset> {
             let input_len = len(d, "input-len").unwrap_or(512);
             let output_len = len(d, "output-len").unwrap_or(128);
             let spread = r.prop_fraction(d, "spread").unwrap_or(0.0);
-            Some(Dataset::Random { input_len, output_len, spread })
+            Some(Dataset::Random {
+                input_len,
+                output_len,
+                spread,
+            })
         }
         "jsonl" => {
             r.allow_props(d, &["path", "output-len"]);
             let output_len = len(d, "output-len").unwrap_or(128);
-            Some(Dataset::Jsonl { path: need_path(d)?, output_len })
+            Some(Dataset::Jsonl {
+                path: need_path(d)?,
+                output_len,
+            })
         }
         "sharegpt" => {
             r.allow_props(d, &["path", "output-len"]);
             let output_len = len(d, "output-len");
-            Some(Dataset::Sharegpt { path: need_path(d)?, output_len })
+            Some(Dataset::Sharegpt {
+                path: need_path(d)?,
+                output_len,
+            })
         }
         "eval" => {
             r.allow_props(d, &["path", "scoring", "output-len"]);
             let scoring = match r.prop("scoring") {
-                Some(e) => named(d, e, "scoring", |s| match s {
-                    "exact-match" => Some(Scoring::ExactMatch),
-                    "contains" => Some(Scoring::Contains),
-                    "choice" => Some(Scoring::Choice),
-                    _ => None,
-                }, &["exact-match", "contains", "choice"])?.value,
+                Some(e) => {
+                    named(
+                        d,
+                        e,
+                        "scoring",
+                        |s| match s {
+                            "exact-match" => Some(Scoring::ExactMatch),
+                            "contains" => Some(Scoring::Contains),
+                            "choice" => Some(Scoring::Choice),
+                            _ => None,
+                        },
+                        &["exact-match", "contains", "choice"],
+                    )?
+                    .value
+                }
                 None => Scoring::ExactMatch,
             };
             let output_len = len(d, "output-len").unwrap_or(32);
-            Some(Dataset::Eval { path: need_path(d)?, scoring, output_len })
+            Some(Dataset::Eval {
+                path: need_path(d)?,
+                scoring,
+                output_len,
+            })
         }
         other => {
             d.push(
-                Diag::error("sweep::unknown-value", kind.span, format!("unknown dataset `{other}`"))
-                    .label("unknown dataset")
-                    .help(suggest(other, DATASETS, "datasets")),
+                Diag::error(
+                    "sweep::unknown-value",
+                    kind.span,
+                    format!("unknown dataset `{other}`"),
+                )
+                .label("unknown dataset")
+                .help(suggest(other, DATASETS, "datasets")),
             );
             None
         }
@@ -826,7 +1088,12 @@ fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
     let r = Reader::new(c, "engine");
     r.allow_props(d, &["image", "priority"]);
     let name = r
-        .args(d, 1, Some(1), "engine \"vllm\" image=\"vllm/vllm-openai:v0.9.2\" { arg \"--flag\" \"value\" }")
+        .args(
+            d,
+            1,
+            Some(1),
+            "engine \"vllm\" image=\"vllm/vllm-openai:v0.9.2\" { arg \"--flag\" \"value\" }",
+        )
         .first()
         .and_then(|e| string(d, e, "engine"))?;
     let mut e = EngineOverride {
@@ -889,12 +1156,27 @@ fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
 /// Variable names that carry credentials by convention.
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "CREDENTIAL"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "API_KEY",
+        "APIKEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
-const HOST_PROPS: &[&str] = &["executor", "gpu", "gpus", "price-per-gpu-hour", "spot", "docker", "url"];
+const HOST_PROPS: &[&str] = &[
+    "executor",
+    "gpu",
+    "gpus",
+    "price-per-gpu-hour",
+    "spot",
+    "docker",
+    "url",
+];
 
 fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
     let r = Reader::new(c, "hosts");
@@ -923,13 +1205,22 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             },
             None => ExecutorKind::Local,
         };
-        let gpu = r.prop_str(d, "gpu").unwrap_or_else(|| Spanned::new("auto".into(), name.span));
+        let gpu = r
+            .prop_str(d, "gpu")
+            .unwrap_or_else(|| Spanned::new("auto".into(), name.span));
         let gpus = r.prop_u32(d, "gpus", 1).map(|v| v.value).unwrap_or(1);
         let price = r.prop_f64(d, "price-per-gpu-hour").map(|v| v.value);
         if let (Some(p), Some(e)) = (price, r.prop("price-per-gpu-hour"))
             && p < 0.0
         {
-            d.push(Diag::error("sweep::out-of-range", e.span(), "a price cannot be negative").label("negative"));
+            d.push(
+                Diag::error(
+                    "sweep::out-of-range",
+                    e.span(),
+                    "a price cannot be negative",
+                )
+                .label("negative"),
+            );
         }
         let docker = r.prop_str(d, "docker");
         let url = r.prop_str(d, "url");
@@ -944,7 +1235,14 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             _ => {
                 for (key, v) in [("docker", &docker), ("url", &url)] {
                     if let Some(v) = v {
-                        d.push(Diag::warning("sweep::ignored", v.span, format!("`{key}=` is ignored for a host that does not use it")).label("ignored"));
+                        d.push(
+                            Diag::warning(
+                                "sweep::ignored",
+                                v.span,
+                                format!("`{key}=` is ignored for a host that does not use it"),
+                            )
+                            .label("ignored"),
+                        );
                     }
                 }
                 None
@@ -966,14 +1264,28 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
 
 fn parse_validate(c: &KdlNode, d: &mut Diags) -> Validate {
     let r = Reader::new(c, "validate");
-    r.allow_props(d, &["max-error-rate", "min-completed", "max-token-mismatch"]);
-    r.args(d, 0, Some(0), "validate max-error-rate=0.01 min-completed=0.98");
+    r.allow_props(
+        d,
+        &["max-error-rate", "min-completed", "max-token-mismatch"],
+    );
+    r.args(
+        d,
+        0,
+        Some(0),
+        "validate max-error-rate=0.01 min-completed=0.98",
+    );
     r.no_children(d);
     let def = Validate::default();
     Validate {
-        max_error_rate: r.prop_fraction(d, "max-error-rate").unwrap_or(def.max_error_rate),
-        min_completed: r.prop_fraction(d, "min-completed").unwrap_or(def.min_completed),
-        max_token_mismatch: r.prop_fraction(d, "max-token-mismatch").unwrap_or(def.max_token_mismatch),
+        max_error_rate: r
+            .prop_fraction(d, "max-error-rate")
+            .unwrap_or(def.max_error_rate),
+        min_completed: r
+            .prop_fraction(d, "min-completed")
+            .unwrap_or(def.min_completed),
+        max_token_mismatch: r
+            .prop_fraction(d, "max-token-mismatch")
+            .unwrap_or(def.max_token_mismatch),
     }
 }
 
@@ -992,7 +1304,14 @@ fn parse_aggregate(c: &KdlNode, d: &mut Diags) -> Aggregate {
                 let ps = axis(x, d, |d, e| {
                     let v = float(d, e, "percentiles")?;
                     if v.value <= 0.0 || v.value >= 100.0 {
-                        d.push(Diag::error("sweep::out-of-range", v.span, "a percentile is between 0 and 100, exclusive").label("out of range"));
+                        d.push(
+                            Diag::error(
+                                "sweep::out-of-range",
+                                v.span,
+                                "a percentile is between 0 and 100, exclusive",
+                            )
+                            .label("out of range"),
+                        );
                         return None;
                     }
                     Some(v)
@@ -1008,9 +1327,20 @@ fn parse_aggregate(c: &KdlNode, d: &mut Diags) -> Aggregate {
                 let r = Reader::new(x, "confidence");
                 r.allow_props(d, &[]);
                 r.no_children(d);
-                if let Some(v) = r.args(d, 1, Some(1), "confidence 0.95").first().and_then(|e| float(d, e, "confidence")) {
+                if let Some(v) = r
+                    .args(d, 1, Some(1), "confidence 0.95")
+                    .first()
+                    .and_then(|e| float(d, e, "confidence"))
+                {
                     if v.value <= 0.0 || v.value >= 1.0 {
-                        d.push(Diag::error("sweep::out-of-range", v.span, "`confidence` is between 0 and 1, exclusive").label("out of range"));
+                        d.push(
+                            Diag::error(
+                                "sweep::out-of-range",
+                                v.span,
+                                "`confidence` is between 0 and 1, exclusive",
+                            )
+                            .label("out of range"),
+                        );
                     } else {
                         a.confidence = v.value;
                     }
@@ -1027,23 +1357,33 @@ const OPTIMIZE_CHILDREN: &[&str] = &["objective", "constraint", "method", "profi
 fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
     let r = Reader::new(c, "optimize");
     r.allow_props(d, &[]);
-    r.args(d, 0, Some(0), "optimize { objective \"output-throughput\" maximize weight=0.5 }");
+    r.args(
+        d,
+        0,
+        Some(0),
+        "optimize { objective \"output-throughput\" maximize weight=0.5 }",
+    );
     let mut o = Optimize::default();
     let mut once = Once::default();
-    let metric = |d: &mut Diags, e: &kdl::KdlEntry, what: &str| -> Option<(Spanned<String>, Direction)> {
-        let m = string(d, e, what)?;
-        match check_metric(&m.value, percentiles) {
-            Ok(dir) => Some((m, dir)),
-            Err(help) => {
-                d.push(
-                    Diag::error("sweep::unknown-metric", m.span, format!("unknown metric `{}`", m.value))
+    let metric =
+        |d: &mut Diags, e: &kdl::KdlEntry, what: &str| -> Option<(Spanned<String>, Direction)> {
+            let m = string(d, e, what)?;
+            match check_metric(&m.value, percentiles) {
+                Ok(dir) => Some((m, dir)),
+                Err(help) => {
+                    d.push(
+                        Diag::error(
+                            "sweep::unknown-metric",
+                            m.span,
+                            format!("unknown metric `{}`", m.value),
+                        )
                         .label("unknown metric")
                         .help(help),
-                );
-                None
+                    );
+                    None
+                }
             }
-        }
-    };
+        };
     for x in children(c) {
         let xname = node_name(x);
         if matches!(xname, "method" | "profile" | "top") && !once.first(d, x, "optimize") {
@@ -1055,13 +1395,21 @@ fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
                 r.allow_props(d, &["weight"]);
                 r.no_children(d);
                 let a = r.args(d, 1, Some(2), "objective \"ttft-p95\" minimize weight=0.3");
-                let Some((m, natural)) = a.first().and_then(|e| metric(d, e, "objective")) else { continue };
+                let Some((m, natural)) = a.first().and_then(|e| metric(d, e, "objective")) else {
+                    continue;
+                };
                 let direction = match a.get(1) {
-                    Some(e) => match named(d, e, "direction", |s| match s {
-                        "maximize" | "max" => Some(Direction::Maximize),
-                        "minimize" | "min" => Some(Direction::Minimize),
-                        _ => None,
-                    }, &["maximize", "minimize"]) {
+                    Some(e) => match named(
+                        d,
+                        e,
+                        "direction",
+                        |s| match s {
+                            "maximize" | "max" => Some(Direction::Maximize),
+                            "minimize" | "min" => Some(Direction::Minimize),
+                            _ => None,
+                        },
+                        &["maximize", "minimize"],
+                    ) {
                         Some(v) => v.value,
                         None => continue,
                     },
@@ -1069,58 +1417,124 @@ fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
                 };
                 let weight = match r.prop_f64(d, "weight") {
                     Some(w) if w.value < 0.0 => {
-                        d.push(Diag::error("sweep::out-of-range", w.span, "a weight cannot be negative").label("negative").help("to prefer less of a metric, use `minimize`"));
+                        d.push(
+                            Diag::error(
+                                "sweep::out-of-range",
+                                w.span,
+                                "a weight cannot be negative",
+                            )
+                            .label("negative")
+                            .help("to prefer less of a metric, use `minimize`"),
+                        );
                         continue;
                     }
                     Some(w) => w.value,
                     None => 1.0,
                 };
                 if let Some(prev) = o.objectives.iter().find(|p| p.metric.value == m.value) {
-                    d.push(Diag::error("sweep::duplicate-value", m.span, format!("objective `{}` is given twice", m.value)).label("second one").also(prev.metric.span, "first one"));
+                    d.push(
+                        Diag::error(
+                            "sweep::duplicate-value",
+                            m.span,
+                            format!("objective `{}` is given twice", m.value),
+                        )
+                        .label("second one")
+                        .also(prev.metric.span, "first one"),
+                    );
                     continue;
                 }
-                o.objectives.push(Objective { metric: m, direction, weight });
+                o.objectives.push(Objective {
+                    metric: m,
+                    direction,
+                    weight,
+                });
             }
             "constraint" => {
                 let r = Reader::new(x, "constraint");
                 r.allow_props(d, &["min", "max"]);
                 r.no_children(d);
                 let a = r.args(d, 1, Some(1), "constraint \"ttft-p95\" max=500");
-                let Some((m, _)) = a.first().and_then(|e| metric(d, e, "constraint")) else { continue };
+                let Some((m, _)) = a.first().and_then(|e| metric(d, e, "constraint")) else {
+                    continue;
+                };
                 let min = r.prop_f64(d, "min").map(|v| v.value);
                 let max = r.prop_f64(d, "max").map(|v| v.value);
-                if min.is_none() && max.is_none() && r.prop("min").is_none() && r.prop("max").is_none() {
-                    d.push(Diag::error("sweep::missing", m.span, "a constraint needs `min=` or `max=`").label("no bound"));
+                if min.is_none()
+                    && max.is_none()
+                    && r.prop("min").is_none()
+                    && r.prop("max").is_none()
+                {
+                    d.push(
+                        Diag::error(
+                            "sweep::missing",
+                            m.span,
+                            "a constraint needs `min=` or `max=`",
+                        )
+                        .label("no bound"),
+                    );
                     continue;
                 }
                 if let (Some(lo), Some(hi)) = (min, max)
                     && lo > hi
                 {
-                    d.push(Diag::error("sweep::out-of-range", m.span, format!("constraint `{}` has min {lo} above max {hi}: nothing can pass", m.value)).label("empty range"));
+                    d.push(
+                        Diag::error(
+                            "sweep::out-of-range",
+                            m.span,
+                            format!(
+                                "constraint `{}` has min {lo} above max {hi}: nothing can pass",
+                                m.value
+                            ),
+                        )
+                        .label("empty range"),
+                    );
                     continue;
                 }
-                o.constraints.push(Constraint { metric: m, min, max });
+                o.constraints.push(Constraint {
+                    metric: m,
+                    min,
+                    max,
+                });
             }
             "method" => {
                 let r = Reader::new(x, "method");
                 r.allow_props(d, &["normalization"]);
                 r.no_children(d);
-                if let Some(e) = r.args(d, 1, Some(1), "method \"combined\" normalization=\"minmax\"").first()
-                    && let Some(m) = named(d, e, "method", |s| match s {
-                        "combined" => Some(Method::Combined),
-                        "topsis" => Some(Method::Topsis),
-                        "pareto" => Some(Method::Pareto),
-                        _ => None,
-                    }, &["combined", "topsis", "pareto"])
+                if let Some(e) = r
+                    .args(
+                        d,
+                        1,
+                        Some(1),
+                        "method \"combined\" normalization=\"minmax\"",
+                    )
+                    .first()
+                    && let Some(m) = named(
+                        d,
+                        e,
+                        "method",
+                        |s| match s {
+                            "combined" => Some(Method::Combined),
+                            "topsis" => Some(Method::Topsis),
+                            "pareto" => Some(Method::Pareto),
+                            _ => None,
+                        },
+                        &["combined", "topsis", "pareto"],
+                    )
                 {
                     o.method = m.value;
                 }
                 if let Some(e) = r.prop("normalization")
-                    && let Some(n) = named(d, e, "normalization", |s| match s {
-                        "minmax" => Some(Normalization::Minmax),
-                        "vector" => Some(Normalization::Vector),
-                        _ => None,
-                    }, &["minmax", "vector"])
+                    && let Some(n) = named(
+                        d,
+                        e,
+                        "normalization",
+                        |s| match s {
+                            "minmax" => Some(Normalization::Minmax),
+                            "vector" => Some(Normalization::Vector),
+                            _ => None,
+                        },
+                        &["minmax", "vector"],
+                    )
                 {
                     o.normalization = n.value;
                 }
@@ -1130,7 +1544,13 @@ fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
                 r.allow_props(d, &[]);
                 r.no_children(d);
                 if let Some(e) = r.args(d, 1, Some(1), "profile \"balanced\"").first()
-                    && let Some(p) = named(d, e, "profile", |s| PROFILES.contains(&s).then(|| s.to_string()), PROFILES)
+                    && let Some(p) = named(
+                        d,
+                        e,
+                        "profile",
+                        |s| PROFILES.contains(&s).then(|| s.to_string()),
+                        PROFILES,
+                    )
                 {
                     o.profile = Some(p);
                 }
@@ -1147,14 +1567,25 @@ fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
         && let Some(first) = o.objectives.first()
     {
         d.push(
-            Diag::error("sweep::conflict", p.span, "a `profile` sets the objectives itself")
-                .label("profile")
-                .also(first.metric.span, "objective")
-                .help("use either a named profile or your own objectives"),
+            Diag::error(
+                "sweep::conflict",
+                p.span,
+                "a `profile` sets the objectives itself",
+            )
+            .label("profile")
+            .also(first.metric.span, "objective")
+            .help("use either a named profile or your own objectives"),
         );
     }
     if !o.objectives.is_empty() && o.objectives.iter().all(|x| x.weight == 0.0) {
-        d.push(Diag::error("sweep::out-of-range", o.objectives[0].metric.span, "every objective has weight 0: nothing to rank by").label("all weights are zero"));
+        d.push(
+            Diag::error(
+                "sweep::out-of-range",
+                o.objectives[0].metric.span,
+                "every objective has weight 0: nothing to rank by",
+            )
+            .label("all weights are zero"),
+        );
     }
     o
 }
@@ -1162,7 +1593,12 @@ fn parse_optimize(c: &KdlNode, percentiles: &[f64], d: &mut Diags) -> Optimize {
 fn parse_notify(c: &KdlNode, d: &mut Diags) -> Option<Notify> {
     let r = Reader::new(c, "notify");
     r.allow_props(d, &["webhook", "email", "on"]);
-    r.args(d, 0, Some(0), "notify webhook=\"https://...\" on=\"finish failure\"");
+    r.args(
+        d,
+        0,
+        Some(0),
+        "notify webhook=\"https://...\" on=\"finish failure\"",
+    );
     r.no_children(d);
     let webhook = r.prop_str(d, "webhook");
     let email = r.prop_str(d, "email");
@@ -1170,11 +1606,23 @@ fn parse_notify(c: &KdlNode, d: &mut Diags) -> Option<Notify> {
         (Some(w), None) => NotifyTarget::Webhook { url: w.value },
         (None, Some(e)) => NotifyTarget::Email { to: e.value },
         (Some(w), Some(e)) => {
-            d.push(Diag::error("sweep::conflict", e.span, "one `notify` has one target").label("second target").also(w.span, "first target").help("write two `notify` nodes"));
+            d.push(
+                Diag::error("sweep::conflict", e.span, "one `notify` has one target")
+                    .label("second target")
+                    .also(w.span, "first target")
+                    .help("write two `notify` nodes"),
+            );
             return None;
         }
         (None, None) => {
-            d.push(Diag::error("sweep::missing", name_span(c), "`notify` needs `webhook=` or `email=`").label("no target"));
+            d.push(
+                Diag::error(
+                    "sweep::missing",
+                    name_span(c),
+                    "`notify` needs `webhook=` or `email=`",
+                )
+                .label("no target"),
+            );
             return None;
         }
     };
@@ -1185,7 +1633,15 @@ fn parse_notify(c: &KdlNode, d: &mut Diags) -> Option<Notify> {
                 if NOTIFY_EVENTS.contains(&ev) {
                     on.push(ev.to_string());
                 } else {
-                    d.push(Diag::error("sweep::unknown-value", s.span, format!("unknown event `{ev}`")).label("unknown event").help(suggest(ev, NOTIFY_EVENTS, "events")));
+                    d.push(
+                        Diag::error(
+                            "sweep::unknown-value",
+                            s.span,
+                            format!("unknown event `{ev}`"),
+                        )
+                        .label("unknown event")
+                        .help(suggest(ev, NOTIFY_EVENTS, "events")),
+                    );
                 }
             }
         }
@@ -1201,7 +1657,10 @@ fn parse_retry(c: &KdlNode, d: &mut Diags) -> Retry {
     r.no_children(d);
     let def = Retry::default();
     Retry {
-        attempts: r.prop_u32(d, "attempts", 1).map(|v| v.value).unwrap_or(def.attempts),
+        attempts: r
+            .prop_u32(d, "attempts", 1)
+            .map(|v| v.value)
+            .unwrap_or(def.attempts),
         backoff_secs: r
             .prop("backoff")
             .and_then(|e| duration_secs(d, e, "backoff"))
@@ -1213,17 +1672,36 @@ fn parse_retry(c: &KdlNode, d: &mut Diags) -> Retry {
 /// Checks that need the whole sweep: required parts and unique names.
 fn check_whole(s: &Sweep, matrix_seen: bool, d: &mut Diags) {
     if s.models.is_empty() && !d.has_errors() {
-        d.push(Diag::error("sweep::missing", s.span, "the sweep has no `model`").label("needs a model").help("model \"meta-llama/Llama-3.1-8B-Instruct\" revision=\"main\""));
+        d.push(
+            Diag::error("sweep::missing", s.span, "the sweep has no `model`")
+                .label("needs a model")
+                .help("model \"meta-llama/Llama-3.1-8B-Instruct\" revision=\"main\""),
+        );
     }
     if !matrix_seen {
-        d.push(Diag::error("sweep::missing", s.span, "the sweep has no `matrix`").label("needs a matrix").help("matrix { engine \"vllm\"; gpu \"H100-80GB\" }"));
+        d.push(
+            Diag::error("sweep::missing", s.span, "the sweep has no `matrix`")
+                .label("needs a matrix")
+                .help("matrix { engine \"vllm\"; gpu \"H100-80GB\" }"),
+        );
     } else {
-        for (axis, empty) in [("engine", s.matrix.engine.is_empty()), ("gpu", s.matrix.gpu.is_empty())] {
+        for (axis, empty) in [
+            ("engine", s.matrix.engine.is_empty()),
+            ("gpu", s.matrix.gpu.is_empty()),
+        ] {
             if empty && !d.has_errors() {
                 d.push(
-                    Diag::error("sweep::missing", s.matrix.span, format!("the matrix has no `{axis}` axis"))
-                        .label(format!("needs `{axis}`"))
-                        .help(if axis == "engine" { "engine \"vllm\" \"tgi\"" } else { "gpu \"H100-80GB\"" }),
+                    Diag::error(
+                        "sweep::missing",
+                        s.matrix.span,
+                        format!("the matrix has no `{axis}` axis"),
+                    )
+                    .label(format!("needs `{axis}`"))
+                    .help(if axis == "engine" {
+                        "engine \"vllm\" \"tgi\""
+                    } else {
+                        "gpu \"H100-80GB\""
+                    }),
                 );
             }
         }
@@ -1246,14 +1724,17 @@ fn unique<'a>(d: &mut Diags, names: impl Iterator<Item = &'a Spanned<String>>, w
     for n in names {
         if let Some(prev) = seen.iter().find(|p| p.value == n.value) {
             d.push(
-                Diag::error("sweep::duplicate-name", n.span, format!("two {what}s are named `{}`", n.value))
-                    .label("second one")
-                    .also(prev.span, "first one")
-                    .help(format!("{what} names must be unique")),
+                Diag::error(
+                    "sweep::duplicate-name",
+                    n.span,
+                    format!("two {what}s are named `{}`", n.value),
+                )
+                .label("second one")
+                .also(prev.span, "first one")
+                .help(format!("{what} names must be unique")),
             );
         } else {
             seen.push(n);
         }
     }
 }
-

@@ -80,7 +80,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Checks the number of arguments; returns them.
-    pub fn args(&self, d: &mut Diags, min: usize, max: Option<usize>, shape: &str) -> Vec<&'a KdlEntry> {
+    pub fn args(
+        &self,
+        d: &mut Diags,
+        min: usize,
+        max: Option<usize>,
+        shape: &str,
+    ) -> Vec<&'a KdlEntry> {
         let a: Vec<&KdlEntry> = args(self.node).collect();
         let bad = a.len() < min || max.is_some_and(|m| a.len() > m);
         if bad {
@@ -98,12 +104,22 @@ impl<'a> Reader<'a> {
                     if m == 1 { "" } else { "s" },
                     a.len()
                 ),
-                (m, None) if a.is_empty() && m > 0 => format!("`{}` needs at least {m} value", self.what),
-                _ => format!("`{}` has the wrong number of arguments ({})", self.what, a.len()),
+                (m, None) if a.is_empty() && m > 0 => {
+                    format!("`{}` needs at least {m} value", self.what)
+                }
+                _ => format!(
+                    "`{}` has the wrong number of arguments ({})",
+                    self.what,
+                    a.len()
+                ),
             };
             d.push(
                 Diag::error("sweep::arguments", span, msg)
-                    .label(if a.is_empty() { "needs a value" } else { "here" })
+                    .label(if a.is_empty() {
+                        "needs a value"
+                    } else {
+                        "here"
+                    })
                     .help(format!("write it as: {shape}")),
             );
         }
@@ -156,8 +172,12 @@ impl<'a> Reader<'a> {
         let v = self.prop_f64(d, key)?;
         if !(0.0..=1.0).contains(&v.value) {
             d.push(
-                Diag::error("sweep::out-of-range", v.span, format!("`{key}` must be between 0 and 1"))
-                    .label(format!("{} is out of range", v.value)),
+                Diag::error(
+                    "sweep::out-of-range",
+                    v.span,
+                    format!("`{key}` must be between 0 and 1"),
+                )
+                .label(format!("{} is out of range", v.value)),
             );
             return None;
         }
@@ -182,7 +202,9 @@ pub(crate) fn string(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<Spanned<
         KdlValue::String(s) => Some(Spanned::new(s.clone(), e.span())),
         v => {
             let help = match v {
-                KdlValue::Integer(_) | KdlValue::Float(_) => Some(format!("quote it: \"{}\"", e.value())),
+                KdlValue::Integer(_) | KdlValue::Float(_) => {
+                    Some(format!("quote it: \"{}\"", e.value()))
+                }
                 _ => None,
             };
             type_error(d, e, what, "a string", help);
@@ -196,12 +218,25 @@ pub(crate) fn int(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<Spanned<i64
         KdlValue::Integer(i) => match i64::try_from(*i) {
             Ok(v) => Some(Spanned::new(v, e.span())),
             Err(_) => {
-                d.push(Diag::error("sweep::out-of-range", e.span(), format!("`{what}` is too large")).label("too large"));
+                d.push(
+                    Diag::error(
+                        "sweep::out-of-range",
+                        e.span(),
+                        format!("`{what}` is too large"),
+                    )
+                    .label("too large"),
+                );
                 None
             }
         },
         KdlValue::String(s) if s.trim().parse::<i64>().is_ok() => {
-            type_error(d, e, what, "an integer", Some(format!("write {s} without quotes")));
+            type_error(
+                d,
+                e,
+                what,
+                "an integer",
+                Some(format!("write {s} without quotes")),
+            );
             None
         }
         _ => {
@@ -234,7 +269,13 @@ pub(crate) fn float(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<Spanned<f
         KdlValue::Float(f) => *f,
         KdlValue::Integer(i) => *i as f64,
         KdlValue::String(s) if s.trim().parse::<f64>().is_ok() => {
-            type_error(d, e, what, "a number", Some(format!("write {s} without quotes")));
+            type_error(
+                d,
+                e,
+                what,
+                "a number",
+                Some(format!("write {s} without quotes")),
+            );
             return None;
         }
         _ => {
@@ -243,7 +284,14 @@ pub(crate) fn float(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<Spanned<f
         }
     };
     if !v.is_finite() {
-        d.push(Diag::error("sweep::out-of-range", e.span(), format!("`{what}` must be a finite number")).label("not finite"));
+        d.push(
+            Diag::error(
+                "sweep::out-of-range",
+                e.span(),
+                format!("`{what}` must be a finite number"),
+            )
+            .label("not finite"),
+        );
         return None;
     }
     Some(Spanned::new(v, e.span()))
@@ -253,7 +301,13 @@ pub(crate) fn boolean(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<bool> {
     match e.value() {
         KdlValue::Bool(b) => Some(*b),
         KdlValue::String(s) if s == "true" || s == "false" => {
-            type_error(d, e, what, "#true or #false", Some(format!("KDL 2 writes booleans as #{s}")));
+            type_error(
+                d,
+                e,
+                what,
+                "#true or #false",
+                Some(format!("KDL 2 writes booleans as #{s}")),
+            );
             None
         }
         _ => {
@@ -283,7 +337,14 @@ pub(crate) fn duration_secs(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<S
         KdlValue::String(s) => match humantime::parse_duration(s) {
             Ok(dur) if !dur.is_zero() => Some(Spanned::new(dur.as_secs_f64(), e.span())),
             Ok(_) => {
-                d.push(Diag::error("sweep::out-of-range", e.span(), format!("`{what}` must be longer than zero")).label("zero"));
+                d.push(
+                    Diag::error(
+                        "sweep::out-of-range",
+                        e.span(),
+                        format!("`{what}` must be longer than zero"),
+                    )
+                    .label("zero"),
+                );
                 None
             }
             Err(err) => {
@@ -298,7 +359,14 @@ pub(crate) fn duration_secs(d: &mut Diags, e: &KdlEntry, what: &str) -> Option<S
         _ => {
             let v = float(d, e, what)?;
             if v.value <= 0.0 {
-                d.push(Diag::error("sweep::out-of-range", e.span(), format!("`{what}` must be longer than zero")).label("not positive"));
+                d.push(
+                    Diag::error(
+                        "sweep::out-of-range",
+                        e.span(),
+                        format!("`{what}` must be longer than zero"),
+                    )
+                    .label("not positive"),
+                );
                 return None;
             }
             Some(v)

@@ -12,7 +12,9 @@ fn errors(text: &str) -> Vec<Diag> {
 
 /// 1-based line:column of the first occurrence of `needle`, with its file name.
 fn at(text: &str, needle: &str) -> String {
-    let off = text.find(needle).unwrap_or_else(|| panic!("{needle} not in text"));
+    let off = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in text"));
     let (l, c) = bench_sweep::diag::line_col(text, off);
     format!("sweep.kdl:{l}:{c}")
 }
@@ -42,7 +44,15 @@ fn a_good_sweep_parses() {
     let p = parse(&Source::new("sweep.kdl", GOOD)).expect("parses");
     assert_eq!(p.sweep.name.value, "s");
     assert_eq!(p.sweep.models.len(), 1);
-    assert_eq!(p.sweep.matrix.batch_size.iter().map(|b| b.value).collect::<Vec<_>>(), vec![8]);
+    assert_eq!(
+        p.sweep
+            .matrix
+            .batch_size
+            .iter()
+            .map(|b| b.value)
+            .collect::<Vec<_>>(),
+        vec![8]
+    );
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
@@ -60,7 +70,14 @@ fn unknown_node_suggests_the_closest() {
     let d = errors(&text);
     let e = one(&d, "sweep::unknown-node");
     assert_eq!(e.message, "unknown node `modle` in `sweep`");
-    assert!(e.help.as_deref().unwrap().starts_with("did you mean `model`?"), "{:?}", e.help);
+    assert!(
+        e.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `model`?"),
+        "{:?}",
+        e.help
+    );
     assert_eq!(e.location(), at(&text, "modle"));
 }
 
@@ -70,7 +87,12 @@ fn unknown_property_suggests_the_closest() {
     let d = errors(&text);
     let e = one(&d, "sweep::unknown-property");
     assert_eq!(e.message, "unknown property `revison` on `model`");
-    assert!(e.help.as_deref().unwrap().starts_with("did you mean `revision`?"));
+    assert!(
+        e.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `revision`?")
+    );
     assert_eq!(e.location(), at(&text, "revison"));
 }
 
@@ -79,7 +101,10 @@ fn wrong_type_says_what_was_expected_and_how_to_fix_it() {
     let text = GOOD.replace("batch-size 8", "batch-size \"8\"");
     let d = errors(&text);
     let e = one(&d, "sweep::type");
-    assert_eq!(e.message, "`batch-size` expects an integer, found the string \"8\"");
+    assert_eq!(
+        e.message,
+        "`batch-size` expects an integer, found the string \"8\""
+    );
     assert_eq!(e.help.as_deref(), Some("write 8 without quotes"));
     assert_eq!(e.location(), at(&text, "\"8\""));
 }
@@ -121,22 +146,44 @@ fn unknown_quantization_lists_the_valid_ones() {
     let d = errors(&text);
     let e = one(&d, "sweep::unknown-value");
     assert_eq!(e.message, "unknown quantization `awk`");
-    assert!(e.help.as_deref().unwrap().starts_with("did you mean `awq`?"), "{:?}", e.help);
+    assert!(
+        e.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `awq`?"),
+        "{:?}",
+        e.help
+    );
 }
 
 #[test]
 fn unknown_metric_in_optimize() {
     let text = GOOD.replace("}\n}\n", "}\n    optimize {\n        objective \"ttft-p96\" minimize\n        objective \"output-througput\"\n    }\n}\n");
     let d = errors(&text);
-    let metrics: Vec<&Diag> = d.iter().filter(|x| x.code == "sweep::unknown-metric").collect();
+    let metrics: Vec<&Diag> = d
+        .iter()
+        .filter(|x| x.code == "sweep::unknown-metric")
+        .collect();
     assert_eq!(metrics.len(), 2, "{d:#?}");
-    assert!(metrics[0].help.as_deref().unwrap().contains("p96 is not aggregated"));
-    assert_eq!(metrics[1].help.as_deref(), Some("did you mean `output-throughput`?"));
+    assert!(
+        metrics[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("p96 is not aggregated")
+    );
+    assert_eq!(
+        metrics[1].help.as_deref(),
+        Some("did you mean `output-throughput`?")
+    );
 }
 
 #[test]
 fn secrets_cannot_be_written_into_a_sweep() {
-    let text = GOOD.replace("}\n}\n", "}\n    engine \"vllm\" {\n        env \"HF_TOKEN\" \"hf_abc\"\n    }\n}\n");
+    let text = GOOD.replace(
+        "}\n}\n",
+        "}\n    engine \"vllm\" {\n        env \"HF_TOKEN\" \"hf_abc\"\n    }\n}\n",
+    );
     let d = errors(&text);
     let e = one(&d, "sweep::secret");
     assert!(e.help.as_deref().unwrap().contains("secret \"HF_TOKEN\""));
@@ -151,21 +198,37 @@ fn every_error_is_reported_at_once() {
     let d = errors(&text);
     let codes: Vec<&str> = d.iter().map(|x| x.code).collect();
     assert!(codes.contains(&"sweep::unknown-property"), "{codes:?}");
-    assert_eq!(codes.iter().filter(|c| **c == "sweep::out-of-range").count(), 2, "{codes:?}");
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == "sweep::out-of-range")
+            .count(),
+        2,
+        "{codes:?}"
+    );
 }
 
 #[test]
 fn missing_parts_are_named() {
     let d = errors("sweep \"s\" {\n    description \"nothing else\"\n}\n");
-    assert!(d.iter().any(|x| x.message == "the sweep has no `model`"), "{d:#?}");
-    assert!(d.iter().any(|x| x.message == "the sweep has no `matrix`"), "{d:#?}");
+    assert!(
+        d.iter().any(|x| x.message == "the sweep has no `model`"),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter().any(|x| x.message == "the sweep has no `matrix`"),
+        "{d:#?}"
+    );
     let d = errors("");
     assert_eq!(d[0].message, "no `sweep` node in this file");
 }
 
 #[test]
 fn kdl_booleans_are_hinted() {
-    let text = GOOD.replace("}\n}\n", "}\n    hosts {\n        host \"a\" gpu=\"H100-80GB\" spot=\"true\"\n    }\n}\n");
+    let text = GOOD.replace(
+        "}\n}\n",
+        "}\n    hosts {\n        host \"a\" gpu=\"H100-80GB\" spot=\"true\"\n    }\n}\n",
+    );
     let d = errors(&text);
     let e = one(&d, "sweep::type");
     assert_eq!(e.help.as_deref(), Some("KDL 2 writes booleans as #true"));

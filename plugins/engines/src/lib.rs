@@ -56,7 +56,12 @@ pub trait EnginePlugin: Send + Sync {
 
 /// The engines bench ships with. Adding one is a new file and one line here.
 pub fn builtin() -> Vec<Box<dyn EnginePlugin>> {
-    vec![Box::new(Vllm), Box::new(Tgi), Box::new(LmDeploy), Box::new(Sim)]
+    vec![
+        Box::new(Vllm),
+        Box::new(Tgi),
+        Box::new(LmDeploy),
+        Box::new(Sim),
+    ]
 }
 
 /// Rejects fp32 compute, which the quantized kernels of every engine lack.

@@ -23,7 +23,9 @@ impl EnginePlugin for LmDeploy {
 
     fn check(&self, p: &ServingPoint<'_>) -> Result<(), Unsupported> {
         if p.quantization == Quantization::Fp32 || p.dtype == Dtype::Fp32 {
-            return Err(Cow::Borrowed("LMDeploy serves float16 and bfloat16 only (--dtype)"));
+            return Err(Cow::Borrowed(
+                "LMDeploy serves float16 and bfloat16 only (--dtype)",
+            ));
         }
         quantized_needs_half(p)?;
         if p.quantization == Quantization::Int4 {
@@ -47,8 +49,35 @@ mod tests {
 
     #[test]
     fn serves_integer_kv_cache_and_awq_on_volta() {
-        assert!(LmDeploy.check(&point(Quantization::Fp16, Dtype::Auto, KvCacheDtype::Int4, "V100-32GB")).is_ok());
-        assert!(LmDeploy.check(&point(Quantization::Awq, Dtype::Auto, KvCacheDtype::Int8, "A100-80GB")).is_ok());
-        assert!(LmDeploy.check(&point(Quantization::Int4, Dtype::Auto, KvCacheDtype::Auto, "A100-80GB")).is_err());
+        assert!(
+            LmDeploy
+                .check(&point(
+                    Quantization::Fp16,
+                    Dtype::Auto,
+                    KvCacheDtype::Int4,
+                    "V100-32GB"
+                ))
+                .is_ok()
+        );
+        assert!(
+            LmDeploy
+                .check(&point(
+                    Quantization::Awq,
+                    Dtype::Auto,
+                    KvCacheDtype::Int8,
+                    "A100-80GB"
+                ))
+                .is_ok()
+        );
+        assert!(
+            LmDeploy
+                .check(&point(
+                    Quantization::Int4,
+                    Dtype::Auto,
+                    KvCacheDtype::Auto,
+                    "A100-80GB"
+                ))
+                .is_err()
+        );
     }
 }

@@ -23,11 +23,15 @@ impl EnginePlugin for Tgi {
 
     fn check(&self, p: &ServingPoint<'_>) -> Result<(), Unsupported> {
         if p.quantization == Quantization::Fp32 || p.dtype == Dtype::Fp32 {
-            return Err(Cow::Borrowed("TGI serves float16 and bfloat16 only (--dtype)"));
+            return Err(Cow::Borrowed(
+                "TGI serves float16 and bfloat16 only (--dtype)",
+            ));
         }
         quantized_needs_half(p)?;
         if !p.quantization.is_unquantized() && p.dtype != Dtype::Auto {
-            return Err(Cow::Borrowed("TGI does not take --dtype together with --quantize"));
+            return Err(Cow::Borrowed(
+                "TGI does not take --dtype together with --quantize",
+            ));
         }
         if p.gpu.compute_capability < 80 {
             return Err(Cow::Owned(format!(
@@ -38,7 +42,9 @@ impl EnginePlugin for Tgi {
         }
         match p.kv_cache {
             KvCacheDtype::Auto | KvCacheDtype::Fp8 => Ok(()),
-            _ => Err(Cow::Borrowed("TGI stores the KV cache in auto or fp8 (--kv-cache-dtype), not int8/int4")),
+            _ => Err(Cow::Borrowed(
+                "TGI stores the KV cache in auto or fp8 (--kv-cache-dtype), not int8/int4",
+            )),
         }
     }
 }
@@ -50,14 +56,45 @@ mod tests {
 
     #[test]
     fn rejects_fp32_and_dtype_with_quantize() {
-        assert!(Tgi.check(&point(Quantization::Fp32, Dtype::Auto, KvCacheDtype::Auto, "A100-80GB")).is_err());
-        assert!(Tgi.check(&point(Quantization::Awq, Dtype::Fp16, KvCacheDtype::Auto, "A100-80GB")).is_err());
-        assert!(Tgi.check(&point(Quantization::Awq, Dtype::Auto, KvCacheDtype::Auto, "A100-80GB")).is_ok());
+        assert!(
+            Tgi.check(&point(
+                Quantization::Fp32,
+                Dtype::Auto,
+                KvCacheDtype::Auto,
+                "A100-80GB"
+            ))
+            .is_err()
+        );
+        assert!(
+            Tgi.check(&point(
+                Quantization::Awq,
+                Dtype::Fp16,
+                KvCacheDtype::Auto,
+                "A100-80GB"
+            ))
+            .is_err()
+        );
+        assert!(
+            Tgi.check(&point(
+                Quantization::Awq,
+                Dtype::Auto,
+                KvCacheDtype::Auto,
+                "A100-80GB"
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
     fn needs_ampere() {
-        let e = Tgi.check(&point(Quantization::Fp16, Dtype::Auto, KvCacheDtype::Auto, "V100-32GB")).unwrap_err();
+        let e = Tgi
+            .check(&point(
+                Quantization::Fp16,
+                Dtype::Auto,
+                KvCacheDtype::Auto,
+                "V100-32GB",
+            ))
+            .unwrap_err();
         assert!(e.contains("7.0"), "{e}");
     }
 }

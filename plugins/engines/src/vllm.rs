@@ -45,13 +45,45 @@ mod tests {
 
     #[test]
     fn serves_awq_in_fp16_but_not_bf16() {
-        assert!(Vllm.check(&point(Quantization::Awq, Dtype::Fp16, KvCacheDtype::Auto, "A100-80GB")).is_ok());
-        assert!(Vllm.check(&point(Quantization::Awq, Dtype::Bf16, KvCacheDtype::Auto, "A100-80GB")).is_err());
+        assert!(
+            Vllm.check(&point(
+                Quantization::Awq,
+                Dtype::Fp16,
+                KvCacheDtype::Auto,
+                "A100-80GB"
+            ))
+            .is_ok()
+        );
+        assert!(
+            Vllm.check(&point(
+                Quantization::Awq,
+                Dtype::Bf16,
+                KvCacheDtype::Auto,
+                "A100-80GB"
+            ))
+            .is_err()
+        );
     }
 
     #[test]
     fn rejects_integer_kv_cache() {
-        assert!(Vllm.check(&point(Quantization::Fp16, Dtype::Auto, KvCacheDtype::Int8, "H100-80GB")).is_err());
-        assert!(Vllm.check(&point(Quantization::Fp16, Dtype::Auto, KvCacheDtype::Fp8, "H100-80GB")).is_ok());
+        assert!(
+            Vllm.check(&point(
+                Quantization::Fp16,
+                Dtype::Auto,
+                KvCacheDtype::Int8,
+                "H100-80GB"
+            ))
+            .is_err()
+        );
+        assert!(
+            Vllm.check(&point(
+                Quantization::Fp16,
+                Dtype::Auto,
+                KvCacheDtype::Fp8,
+                "H100-80GB"
+            ))
+            .is_ok()
+        );
     }
 }

@@ -68,7 +68,9 @@ pub fn try_snapshot(text: &str, base_dir: Option<&Path>) -> Result<Snapshot, Swe
     let source = Source::new("sweep.kdl", text);
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
-    let opts = PlanOptions { base_dir: base_dir.map(Path::to_path_buf) };
+    let opts = PlanOptions {
+        base_dir: base_dir.map(Path::to_path_buf),
+    };
     let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &opts)?;
     let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
     let mut nodes = BTreeMap::new();
@@ -80,19 +82,35 @@ pub fn try_snapshot(text: &str, base_dir: Option<&Path>) -> Result<Snapshot, Swe
             kind: n.kind,
             params: params(r, x, &n.subject),
             fingerprint: fingerprint(r, x, &n.subject),
-            inputs: inputs(g, i).into_iter().map(|j| label(r, x, &g[j].subject)).collect(),
+            inputs: inputs(g, i)
+                .into_iter()
+                .map(|j| label(r, x, &g[j].subject))
+                .collect(),
             priority: n.priority,
         };
-        assert!(nodes.insert(l.clone(), snap).is_none(), "label {l} is not unique");
+        assert!(
+            nodes.insert(l.clone(), snap).is_none(),
+            "label {l} is not unique"
+        );
     }
     let mut warnings = parsed.warnings.clone();
     warnings.extend(plan.warnings.iter().cloned());
     Ok(Snapshot {
-        valid: x.valid.iter().map(|c| bench_plan::dag::config_label(r, x, c)).collect(),
+        valid: x
+            .valid
+            .iter()
+            .map(|c| bench_plan::dag::config_label(r, x, c))
+            .collect(),
         pruned: x
             .pruned
             .iter()
-            .map(|(c, why)| (bench_plan::dag::config_label(r, x, c), why.code(), why.to_string()))
+            .map(|(c, why)| {
+                (
+                    bench_plan::dag::config_label(r, x, c),
+                    why.code(),
+                    why.to_string(),
+                )
+            })
             .collect(),
         excluded: x.excluded,
         included: x.included,
@@ -130,4 +148,3 @@ pub fn reference_key(s: &Snapshot, label: &str) -> NodeKey {
         inputs: &input_keys,
     })
 }
-
