@@ -60,6 +60,7 @@ impl CatalogModel {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn dense(
     params_b: f64,
     layers: u32,

@@ -238,7 +238,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// A hint listing what is allowed, with a did-you-mean in front when one is close.
-pub fn suggest<'a>(got: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn suggest(got: &str, candidates: &[&str], what: &str) -> String {
     let list = candidates
         .iter()
         .map(|c| format!("`{c}`"))

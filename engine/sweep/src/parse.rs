@@ -729,8 +729,8 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 let r = Reader::new(w, "api");
                 r.allow_props(d, &[]);
                 r.no_children(d);
-                if let Some(a) = r.args(d, 1, Some(1), "api \"chat\"").first() {
-                    if let Some(v) = named(
+                if let Some(a) = r.args(d, 1, Some(1), "api \"chat\"").first()
+                    && let Some(v) = named(
                         d,
                         a,
                         "api",
@@ -740,9 +740,9 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                             _ => None,
                         },
                         &["completions", "chat"],
-                    ) {
-                        api = v.value;
-                    }
+                    )
+                {
+                    api = v.value;
                 }
             }
             "concurrency" => {
@@ -769,17 +769,17 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 r.allow_props(d, &["burstiness", "max-concurrency"]);
                 r.no_children(d);
                 let burstiness = r.prop_f64(d, "burstiness").map(|b| b.value).unwrap_or(1.0);
-                if burstiness <= 0.0 {
-                    if let Some(e) = r.prop("burstiness") {
-                        d.push(
-                            Diag::error(
-                                "sweep::out-of-range",
-                                e.span(),
-                                "`burstiness` must be positive (1.0 = Poisson, below 1 burstier)",
-                            )
-                            .label("not positive"),
-                        );
-                    }
+                if burstiness <= 0.0
+                    && let Some(e) = r.prop("burstiness")
+                {
+                    d.push(
+                        Diag::error(
+                            "sweep::out-of-range",
+                            e.span(),
+                            "`burstiness` must be positive (1.0 = Poisson, below 1 burstier)",
+                        )
+                        .label("not positive"),
+                    );
                 }
                 let max_concurrency = r.prop_u32(d, "max-concurrency", 1).map(|v| v.value);
                 for e in r.args(d, 1, None, "rate 2 8 burstiness=1.0") {
@@ -853,19 +853,15 @@ fn parse_workload(c: &KdlNode, d: &mut Diags) -> Option<Workload> {
                 let r = Reader::new(w, "seed");
                 r.allow_props(d, &[]);
                 r.no_children(d);
-                if let Some(e) = r.args(d, 1, Some(1), "seed 42").first() {
-                    if let Some(v) = crate::read::int(d, e, "seed") {
-                        match u64::try_from(v.value) {
-                            Ok(s) => seed = s,
-                            Err(_) => d.push(
-                                Diag::error(
-                                    "sweep::out-of-range",
-                                    v.span,
-                                    "`seed` cannot be negative",
-                                )
+                if let Some(e) = r.args(d, 1, Some(1), "seed 42").first()
+                    && let Some(v) = crate::read::int(d, e, "seed")
+                {
+                    match u64::try_from(v.value) {
+                        Ok(s) => seed = s,
+                        Err(_) => d.push(
+                            Diag::error("sweep::out-of-range", v.span, "`seed` cannot be negative")
                                 .label("negative"),
-                            ),
-                        }
+                        ),
                     }
                 }
             }
