@@ -1,0 +1,762 @@
+//! The local-disk backend.
+//!
+//! ```text
+//! ROOT/layout                      layout version
+//! ROOT/lock                        shared by running builds, exclusive for gc
+//! ROOT/blobs/ab/abcdef…            immutable content, named by blake3
+//! ROOT/manifests/ab/KEY.json       the proof of completion, written last
+//! ROOT/tmp/…                       staging of running attempts
+//! ROOT/aside/KEY/…                 partial or corrupt data kept for diagnosis, never read
+//! ROOT/logs/KEY/attempt-N.log      every attempt's log
+//! ROOT/failures/KEY.json           the last failure of a key, until it succeeds
+//! ROOT/labels/H.json               last committed key of a (sweep, label)
+//! ROOT/claims/KEY.lock             per-key exclusive claims between builds
+//! ROOT/journal.log                 one line per commit
+//! ```
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::{
+    CacheBackend, CacheError, CacheStats, Claim, CommitInfo, FailureRecord, GcPolicy, GcReport,
+    LAYOUT_VERSION, LabelRecord, Lookup, Manifest, OutputRef, Staging,
+};
+
+pub struct LocalCache {
+    root: PathBuf,
+    /// Held (shared) for the life of a build so that gc cannot run underneath it.
+    _build_lock: Option<File>,
+}
+
+struct FileClaim(#[allow(dead_code)] File);
+impl Claim for FileClaim {}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), CacheError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(CacheError::io(dir))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync dir.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(CacheError::io(dir))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), nanos()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(CacheError::io(&tmp))?;
+        f.write_all(bytes).map_err(CacheError::io(&tmp))?;
+        f.sync_all().map_err(CacheError::io(&tmp))?;
+        fs::rename(&tmp, path).map_err(CacheError::io(path))?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// blake3 and size of a file, streamed.
+pub fn hash_file(path: &Path) -> Result<(String, u64), CacheError> {
+    let mut f = File::open(path).map_err(CacheError::io(path))?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(CacheError::io(path))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((h.finalize().to_hex().to_string(), size))
+}
+
+fn valid_key(key: &str) -> bool {
+    key.len() >= 8 && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl LocalCache {
+    /// Opens (creating if needed) a cache directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, CacheError> {
+        let root = root.into();
+        for d in [
+            "blobs",
+            "manifests",
+            "tmp",
+            "aside",
+            "logs",
+            "failures",
+            "labels",
+            "claims",
+        ] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(CacheError::io(&p))?;
+        }
+        let layout = root.join("layout");
+        match fs::read_to_string(&layout) {
+            Ok(v) if v.trim() == LAYOUT_VERSION.to_string() => {}
+            Ok(v) => return Err(CacheError::Layout(root, v.trim().to_string())),
+            Err(_) => write_atomic(&layout, LAYOUT_VERSION.to_string().as_bytes())?,
+        }
+        Ok(Self {
+            root,
+            _build_lock: None,
+        })
+    }
+
+    /// Opens the cache for a build: holds a shared lock so that gc waits for the build.
+    pub fn open_for_build(root: impl Into<PathBuf>) -> Result<Self, CacheError> {
+        let mut c = Self::open(root)?;
+        let path = c.root.join("lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(CacheError::io(&path))?;
+        f.lock_shared().map_err(CacheError::io(&path))?;
+        c._build_lock = Some(f);
+        Ok(c)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn shard(&self, dir: &str, name: &str, ext: &str) -> PathBuf {
+        let prefix = name.get(..2).unwrap_or("00");
+        self.root
+            .join(dir)
+            .join(prefix)
+            .join(format!("{name}{ext}"))
+    }
+
+    fn manifest_path(&self, key: &str) -> PathBuf {
+        self.shard("manifests", key, ".json")
+    }
+
+    fn blob(&self, digest: &str) -> PathBuf {
+        self.shard("blobs", digest, "")
+    }
+
+    fn label_path(&self, sweep: &str, label: &str) -> PathBuf {
+        let mut h = blake3::Hasher::new();
+        h.update(sweep.as_bytes());
+        h.update(b"\0");
+        h.update(label.as_bytes());
+        self.root
+            .join("labels")
+            .join(format!("{}.json", h.finalize().to_hex()))
+    }
+
+    fn read_manifest(&self, key: &str) -> Option<Result<Manifest, String>> {
+        let path = self.manifest_path(key);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(format!("cannot read manifest: {e}"))),
+        };
+        Some(match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) if m.key == key => Ok(m),
+            Ok(m) => Err(format!("manifest names key {}", m.key)),
+            Err(e) => Err(format!("manifest does not parse: {e}")),
+        })
+    }
+
+    fn verify(&self, m: &Manifest) -> Result<(), String> {
+        for o in &m.outputs {
+            let path = self.blob(&o.digest);
+            match hash_file(&path) {
+                Ok((digest, size)) => {
+                    if size != o.size {
+                        return Err(format!(
+                            "output {} is {size} bytes, {} expected",
+                            o.name, o.size
+                        ));
+                    }
+                    if digest != o.digest {
+                        return Err(format!("output {} does not match its digest", o.name));
+                    }
+                }
+                Err(e) => return Err(format!("output {}: {e}", o.name)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a corrupt manifest (and a bad blob) aside so that the node is recomputed.
+    fn quarantine(&self, key: &str, why: &str) {
+        let aside = self.root.join("aside").join(key);
+        let _ = fs::create_dir_all(&aside);
+        let stamp = nanos();
+        let _ = fs::rename(
+            self.manifest_path(key),
+            aside.join(format!("corrupt-{stamp}.json")),
+        );
+        let _ = fs::write(aside.join(format!("corrupt-{stamp}.why")), why);
+        if let Some(Ok(m)) = self.read_manifest_aside(&aside.join(format!("corrupt-{stamp}.json")))
+        {
+            for o in &m.outputs {
+                let p = self.blob(&o.digest);
+                if let Ok((d, _)) = hash_file(&p)
+                    && d != o.digest
+                {
+                    let _ = fs::rename(&p, aside.join(format!("blob-{}-{stamp}", o.digest)));
+                }
+            }
+        }
+    }
+
+    fn read_manifest_aside(&self, path: &Path) -> Option<Result<Manifest, String>> {
+        let bytes = fs::read(path).ok()?;
+        Some(serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+    }
+
+    fn journal(&self, line: &str) {
+        let path = self.root.join("journal.log");
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+
+    fn all_manifests(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(shards) = fs::read_dir(self.root.join("manifests")) {
+            for s in shards.flatten() {
+                if let Ok(files) = fs::read_dir(s.path()) {
+                    for f in files.flatten() {
+                        let p = f.path();
+                        if p.extension().is_some_and(|e| e == "json") {
+                            out.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn all_blobs(&self) -> Vec<(PathBuf, u64)> {
+        let mut out = Vec::new();
+        if let Ok(shards) = fs::read_dir(self.root.join("blobs")) {
+            for s in shards.flatten() {
+                if let Ok(files) = fs::read_dir(s.path()) {
+                    for f in files.flatten() {
+                        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                        out.push((f.path(), size));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every committed manifest that parses.
+    pub fn manifests(&self) -> Vec<Manifest> {
+        self.all_manifests()
+            .par_iter()
+            .filter_map(|p| {
+                fs::read(p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+            })
+            .collect()
+    }
+
+    fn walk_size(path: &Path) -> (u64, u64) {
+        let mut files = 0;
+        let mut bytes = 0;
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            if let Ok(rd) = fs::read_dir(&p) {
+                for e in rd.flatten() {
+                    match e.file_type() {
+                        Ok(t) if t.is_dir() => stack.push(e.path()),
+                        Ok(_) => {
+                            files += 1;
+                            bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        (files, bytes)
+    }
+}
+
+fn list_files(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), CacheError> {
+    let rd = fs::read_dir(dir).map_err(CacheError::io(dir))?;
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        let t = e.file_type().map_err(CacheError::io(e.path()))?;
+        if t.is_dir() {
+            list_files(&e.path(), &format!("{name}/"), out)?;
+        } else {
+            out.push((name, e.path()));
+        }
+    }
+    Ok(())
+}
+
+impl CacheBackend for LocalCache {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn lookup(&self, key: &str) -> Result<Lookup, CacheError> {
+        if !valid_key(key) {
+            return Ok(Lookup::Miss);
+        }
+        match self.read_manifest(key) {
+            None => Ok(Lookup::Miss),
+            Some(Err(why)) => {
+                self.quarantine(key, &why);
+                Ok(Lookup::Corrupt(why))
+            }
+            Some(Ok(m)) => match self.verify(&m) {
+                Ok(()) => Ok(Lookup::Hit(m)),
+                Err(why) => {
+                    tracing::warn!(key, %why, "cache entry is corrupt; it will be recomputed");
+                    self.quarantine(key, &why);
+                    Ok(Lookup::Corrupt(why))
+                }
+            },
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        valid_key(key) && self.manifest_path(key).exists()
+    }
+
+    fn claim(&self, key: &str) -> Result<Box<dyn Claim>, CacheError> {
+        let path = self.root.join("claims").join(format!("{key}.lock"));
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(CacheError::io(&path))?;
+        f.lock().map_err(CacheError::io(&path))?;
+        Ok(Box::new(FileClaim(f)))
+    }
+
+    fn stage(&self, key: &str, attempt: u32) -> Result<Staging, CacheError> {
+        let root = self.root.join("tmp").join(format!(
+            "{key}-{attempt}-{}-{}",
+            std::process::id(),
+            nanos()
+        ));
+        let out_dir = root.join("out");
+        fs::create_dir_all(&out_dir).map_err(CacheError::io(&out_dir))?;
+        Ok(Staging {
+            key: key.to_string(),
+            attempt,
+            out_dir,
+            root,
+        })
+    }
+
+    fn commit(&self, staging: Staging, info: CommitInfo) -> Result<Manifest, CacheError> {
+        let mut files = Vec::new();
+        list_files(&staging.out_dir, "", &mut files)?;
+        let mut outputs = Vec::with_capacity(files.len());
+        for (name, path) in files {
+            let (digest, size) = hash_file(&path)?;
+            let target = self.blob(&digest);
+            let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+            if target.metadata().map(|m| m.len() == size).unwrap_or(false) {
+                // Same content already stored (verified on every read).
+                let _ = fs::remove_file(&path);
+            } else {
+                fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(CacheError::io(&path))?;
+                fs::rename(&path, &target).map_err(CacheError::io(&target))?;
+                fsync_dir(&dir)?;
+            }
+            outputs.push(OutputRef { name, digest, size });
+        }
+        let manifest = Manifest {
+            layout: LAYOUT_VERSION,
+            key: staging.key.clone(),
+            kind: info.kind,
+            label: info.label.clone(),
+            params: info.params.clone(),
+            inputs: info.inputs.clone(),
+            outputs,
+            attempt: info.attempt,
+            finished_at: now_rfc3339(),
+            duration_secs: info.duration_secs,
+            build_id: info.build_id.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| CacheError::Io {
+            path: self.manifest_path(&staging.key),
+            source: std::io::Error::other(e),
+        })?;
+        let path = self.manifest_path(&staging.key);
+        if path.exists() {
+            tracing::warn!(key = %staging.key, "a manifest already exists; keeping the first commit");
+        } else {
+            write_atomic(&path, &bytes)?; // the commit point
+            self.journal(&format!(
+                "commit {} {} {}",
+                staging.key, info.build_id, info.label
+            ));
+        }
+        let label = LabelRecord {
+            key: staging.key.clone(),
+            params: info.params,
+            inputs: info.inputs,
+        };
+        if let Ok(b) = serde_json::to_vec(&label) {
+            let _ = write_atomic(&self.label_path(&info.sweep, &info.label), &b);
+        }
+        let _ = fs::remove_file(
+            self.root
+                .join("failures")
+                .join(format!("{}.json", staging.key)),
+        );
+        let _ = fs::remove_dir_all(&staging.root);
+        Ok(manifest)
+    }
+
+    fn set_aside(&self, staging: Staging, why: &str) {
+        let dir = self.root.join("aside").join(&staging.key);
+        let _ = fs::create_dir_all(&dir);
+        let target = dir.join(format!("attempt-{}-{}", staging.attempt, nanos()));
+        if fs::rename(&staging.root, &target).is_ok() {
+            let _ = fs::write(target.join("WHY"), why);
+        } else {
+            let _ = fs::remove_dir_all(&staging.root);
+        }
+    }
+
+    fn log_path(&self, key: &str, attempt: u32) -> Result<PathBuf, CacheError> {
+        let dir = self.root.join("logs").join(key);
+        fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
+        Ok(dir.join(format!("attempt-{attempt}.log")))
+    }
+
+    fn logs(&self, key: &str) -> Vec<PathBuf> {
+        let mut v: Vec<(u32, PathBuf)> = fs::read_dir(self.root.join("logs").join(key))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let n = name
+                    .strip_prefix("attempt-")?
+                    .strip_suffix(".log")?
+                    .parse()
+                    .ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, p)| p).collect()
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
+        let p = self.blob(digest);
+        let (d, _) = hash_file(&p)?;
+        if d != digest {
+            return Err(CacheError::CorruptBlob {
+                digest: digest.into(),
+                why: "content does not match".into(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn record_failure(&self, f: &FailureRecord) {
+        if let Ok(b) = serde_json::to_vec_pretty(f) {
+            let _ = write_atomic(
+                &self.root.join("failures").join(format!("{}.json", f.key)),
+                &b,
+            );
+        }
+    }
+
+    fn failure(&self, key: &str) -> Option<FailureRecord> {
+        let b = fs::read(self.root.join("failures").join(format!("{key}.json"))).ok()?;
+        serde_json::from_slice(&b).ok()
+    }
+
+    fn label(&self, sweep: &str, label: &str) -> Option<LabelRecord> {
+        let b = fs::read(self.label_path(sweep, label)).ok()?;
+        serde_json::from_slice(&b).ok()
+    }
+
+    fn stats(&self) -> Result<CacheStats, CacheError> {
+        let blobs = self.all_blobs();
+        let (aside, aside_bytes) = Self::walk_size(&self.root.join("aside"));
+        Ok(CacheStats {
+            manifests: self.all_manifests().len() as u64,
+            blobs: blobs.len() as u64,
+            blob_bytes: blobs.iter().map(|b| b.1).sum(),
+            failures: fs::read_dir(self.root.join("failures"))
+                .map(|r| r.count() as u64)
+                .unwrap_or(0),
+            aside,
+            aside_bytes,
+        })
+    }
+
+    fn gc(&self, policy: &GcPolicy) -> Result<GcReport, CacheError> {
+        let lock_path = self.root.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(CacheError::io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(CacheError::Busy);
+        }
+        let now = SystemTime::now();
+        let mut entries: Vec<(PathBuf, Manifest, SystemTime)> = self
+            .all_manifests()
+            .into_iter()
+            .filter_map(|p| {
+                let m: Manifest = serde_json::from_slice(&fs::read(&p).ok()?).ok()?;
+                let t = humantime::parse_rfc3339_weak(&m.finished_at).unwrap_or(now);
+                Some((p, m, t))
+            })
+            .collect();
+        entries.sort_by_key(|e| e.2);
+        let mut remove: HashSet<PathBuf> = HashSet::new();
+        for (p, m, t) in &entries {
+            let unreferenced = policy.keep.as_ref().is_some_and(|k| !k.contains(&m.key));
+            let old = policy
+                .older_than
+                .is_some_and(|age| now.duration_since(*t).map(|d| d > age).unwrap_or(false));
+            if unreferenced || old {
+                remove.insert(p.clone());
+            }
+        }
+        let blob_sizes: std::collections::HashMap<String, u64> = self
+            .all_blobs()
+            .into_iter()
+            .map(|(p, s)| {
+                (
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string(),
+                    s,
+                )
+            })
+            .collect();
+        let live = |remove: &HashSet<PathBuf>| -> HashSet<String> {
+            entries
+                .iter()
+                .filter(|e| !remove.contains(&e.0))
+                .flat_map(|e| e.1.outputs.iter().map(|o| o.digest.clone()))
+                .collect()
+        };
+        if let Some(max) = policy.max_bytes {
+            for (p, _, _) in &entries {
+                let used: u64 = live(&remove).iter().filter_map(|d| blob_sizes.get(d)).sum();
+                if used <= max {
+                    break;
+                }
+                remove.insert(p.clone());
+            }
+        }
+        let keep_blobs = live(&remove);
+        let mut report = GcReport {
+            dry_run: policy.dry_run,
+            ..GcReport::default()
+        };
+        for p in &remove {
+            report.manifests_removed += 1;
+            if !policy.dry_run {
+                let _ = fs::remove_file(p);
+            }
+        }
+        for (digest, size) in &blob_sizes {
+            if !keep_blobs.contains(digest) {
+                report.blobs_removed += 1;
+                report.bytes_freed += size;
+                if !policy.dry_run {
+                    let _ = fs::remove_file(self.blob(digest));
+                }
+            }
+        }
+        if !policy.dry_run {
+            // No build runs (we hold the exclusive lock): staging left by killed builds goes.
+            if let Ok(rd) = fs::read_dir(self.root.join("tmp")) {
+                for e in rd.flatten() {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(label: &str) -> CommitInfo {
+        CommitInfo {
+            sweep: "s".into(),
+            kind: "bench".into(),
+            label: label.into(),
+            params: serde_json::json!({"x": 1}),
+            inputs: vec![],
+            attempt: 1,
+            duration_secs: 0.1,
+            build_id: "b1".into(),
+        }
+    }
+
+    const KEY: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn commit_then_lookup_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Miss));
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("result.json"), b"{\"ok\":true}").unwrap();
+        fs::create_dir_all(s.out_dir.join("sub")).unwrap();
+        fs::write(s.out_dir.join("sub/x"), b"x").unwrap();
+        let m = c.commit(s, info("bench/a")).unwrap();
+        assert_eq!(
+            m.outputs
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["result.json", "sub/x"]
+        );
+        match c.lookup(KEY).unwrap() {
+            Lookup::Hit(h) => assert_eq!(h, m),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.label("s", "bench/a").unwrap().key, KEY);
+        assert!(
+            fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "staging removed"
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_is_detected_and_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        let m = c.commit(s, info("l")).unwrap();
+        let blob = c.blob(&m.outputs[0].digest);
+        let mut bytes = fs::read(&blob).unwrap();
+        bytes[3] ^= 0x01;
+        fs::write(&blob, bytes).unwrap();
+        match c.lookup(KEY).unwrap() {
+            Lookup::Corrupt(why) => assert_eq!(why, "output r does not match its digest"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(c.lookup(KEY).unwrap(), Lookup::Miss),
+            "the corrupt entry no longer counts"
+        );
+        assert!(!blob.exists(), "the bad blob was moved aside");
+    }
+
+    #[test]
+    fn a_truncated_blob_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        let m = c.commit(s, info("l")).unwrap();
+        fs::write(c.blob(&m.outputs[0].digest), b"hello").unwrap();
+        assert!(
+            matches!(c.lookup(KEY).unwrap(), Lookup::Corrupt(w) if w.contains("5 bytes, 11 expected"))
+        );
+    }
+
+    #[test]
+    fn a_staged_attempt_without_commit_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"partial").unwrap();
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Miss));
+        c.set_aside(s, "interrupted");
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Miss));
+        assert_eq!(
+            c.stats().unwrap().aside,
+            2,
+            "partial output and WHY kept aside"
+        );
+    }
+
+    #[test]
+    fn gc_keeps_what_is_referenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let other = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        for (k, content) in [(KEY, "a"), (other, "b")] {
+            let s = c.stage(k, 1).unwrap();
+            fs::write(s.out_dir.join("r"), content).unwrap();
+            c.commit(s, info(k)).unwrap();
+        }
+        let keep: HashSet<String> = [KEY.to_string()].into();
+        let dry = c
+            .gc(&GcPolicy {
+                keep: Some(keep.clone()),
+                dry_run: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((dry.manifests_removed, dry.blobs_removed), (1, 1));
+        assert!(c.contains(other));
+        let real = c
+            .gc(&GcPolicy {
+                keep: Some(keep),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((real.manifests_removed, real.bytes_freed), (1, 1));
+        assert!(!c.contains(other));
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn gc_refuses_while_a_build_holds_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let _build = LocalCache::open_for_build(dir.path()).unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        assert!(matches!(c.gc(&GcPolicy::default()), Err(CacheError::Busy)));
+    }
+}
