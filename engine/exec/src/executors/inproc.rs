@@ -1,0 +1,27 @@
+//! Runs each attempt's action on a blocking thread of this process: no process start, for
+//! trivial nodes and for measuring the scheduler itself.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::{ExecFuture, Executor, Job};
+use crate::failure::{Failure, FailureClass};
+use crate::job::{JobSpec, action_for};
+
+pub struct InProcess;
+
+impl Executor for InProcess {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let spec = JobSpec::read(&job.spec).map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
+            let work = tokio::task::spawn_blocking(move || action_for(&spec).run(&spec));
+            tokio::select! {
+                r = work => r.map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?,
+                () = cancel.cancelled() => Err(Failure::new(FailureClass::Cancelled, "stopped before it finished")),
+            }
+        })
+    }
+}

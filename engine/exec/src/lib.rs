@@ -1,0 +1,19 @@
+//! Running the DAG: a scheduler over node keys, an executor seam, retries with backoff, and
+//! clean stops on Ctrl-C and spot-interruption notices.
+//!
+//! The scheduler talks to the cache only through [`bench_cache::CacheBackend`] and to the
+//! machines only through [`Executor`]: a remote cache or a Slurm executor is an addition.
+
+pub mod executor;
+pub mod executors;
+pub mod failure;
+pub mod job;
+pub mod scheduler;
+pub mod spot;
+
+pub use executor::{Executor, Job};
+pub use failure::{Failure, FailureClass, RetryPolicy};
+pub use scheduler::{
+    BuildOptions, BuildState, BuildStatus, BuildSummary, Control, Event, GpuNeed, HostSlots, NodeDetails, Outcome,
+    SchedNode, build,
+};

@@ -1,0 +1,627 @@
+//! The scheduler: walks the DAG by readiness and priority within the concurrency limit and
+//! the GPU slots of each host, retries what is worth retrying, and stops cleanly on Ctrl-C
+//! or a spot-interruption notice.
+//!
+//! Build states: `Running` → (notice) `Checkpointing` (no new launches; in-flight nodes that
+//! fit the notice window finish, the others are stopped and set aside) → `Paused` (the build
+//! exits). The next build starts in `Resuming` (committed nodes are skipped) → `Running`.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bench_cache::{CacheBackend, CommitInfo, FailureRecord, Lookup, Manifest};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rayon::prelude::*;
+use serde::Serialize;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::{Executor, Job};
+use crate::failure::{Failure, FailureClass, RetryPolicy};
+use crate::job::{JobInput, JobSpec};
+
+/// A node as the scheduler sees it.
+#[derive(Clone, Debug)]
+pub struct SchedNode {
+    pub key: String,
+    pub kind: &'static str,
+    pub inputs: Vec<u32>,
+    pub priority: i64,
+    pub cost: f64,
+    /// GPUs this node occupies while it runs (bench nodes).
+    pub gpus: Option<GpuNeed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuNeed {
+    pub gpu: String,
+    pub count: u32,
+}
+
+/// Details computed only for the nodes that run (a plan may hold 10⁵ nodes).
+pub trait NodeDetails: Sync {
+    fn label(&self, i: usize) -> String;
+    fn params(&self, i: usize) -> serde_json::Value;
+}
+
+/// A host's GPUs, as slots.
+#[derive(Clone, Debug)]
+pub struct HostSlots {
+    pub name: String,
+    pub gpu: String,
+    pub gpus: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub sweep: String,
+    pub build_id: String,
+    /// Nodes running at once.
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub retry: RetryPolicy,
+    /// `real` or `test` actions.
+    pub actions: String,
+    /// Hosts and their GPUs; empty means no GPU limits (simulated or unknown hosts).
+    pub hosts: Vec<HostSlots>,
+    /// Where job specs are written (inside the cache's staging).
+    pub default_notice_window: Duration,
+}
+
+/// What the outside world can ask of a running build.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Control {
+    /// First Ctrl-C: no new launches; running nodes end cleanly.
+    Drain,
+    /// Second Ctrl-C: stop everything now.
+    Abort,
+    /// A spot-interruption notice: the machine goes away in `window`.
+    Notice { window: Duration },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildState {
+    Resuming,
+    Running,
+    Checkpointing,
+    Draining,
+    Paused,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    Checked { total: usize, cached: usize, to_run: usize, corrupt: usize },
+    State(BuildState),
+    Started { node: usize, label: String, attempt: u32 },
+    Retrying { node: usize, label: String, attempt: u32, delay: Duration, failure: Failure },
+    Finished { node: usize, label: String, outcome: Outcome, secs: f64 },
+    Skipped { node: usize, label: String, because: String },
+    Corrupt { node: usize, key: String, why: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Built,
+    /// Another build committed it while this one waited for the claim.
+    CachedMeanwhile,
+    Failed(Failure),
+    /// Stopped by a drain, an abort or a notice; nothing was committed.
+    Aborted(Failure),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildStatus {
+    Succeeded,
+    Failed,
+    Interrupted,
+    Preempted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    pub label: String,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildSummary {
+    pub status: BuildStatus,
+    pub total: usize,
+    pub cached: usize,
+    pub built: usize,
+    pub failed: Vec<NodeReport>,
+    pub skipped: usize,
+    pub aborted: Vec<NodeReport>,
+    pub pending: usize,
+    pub corrupt: usize,
+    pub secs: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    Waiting,
+    Ready,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+    Aborted,
+}
+
+#[derive(PartialEq)]
+struct ReadyItem {
+    priority: i64,
+    cost: f64,
+    idx: usize,
+}
+
+impl Eq for ReadyItem {}
+
+impl Ord for ReadyItem {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Higher priority first, then cheaper, then earlier in plan order.
+        self.priority
+            .cmp(&o.priority)
+            .then_with(|| o.cost.total_cmp(&self.cost))
+            .then_with(|| o.idx.cmp(&self.idx))
+    }
+}
+
+impl PartialOrd for ReadyItem {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// GPU slots per host: a node gets specific ids, so two nodes never share a GPU.
+struct Slots {
+    hosts: Vec<(HostSlots, Vec<bool>)>,
+}
+
+impl Slots {
+    fn new(hosts: &[HostSlots]) -> Self {
+        Self { hosts: hosts.iter().map(|h| (h.clone(), vec![false; h.gpus as usize])).collect() }
+    }
+
+    fn acquire(&mut self, need: Option<&GpuNeed>) -> Option<(usize, Vec<u32>)> {
+        let Some(need) = need else { return Some((usize::MAX, Vec::new())) };
+        if self.hosts.is_empty() {
+            return Some((usize::MAX, Vec::new()));
+        }
+        for (hi, (h, used)) in self.hosts.iter_mut().enumerate() {
+            if h.gpu != "auto" && !h.gpu.eq_ignore_ascii_case(&need.gpu) {
+                continue;
+            }
+            let free: Vec<u32> = used.iter().enumerate().filter(|(_, u)| !**u).map(|(i, _)| i as u32).take(need.count as usize).collect();
+            if free.len() == need.count as usize {
+                for i in &free {
+                    used[*i as usize] = true;
+                }
+                return Some((hi, free));
+            }
+        }
+        None
+    }
+
+    fn can_ever_fit(&self, need: Option<&GpuNeed>) -> bool {
+        match need {
+            None => true,
+            Some(_) if self.hosts.is_empty() => true,
+            Some(n) => self.hosts.iter().any(|(h, _)| (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&n.gpu)) && h.gpus >= n.count),
+        }
+    }
+
+    fn release(&mut self, host: usize, ids: &[u32]) {
+        if let Some((_, used)) = self.hosts.get_mut(host) {
+            for i in ids {
+                used[*i as usize] = false;
+            }
+        }
+    }
+}
+
+struct Running {
+    started: Instant,
+    cancel: CancellationToken,
+    host: usize,
+    gpu_ids: Vec<u32>,
+}
+
+/// Checks which nodes are committed (verifying their outputs), in parallel.
+fn check(graph: &[SchedNode], cache: &dyn CacheBackend, events: &UnboundedSender<Event>) -> (Vec<Option<Arc<Manifest>>>, usize) {
+    let corrupt = std::sync::atomic::AtomicUsize::new(0);
+    let found = graph
+        .par_iter()
+        .enumerate()
+        .map(|(i, n)| match cache.lookup(&n.key) {
+            Ok(Lookup::Hit(m)) => Some(Arc::new(m)),
+            Ok(Lookup::Miss) => None,
+            Ok(Lookup::Corrupt(why)) => {
+                corrupt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = events.send(Event::Corrupt { node: i, key: n.key.clone(), why });
+                None
+            }
+            Err(e) => {
+                tracing::warn!(key = %n.key, "cache lookup failed: {e}");
+                None
+            }
+        })
+        .collect();
+    (found, corrupt.into_inner())
+}
+
+/// Runs a build to completion (or until stopped) and says how it ended.
+pub async fn build(
+    graph: &[SchedNode],
+    details: &dyn NodeDetails,
+    cache: Arc<dyn CacheBackend>,
+    executor: Arc<dyn Executor>,
+    opts: &BuildOptions,
+    events: UnboundedSender<Event>,
+    mut control: UnboundedReceiver<Control>,
+) -> BuildSummary {
+    let t0 = Instant::now();
+    let (mut manifests, corrupt) = check(graph, cache.as_ref(), &events);
+    let cached = manifests.iter().filter(|m| m.is_some()).count();
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); graph.len()];
+    for (i, n) in graph.iter().enumerate() {
+        for &inp in &n.inputs {
+            dependents[inp as usize].push(i as u32);
+        }
+    }
+    let mut st: Vec<St> = vec![St::Waiting; graph.len()];
+    let mut waiting_on: Vec<u32> = vec![0; graph.len()];
+    let mut ready = BinaryHeap::new();
+    for (i, n) in graph.iter().enumerate() {
+        if manifests[i].is_some() {
+            st[i] = St::Done;
+            continue;
+        }
+        waiting_on[i] = n.inputs.iter().filter(|x| manifests[**x as usize].is_none()).count() as u32;
+        if waiting_on[i] == 0 {
+            st[i] = St::Ready;
+            ready.push(ReadyItem { priority: n.priority, cost: n.cost, idx: i });
+        }
+    }
+    let to_run = graph.len() - cached;
+    let _ = events.send(Event::Checked { total: graph.len(), cached, to_run, corrupt });
+    let _ = events.send(Event::State(BuildState::Running));
+
+    let mut slots = Slots::new(&opts.hosts);
+    let mut running: HashMap<usize, Running> = HashMap::new();
+    let mut futs = FuturesUnordered::new();
+    let mut draining = false;
+    let mut preempted = false;
+    let mut interrupted = false;
+    let mut failed_any = false;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut durations: HashMap<&'static str, (f64, u32)> = HashMap::new();
+    let mut summary = BuildSummary {
+        status: BuildStatus::Succeeded,
+        total: graph.len(),
+        cached,
+        built: 0,
+        failed: Vec::new(),
+        skipped: 0,
+        aborted: Vec::new(),
+        pending: 0,
+        corrupt: 0,
+        secs: 0.0,
+    };
+
+    loop {
+        // Launch what is ready, best first, within the limits.
+        if !draining {
+            let mut deferred = Vec::new();
+            while running.len() < opts.jobs.max(1) {
+                let Some(item) = ready.pop() else { break };
+                let n = &graph[item.idx];
+                if !slots.can_ever_fit(n.gpus.as_ref()) {
+                    let label = details.label(item.idx);
+                    let f = Failure::new(FailureClass::Permanent, format!("no host has {} × {}", n.gpus.as_ref().map_or(0, |g| g.count), n.gpus.as_ref().map_or("", |g| g.gpu.as_str())));
+                    st[item.idx] = St::Failed;
+                    failed_any = true;
+                    summary.failed.push(NodeReport { label: label.clone(), key: n.key.clone(), message: f.to_string() });
+                    skip_dependents(item.idx, &dependents, &mut st, details, &events, &mut summary, &label);
+                    let _ = events.send(Event::Finished { node: item.idx, label, outcome: Outcome::Failed(f), secs: 0.0 });
+                    if !opts.keep_going {
+                        draining = true;
+                    }
+                    continue;
+                }
+                match slots.acquire(n.gpus.as_ref()) {
+                    Some((host, gpu_ids)) => {
+                        let cancel = CancellationToken::new();
+                        st[item.idx] = St::Running;
+                        let inputs: Vec<(usize, Arc<Manifest>)> = n
+                            .inputs
+                            .iter()
+                            .filter_map(|x| manifests[*x as usize].clone().map(|m| (*x as usize, m)))
+                            .collect();
+                        let label = details.label(item.idx);
+                        let params = details.params(item.idx);
+                        futs.push(run_node(NodeRun {
+                            idx: item.idx,
+                            key: n.key.clone(),
+                            kind: n.kind,
+                            label,
+                            params,
+                            inputs,
+                            gpu_ids: gpu_ids.clone(),
+                            cache: cache.clone(),
+                            executor: executor.clone(),
+                            cancel: cancel.clone(),
+                            opts: opts.clone(),
+                            events: events.clone(),
+                            input_labels: n.inputs.iter().map(|x| (details.label(*x as usize), graph[*x as usize].key.clone())).collect(),
+                        }));
+                        running.insert(item.idx, Running { started: Instant::now(), cancel, host, gpu_ids });
+                    }
+                    None => deferred.push(item),
+                }
+            }
+            ready.extend(deferred);
+        }
+        if futs.is_empty() {
+            break;
+        }
+        let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+        tokio::select! {
+            Some((idx, result, secs)) = futs.next() => {
+                if let Some(r) = running.remove(&idx) {
+                    slots.release(r.host, &r.gpu_ids);
+                }
+                let label = details.label(idx);
+                match result {
+                    Ok((manifest, fresh)) => {
+                        st[idx] = St::Done;
+                        let e = durations.entry(graph[idx].kind).or_insert((0.0, 0));
+                        e.0 += secs;
+                        e.1 += 1;
+                        manifests[idx] = Some(Arc::new(manifest));
+                        if fresh { summary.built += 1 } else { summary.cached += 1 }
+                        let _ = events.send(Event::Finished { node: idx, label, outcome: if fresh { Outcome::Built } else { Outcome::CachedMeanwhile }, secs });
+                        for &d in &dependents[idx] {
+                            let d = d as usize;
+                            waiting_on[d] -= 1;
+                            if waiting_on[d] == 0 && st[d] == St::Waiting {
+                                st[d] = St::Ready;
+                                ready.push(ReadyItem { priority: graph[d].priority, cost: graph[d].cost, idx: d });
+                            }
+                        }
+                    }
+                    Err(f) if matches!(f.class, FailureClass::Cancelled | FailureClass::Preemption) => {
+                        st[idx] = St::Aborted;
+                        summary.aborted.push(NodeReport { label: label.clone(), key: graph[idx].key.clone(), message: f.to_string() });
+                        let _ = events.send(Event::Finished { node: idx, label, outcome: Outcome::Aborted(f), secs });
+                    }
+                    Err(f) => {
+                        st[idx] = St::Failed;
+                        failed_any = true;
+                        summary.failed.push(NodeReport { label: label.clone(), key: graph[idx].key.clone(), message: f.to_string() });
+                        skip_dependents(idx, &dependents, &mut st, details, &events, &mut summary, &label);
+                        let _ = events.send(Event::Finished { node: idx, label, outcome: Outcome::Failed(f), secs });
+                        if !opts.keep_going && !draining {
+                            draining = true;
+                            let _ = events.send(Event::State(BuildState::Draining));
+                        }
+                    }
+                }
+            }
+            Some(c) = control.recv() => match c {
+                Control::Drain => {
+                    if draining { abort_all(&running) } else { draining = true }
+                    interrupted = true;
+                    let _ = events.send(Event::State(BuildState::Draining));
+                }
+                Control::Abort => {
+                    draining = true;
+                    interrupted = true;
+                    abort_all(&running);
+                }
+                Control::Notice { window } => {
+                    draining = true;
+                    preempted = true;
+                    let _ = events.send(Event::State(BuildState::Checkpointing));
+                    for (idx, r) in &running {
+                        let kind = graph[*idx].kind;
+                        let fits = match durations.get(kind) {
+                            Some((sum, n)) if *n > 0 => {
+                                let remaining = sum / *n as f64 - r.started.elapsed().as_secs_f64();
+                                remaining <= window.as_secs_f64()
+                            }
+                            _ => true,
+                        };
+                        if !fits {
+                            r.cancel.cancel();
+                        }
+                    }
+                    deadline = Some(tokio::time::Instant::now() + window);
+                }
+            },
+            () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
+                abort_all(&running);
+                deadline = None;
+            }
+        }
+    }
+    summary.pending = st.iter().filter(|s| matches!(s, St::Waiting | St::Ready)).count();
+    summary.corrupt = corrupt;
+    summary.secs = t0.elapsed().as_secs_f64();
+    summary.status = if preempted {
+        let _ = events.send(Event::State(BuildState::Paused));
+        BuildStatus::Preempted
+    } else if interrupted {
+        BuildStatus::Interrupted
+    } else if failed_any || !summary.aborted.is_empty() {
+        BuildStatus::Failed
+    } else {
+        BuildStatus::Succeeded
+    };
+    summary
+}
+
+fn abort_all(running: &HashMap<usize, Running>) {
+    for r in running.values() {
+        r.cancel.cancel();
+    }
+}
+
+fn skip_dependents(
+    idx: usize,
+    dependents: &[Vec<u32>],
+    st: &mut [St],
+    details: &dyn NodeDetails,
+    events: &UnboundedSender<Event>,
+    summary: &mut BuildSummary,
+    because: &str,
+) {
+    let mut stack: Vec<usize> = dependents[idx].iter().map(|d| *d as usize).collect();
+    while let Some(d) = stack.pop() {
+        if matches!(st[d], St::Waiting | St::Ready) {
+            st[d] = St::Skipped;
+            summary.skipped += 1;
+            let _ = events.send(Event::Skipped { node: d, label: details.label(d), because: because.to_string() });
+            stack.extend(dependents[d].iter().map(|x| *x as usize));
+        }
+    }
+}
+
+struct NodeRun {
+    idx: usize,
+    key: String,
+    kind: &'static str,
+    label: String,
+    params: serde_json::Value,
+    inputs: Vec<(usize, Arc<Manifest>)>,
+    input_labels: Vec<(String, String)>,
+    gpu_ids: Vec<u32>,
+    cache: Arc<dyn CacheBackend>,
+    executor: Arc<dyn Executor>,
+    cancel: CancellationToken,
+    opts: BuildOptions,
+    events: UnboundedSender<Event>,
+}
+
+fn blocking_err(e: impl std::fmt::Display) -> Failure {
+    Failure::new(FailureClass::Infrastructure, e.to_string())
+}
+
+/// One node: claim, check again, then attempts with retries; commit on success.
+/// Returns (node, (manifest, built here?) or the failure, seconds).
+async fn run_node(r: NodeRun) -> (usize, Result<(Manifest, bool), Failure>, f64) {
+    let t0 = Instant::now();
+    let idx = r.idx;
+    let result = run_node_inner(r).await;
+    (idx, result, t0.elapsed().as_secs_f64())
+}
+
+async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
+    // Claim the key: a second build on this cache waits here instead of duplicating work.
+    let (cache, key) = (r.cache.clone(), r.key.clone());
+    let claim = tokio::select! {
+        c = tokio::task::spawn_blocking(move || cache.claim(&key)) => c.map_err(blocking_err)?.map_err(blocking_err)?,
+        () = r.cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, "stopped before it started")),
+    };
+    let (cache, key) = (r.cache.clone(), r.key.clone());
+    if let Lookup::Hit(m) = tokio::task::spawn_blocking(move || cache.lookup(&key)).await.map_err(blocking_err)?.map_err(blocking_err)? {
+        drop(claim);
+        return Ok((m, false));
+    }
+    // Input blobs, verified.
+    let cache = r.cache.clone();
+    let inputs_src: Vec<Arc<Manifest>> = r.inputs.iter().map(|(_, m)| m.clone()).collect();
+    let inputs: Vec<JobInput> = tokio::task::spawn_blocking(move || {
+        inputs_src
+            .iter()
+            .map(|m| {
+                let outputs = m
+                    .outputs
+                    .iter()
+                    .map(|o| cache.blob_path(&o.digest).map(|p| (o.name.clone(), p)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(JobInput { label: m.label.clone(), kind: m.kind.clone(), key: m.key.clone(), outputs })
+            })
+            .collect::<Result<Vec<_>, bench_cache::CacheError>>()
+    })
+    .await
+    .map_err(blocking_err)?
+    .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("an input is unreadable: {e}")))?;
+
+    let policy: RetryPolicy = r.opts.retry;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let _ = r.events.send(Event::Started { node: r.idx, label: r.label.clone(), attempt });
+        let staging = r.cache.stage(&r.key, attempt).map_err(|e| Failure::classify(e.to_string()))?;
+        let spec = JobSpec {
+            key: r.key.clone(),
+            kind: r.kind.to_string(),
+            label: r.label.clone(),
+            params: r.params.clone(),
+            attempt,
+            inputs: inputs.clone(),
+            out_dir: staging.out_dir.clone(),
+            actions: r.opts.actions.clone(),
+            gpu_ids: r.gpu_ids.clone(),
+        };
+        let spec_path = staging.root.join("job.json");
+        spec.write(&spec_path).map_err(|e| Failure::classify(format!("cannot write the job spec: {e}")))?;
+        let log = r.cache.log_path(&r.key, attempt).map_err(|e| Failure::classify(e.to_string()))?;
+        let job = Job { key: r.key.clone(), label: r.label.clone(), kind: r.kind.to_string(), attempt, spec: spec_path, log, gpu_ids: r.gpu_ids.clone() };
+        let t0 = Instant::now();
+        let outcome = r.executor.run(&job, r.cancel.clone()).await;
+        match outcome {
+            Ok(()) => {
+                let info = CommitInfo {
+                    sweep: r.opts.sweep.clone(),
+                    kind: r.kind.to_string(),
+                    label: r.label.clone(),
+                    params: r.params.clone(),
+                    inputs: r.input_labels.clone(),
+                    attempt,
+                    duration_secs: t0.elapsed().as_secs_f64(),
+                    build_id: r.opts.build_id.clone(),
+                };
+                let cache = r.cache.clone();
+                let committed = tokio::task::spawn_blocking(move || cache.commit(staging, info)).await.map_err(blocking_err)?;
+                drop(claim);
+                return committed.map(|m| (m, true)).map_err(|e| {
+                    if e.is_disk_full() {
+                        Failure::new(FailureClass::Infrastructure, format!("disk full while committing; nothing was committed: {e}"))
+                    } else {
+                        Failure::classify(e.to_string())
+                    }
+                });
+            }
+            Err(f) => {
+                r.cache.set_aside(staging, &f.to_string());
+                if f.class != FailureClass::Cancelled {
+                    r.cache.record_failure(&FailureRecord {
+                        key: r.key.clone(),
+                        label: r.label.clone(),
+                        class: f.class.name().into(),
+                        message: f.message.clone(),
+                        attempts: attempt,
+                        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                    });
+                }
+                if !policy.retry(attempt, &f) || r.cancel.is_cancelled() {
+                    return Err(f);
+                }
+                let delay = policy.backoff(attempt);
+                let _ = r.events.send(Event::Retrying { node: r.idx, label: r.label.clone(), attempt, delay, failure: f.clone() });
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = r.cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, format!("stopped while waiting to retry after: {f}"))),
+                }
+            }
+        }
+    }
+}
