@@ -33,6 +33,168 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the DAG in Graphviz dot or Mermaid.
     Graph(GraphArgs),
+    /// Run every node that is not committed in the cache, in priority order.
+    Build(BuildArgs),
+    /// Done, pending and failed nodes per kind, and the last error of each failed node.
+    Status(StatusArgs),
+    /// Why a node's key is what it is, and what differs from the last committed key of the
+    /// same node (like `ninja -d explain`).
+    Explain(NodeArgs),
+    /// Print every kept attempt log of a node.
+    Logs(NodeArgs),
+    /// Remove cache entries: those no given sweep references, or by age or size.
+    Gc(GcArgs),
+    /// Inspect the cache.
+    Cache(CacheArgs),
+    /// Run one node's attempt from its job spec (used by executors on the far side).
+    #[command(hide = true)]
+    ExecNode { spec: PathBuf },
+}
+
+/// Where the cache is: `--cache`, else `$BENCH_CACHE`, else `.bench/cache` beside the sweep.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheDir {
+    /// The cache directory.
+    #[arg(long, global = true, env = "BENCH_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Actions {
+    /// The real work of each node kind.
+    Real,
+    /// A deterministic stand-in (each node hashes its inputs): rehearses the DAG, the cache
+    /// and the scheduler without engines or GPUs.
+    Test,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// Each attempt in a child process (`bench exec-node`).
+    Local,
+    /// Each attempt on a thread of the build process.
+    InProcess,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SpotNotice {
+    Off,
+    Aws,
+    Gcp,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// Show the plan (what is cached, what would run and why) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep building what does not depend on a failed node (default: stop launching at the
+    /// first failure and let running nodes finish).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Nodes running at once (GPU slots of the hosts limit bench nodes further).
+    #[arg(short, long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Print only the summary and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub cache: CacheDir,
+    #[arg(long, value_enum, default_value = "real")]
+    pub actions: Actions,
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorKind,
+    /// Poll a cloud metadata service for spot-interruption notices. SIGTERM always counts
+    /// as a notice.
+    #[arg(long, value_enum, default_value = "off")]
+    pub spot_notice: SpotNotice,
+    /// Base URL of the metadata service (default: the provider's).
+    #[arg(long, env = "BENCH_METADATA_URL")]
+    pub metadata_url: Option<String>,
+    /// How long in-flight nodes may take after a notice before they are stopped.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub notice_window: std::time::Duration,
+    /// How often the metadata service is polled.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub poll_interval: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    #[command(flatten)]
+    pub cache: CacheDir,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// A node: its label (as `bench plan --json` prints it) or a key prefix of 6+ hex digits.
+    pub node: String,
+    #[command(flatten)]
+    pub cache: CacheDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Keep what these sweeps reference; remove every other entry.
+    pub sweeps: Vec<PathBuf>,
+    /// Remove entries older than this (e.g. 30d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Remove the oldest entries until the blobs fit (e.g. 50GiB, 500MB).
+    #[arg(long, value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cache: CacheDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+    #[command(flatten)]
+    pub cache: CacheDir,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, blobs and bytes in the cache.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `500MB`, `50GiB`, `1024`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0f64.powi(4),
+        u => return Err(format!("unknown unit `{u}` (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+    };
+    Ok((n * mult) as u64)
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +205,8 @@ pub struct PlanArgs {
     /// configuration as one JSON document.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheDir,
     /// List every pruned configuration with its reason, not only the count per reason.
     #[arg(long)]
     pub show_pruned: bool,

@@ -17,7 +17,52 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plan(a) => plan(a),
         Command::Check(a) => check(a),
         Command::Graph(a) => graph(a),
+        Command::Build(a) => {
+            if a.dry_run {
+                return plan(PlanArgs { sweep: a.sweep, json: false, show_pruned: false, cache: a.cache });
+            }
+            let path = a.sweep.clone();
+            with_plan(&path, |p| crate::build::build(a, p))
+        }
+        Command::Status(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, |p| crate::build::status(a, p))
+        }
+        Command::Explain(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, |p| crate::build::explain(a, p))
+        }
+        Command::Logs(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, |p| crate::build::logs(a, p))
+        }
+        Command::Gc(a) => {
+            let keep = if a.sweeps.is_empty() {
+                None
+            } else {
+                let mut keep = std::collections::HashSet::new();
+                for s in &a.sweeps {
+                    with_plan(s, |p| {
+                        keep.extend(p.graph.node_weights().map(|n| n.key.hex()));
+                        Ok(ExitCode::SUCCESS)
+                    })?;
+                }
+                Some(keep)
+            };
+            crate::build::gc(a, keep)
+        }
+        Command::Cache(a) => crate::build::cache_cmd(a),
+        Command::ExecNode { spec } => Ok(ExitCode::from(bench_exec::job::run_job(&spec).clamp(0, 255) as u8)),
     }
+}
+
+/// Parses and plans a sweep, printing its warnings, and hands the plan to `f`.
+fn with_plan(path: &Path, f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>) -> Result<ExitCode, CliError> {
+    let source = read_source(path)?;
+    let parsed = bench_sweep::parse(&source)?;
+    let registry = bench_engines::builtin();
+    let plan = compile(&parsed, &source, &registry, path)?;
+    f(&plan)
 }
 
 /// Reads a sweep file into a [`Source`], naming the file in the error.
@@ -63,19 +108,22 @@ fn plan(a: PlanArgs) -> Result<ExitCode, CliError> {
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
     let plan = compile(&parsed, &source, &registry, &a.sweep)?;
+    let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
+    let cache = if dir.join("layout").exists() { bench_cache::LocalCache::open(&dir).ok() } else { None };
+    let why = crate::build::statuses(&plan, cache.as_ref());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| CliError::Other(format!("cannot write output: {e}"));
     if a.json {
-        write_json(&plan, &mut out).map_err(io)?;
+        write_json(&plan, &why, &mut out).map_err(io)?;
     } else {
-        write_human(&plan, &source, a.show_pruned, &mut out).map_err(io)?;
+        write_human(&plan, &source, &why, a.show_pruned, &mut out).map_err(io)?;
     }
     out.flush().map_err(io)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(plan: &Plan<'_, '_>, out: &mut impl Write) -> std::io::Result<()> {
+fn write_json(plan: &Plan<'_, '_>, why: &[crate::build::Why], out: &mut impl Write) -> std::io::Result<()> {
     // Streamed: a large sweep has hundreds of thousands of nodes.
     let summary = output::summary(plan);
     out.write_all(b"{\"summary\":")?;
@@ -85,7 +133,8 @@ fn write_json(plan: &Plan<'_, '_>, out: &mut impl Write) -> std::io::Result<()> 
         if n > 0 {
             out.write_all(b",")?;
         }
-        serde_json::to_writer(&mut *out, &output::node_json(plan, i))?;
+        let w = &why[i.index()];
+        serde_json::to_writer(&mut *out, &output::node_json(plan, i, w.status(), w.phrase()))?;
     }
     out.write_all(b"],\"pruned\":[")?;
     for (n, p) in output::pruned_json(plan).enumerate() {
@@ -100,6 +149,7 @@ fn write_json(plan: &Plan<'_, '_>, out: &mut impl Write) -> std::io::Result<()> 
 fn write_human(
     plan: &Plan<'_, '_>,
     source: &Source,
+    why: &[crate::build::Why],
     show_pruned: bool,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
@@ -132,11 +182,14 @@ fn write_human(
         "  nodes       {nodes}  ({} in all)",
         thousands(s.total_nodes)
     )?;
-    writeln!(
-        out,
-        "  status      {} will run (new)",
-        thousands(s.total_nodes)
-    )?;
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = std::collections::BTreeMap::new();
+    for w in why {
+        *counts.entry(w.phrase()).or_default() += 1;
+    }
+    let cached = counts.remove("cached").unwrap_or(0);
+    let runs = counts.iter().map(|(k, n)| format!("{} {k}", thousands(*n))).collect::<Vec<_>>().join(", ");
+    let runs = if runs.is_empty() { String::new() } else { format!(" ({runs})") };
+    writeln!(out, "  status      {} cached, {} will run{runs}", thousands(cached), thousands(s.total_nodes - cached))?;
     if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned, by reason:")?;

@@ -1,8 +1,10 @@
 //! `bench`: a declarative, build-system-style DAG engine for LLM-inference benchmark sweeps.
 
+mod build;
 mod cli;
 mod commands;
 mod error;
+mod progress;
 mod render;
 
 use std::process::ExitCode;

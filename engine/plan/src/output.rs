@@ -81,7 +81,8 @@ pub struct NodeJson {
     pub why: &'static str,
 }
 
-pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex) -> NodeJson {
+/// One node with its status against a cache (`will-run`/`cached`) and why.
+pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex, status: &'static str, why: &'static str) -> NodeJson {
     let n = &p.graph[i];
     NodeJson {
         key: n.key,
@@ -93,8 +94,8 @@ pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex) -> NodeJson {
             .map(|j| p.graph[j].key)
             .collect(),
         priority: n.priority,
-        status: "will-run",
-        why: "new",
+        status,
+        why,
     }
 }
 
