@@ -8,13 +8,19 @@ use std::sync::Arc;
 
 use bench_cache::{CacheBackend, GcPolicy, LocalCache};
 use bench_exec::spot::{Provider, poll_metadata};
-use bench_exec::{BuildOptions, BuildStatus, BuildSummary, Control, Executor, GpuNeed, HostSlots, NodeDetails, RetryPolicy, SchedNode};
+use bench_exec::{
+    BuildOptions, BuildStatus, BuildSummary, Control, Executor, GpuNeed, HostSlots, NodeDetails,
+    RetryPolicy, SchedNode,
+};
 use bench_plan::dag::{fingerprint, inputs, label, params};
 use bench_plan::{NodeKind, Plan, Subject};
 use petgraph::graph::NodeIndex;
 use serde::Serialize;
 
-use crate::cli::{Actions, BuildArgs, CacheArgs, CacheCommand, CacheDir, ExecutorKind, GcArgs, NodeArgs, SpotNotice, StatusArgs};
+use crate::cli::{
+    Actions, BuildArgs, CacheArgs, CacheCommand, CacheDir, ExecutorKind, GcArgs, NodeArgs,
+    SpotNotice, StatusArgs,
+};
 use crate::error::CliError;
 use crate::progress;
 use crate::render::thousands;
@@ -29,12 +35,16 @@ pub fn cache_dir(flag: &CacheDir, sweep: Option<&Path>) -> PathBuf {
     if let Some(c) = &flag.cache {
         return c.clone();
     }
-    let base = sweep.and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = sweep
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     base.join(".bench").join("cache")
 }
 
 fn open_cache(dir: &Path) -> Result<LocalCache, CliError> {
-    LocalCache::open(dir).map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))
+    LocalCache::open(dir)
+        .map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))
 }
 
 /// The plan, as the scheduler sees it.
@@ -43,12 +53,20 @@ struct View<'a, 's, 'r>(&'a Plan<'s, 'r>);
 impl NodeDetails for View<'_, '_, '_> {
     fn label(&self, i: usize) -> String {
         let p = self.0;
-        label(&p.resolved, &p.expansion, &p.graph[NodeIndex::new(i)].subject)
+        label(
+            &p.resolved,
+            &p.expansion,
+            &p.graph[NodeIndex::new(i)].subject,
+        )
     }
 
     fn params(&self, i: usize) -> serde_json::Value {
         let p = self.0;
-        params(&p.resolved, &p.expansion, &p.graph[NodeIndex::new(i)].subject)
+        params(
+            &p.resolved,
+            &p.expansion,
+            &p.graph[NodeIndex::new(i)].subject,
+        )
     }
 }
 
@@ -92,7 +110,11 @@ pub enum Why {
 
 impl Why {
     pub fn status(&self) -> &'static str {
-        if *self == Why::Cached { "cached" } else { "will-run" }
+        if *self == Why::Cached {
+            "cached"
+        } else {
+            "will-run"
+        }
     }
 
     pub fn phrase(&self) -> &'static str {
@@ -108,9 +130,13 @@ impl Why {
 
 /// Status of every node of a plan against a cache (cheap: no output verification).
 pub fn statuses(p: &Plan<'_, '_>, cache: Option<&LocalCache>) -> Vec<Why> {
-    let Some(cache) = cache else { return vec![Why::New; p.graph.node_count()] };
+    let Some(cache) = cache else {
+        return vec![Why::New; p.graph.node_count()];
+    };
     let sweep = &p.resolved.sweep.name.value;
-    let has_labels = std::fs::read_dir(cache.root().join("labels")).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let has_labels = std::fs::read_dir(cache.root().join("labels"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     p.graph
         .node_indices()
         .map(|i| {
@@ -130,7 +156,11 @@ pub fn statuses(p: &Plan<'_, '_>, cache: Option<&LocalCache>) -> Vec<Why> {
                 None => Why::New,
                 Some(rec) => {
                     let now = params(&p.resolved, &p.expansion, &n.subject);
-                    if rec.params != now { Why::ParamsChanged } else { Why::InputChanged }
+                    if rec.params != now {
+                        Why::ParamsChanged
+                    } else {
+                        Why::InputChanged
+                    }
                 }
             }
         })
@@ -149,7 +179,16 @@ fn executor(kind: ExecutorKind) -> Result<Arc<dyn Executor>, CliError> {
 
 /// Where a build's summary goes: the next build reads it to say it is resuming.
 fn summary_path(cache: &Path, sweep: &str) -> PathBuf {
-    let safe: String = sweep.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe: String = sweep
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     cache.join("builds").join(format!("{safe}.json"))
 }
 
@@ -162,7 +201,8 @@ struct LastBuild {
 
 pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let dir = cache_dir(&a.cache, Some(&a.sweep));
-    let cache = LocalCache::open_for_build(&dir).map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))?;
+    let cache = LocalCache::open_for_build(&dir)
+        .map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))?;
     let sweep = plan.resolved.sweep;
     let build_id = uuid::Uuid::new_v4().to_string();
     let opts = BuildOptions {
@@ -182,17 +222,26 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         hosts: sweep
             .hosts
             .iter()
-            .map(|h| HostSlots { name: h.name.value.clone(), gpu: h.gpu.value.clone(), gpus: h.gpus })
+            .map(|h| HostSlots {
+                name: h.name.value.clone(),
+                gpu: h.gpu.value.clone(),
+                gpus: h.gpus,
+            })
             .collect(),
         default_notice_window: a.notice_window,
     };
     let mode = progress::Mode::detect(a.quiet);
     let last = summary_path(&dir, &sweep.name.value);
-    if let Some(prev) = std::fs::read(&last).ok().and_then(|b| serde_json::from_slice::<LastBuild>(&b).ok())
+    if let Some(prev) = std::fs::read(&last)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<LastBuild>(&b).ok())
         && prev.status == "preempted"
         && mode != progress::Mode::Quiet
     {
-        eprintln!("build state: resuming (the last build, {}, was preempted)", prev.build_id);
+        eprintln!(
+            "build state: resuming (the last build, {}, was preempted)",
+            prev.build_id
+        );
     }
     let graph = sched_nodes(plan);
     let view = View(plan);
@@ -213,13 +262,19 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
             let mut n = 0;
             while tokio::signal::ctrl_c().await.is_ok() {
                 n += 1;
-                let _ = c2.send(if n == 1 { Control::Drain } else { Control::Abort });
+                let _ = c2.send(if n == 1 {
+                    Control::Drain
+                } else {
+                    Control::Abort
+                });
             }
         });
         let c3 = ctx.clone();
         let window = a.notice_window;
         let term = tokio::spawn(async move {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
                 while s.recv().await.is_some() {
                     let _ = c3.send(Control::Notice { window });
                 }
@@ -228,9 +283,22 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         let poller = match a.spot_notice {
             SpotNotice::Off => None,
             p => {
-                let provider = if p == SpotNotice::Aws { Provider::Aws } else { Provider::Gcp };
-                let base = a.metadata_url.clone().unwrap_or_else(|| provider.default_base().to_string());
-                Some(tokio::spawn(poll_metadata(provider, base, a.poll_interval, window, ctx.clone())))
+                let provider = if p == SpotNotice::Aws {
+                    Provider::Aws
+                } else {
+                    Provider::Gcp
+                };
+                let base = a
+                    .metadata_url
+                    .clone()
+                    .unwrap_or_else(|| provider.default_base().to_string());
+                Some(tokio::spawn(poll_metadata(
+                    provider,
+                    base,
+                    a.poll_interval,
+                    window,
+                    ctx.clone(),
+                )))
             }
         };
         let summary = bench_exec::build(&graph, &view, cache.clone(), exec, &opts, etx, crx).await;
@@ -242,12 +310,22 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         let _ = reporter.await;
         summary
     });
-    let status = serde_json::to_value(summary.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let record = LastBuild { build_id, status: status.clone(), summary: serde_json::to_value(&summary).unwrap_or_default() };
+    let status = serde_json::to_value(summary.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let record = LastBuild {
+        build_id,
+        status: status.clone(),
+        summary: serde_json::to_value(&summary).unwrap_or_default(),
+    };
     if let Some(parent) = last.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let _ = std::fs::write(&last, serde_json::to_vec_pretty(&record).unwrap_or_default());
+    let _ = std::fs::write(
+        &last,
+        serde_json::to_vec_pretty(&record).unwrap_or_default(),
+    );
     print_summary(&summary, &last);
     Ok(match summary.status {
         BuildStatus::Succeeded => ExitCode::SUCCESS,
@@ -314,7 +392,10 @@ struct StatusReport {
 pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let dir = cache_dir(&a.cache, Some(&a.sweep));
     let cache = open_cache(&dir)?;
-    let mut kinds: BTreeMap<NodeKind, KindStatus> = NodeKind::ALL.iter().map(|k| (*k, KindStatus::default())).collect();
+    let mut kinds: BTreeMap<NodeKind, KindStatus> = NodeKind::ALL
+        .iter()
+        .map(|k| (*k, KindStatus::default()))
+        .collect();
     let mut failed = Vec::new();
     for i in plan.graph.node_indices() {
         let n = &plan.graph[i];
@@ -324,22 +405,49 @@ pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
             k.done += 1;
         } else if let Some(f) = cache.failure(&key) {
             k.failed += 1;
-            failed.push(FailedNode { label: f.label, key, class: f.class, message: f.message, attempts: f.attempts, at: f.at });
+            failed.push(FailedNode {
+                label: f.label,
+                key,
+                class: f.class,
+                message: f.message,
+                attempts: f.attempts,
+                at: f.at,
+            });
         } else {
             k.pending += 1;
         }
     }
-    let report = StatusReport { sweep: plan.resolved.sweep.name.value.clone(), cache: dir.display().to_string(), kinds, failed };
+    let report = StatusReport {
+        sweep: plan.resolved.sweep.name.value.clone(),
+        cache: dir.display().to_string(),
+        kinds,
+        failed,
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!("sweep {}  (cache {})", report.sweep, report.cache);
-        println!("  {:<10} {:>10} {:>10} {:>10}", "kind", "done", "pending", "failed");
+        println!(
+            "  {:<10} {:>10} {:>10} {:>10}",
+            "kind", "done", "pending", "failed"
+        );
         for (k, s) in &report.kinds {
-            println!("  {:<10} {:>10} {:>10} {:>10}", k.name(), thousands(s.done), thousands(s.pending), thousands(s.failed));
+            println!(
+                "  {:<10} {:>10} {:>10} {:>10}",
+                k.name(),
+                thousands(s.done),
+                thousands(s.pending),
+                thousands(s.failed)
+            );
         }
         for f in &report.failed {
-            println!("\nfailed {} ({} failure after {} attempt(s), {})\n  {}", f.label, f.class, f.attempts, f.at, f.message);
+            println!(
+                "\nfailed {} ({} failure after {} attempt(s), {})\n  {}",
+                f.label, f.class, f.attempts, f.at, f.message
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -349,20 +457,38 @@ fn find_node(plan: &Plan<'_, '_>, what: &str) -> Result<NodeIndex, CliError> {
     let found = plan.find(what);
     match found.len() {
         1 => Ok(found[0]),
-        0 => Err(CliError::Other(format!("no node of this sweep is labelled `{what}` or has a key starting with it (`bench plan --json` lists labels and keys)"))),
-        n => Err(CliError::Other(format!("{n} nodes match `{what}`: give more of the key"))),
+        0 => Err(CliError::Other(format!(
+            "no node of this sweep is labelled `{what}` or has a key starting with it (`bench plan --json` lists labels and keys)"
+        ))),
+        n => Err(CliError::Other(format!(
+            "{n} nodes match `{what}`: give more of the key"
+        ))),
     }
 }
 
 /// Paths where two JSON values differ, with both values.
-fn diff(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<(String, String, String)>) {
+fn diff(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<(String, String, String)>,
+) {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                diff(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &p, out);
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    &p,
+                    out,
+                );
             }
         }
         _ if a != b => out.push((path.to_string(), a.to_string(), b.to_string())),
@@ -380,13 +506,23 @@ pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let p = params(r, x, &n.subject);
     println!("{l}");
     println!("  key          {}", n.key.hex());
-    println!("  kind         {} (version {}), key schema {}", n.kind.name(), n.kind.version(), bench_plan::KEY_SCHEMA_VERSION);
+    println!(
+        "  kind         {} (version {}), key schema {}",
+        n.kind.name(),
+        n.kind.version(),
+        bench_plan::KEY_SCHEMA_VERSION
+    );
     println!("  cache-version {}", r.sweep.cache_version);
     let fp = fingerprint(r, x, &n.subject);
     if !fp.is_empty() {
         println!("  fingerprint  {fp}");
     }
-    println!("  params       {}", serde_json::to_string_pretty(&p).unwrap_or_default().replace('\n', "\n               "));
+    println!(
+        "  params       {}",
+        serde_json::to_string_pretty(&p)
+            .unwrap_or_default()
+            .replace('\n', "\n               ")
+    );
     let ins = inputs(g, i);
     if !ins.is_empty() {
         println!("  inputs");
@@ -398,7 +534,10 @@ pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let why = statuses_one(plan, &cache, i);
     println!("  status       {} ({})", why.status(), why.phrase());
     if let Some(f) = cache.failure(&key) {
-        println!("  last failure {} after {} attempt(s): {}", f.class, f.attempts, f.message);
+        println!(
+            "  last failure {} after {} attempt(s): {}",
+            f.class, f.attempts, f.message
+        );
     }
     match cache.label(&r.sweep.name.value, &l) {
         Some(rec) if rec.key != key => {
@@ -408,16 +547,25 @@ pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
             for (path, old, new) in &d {
                 println!("    param {path}: {old} -> {new}");
             }
-            let now: BTreeMap<String, String> = ins.iter().map(|j| (label(r, x, &g[*j].subject), g[*j].key.hex())).collect();
+            let now: BTreeMap<String, String> = ins
+                .iter()
+                .map(|j| (label(r, x, &g[*j].subject), g[*j].key.hex()))
+                .collect();
             for (il, old) in &rec.inputs {
                 match now.get(il) {
-                    Some(new) if new != old => println!("    input {il}: {} -> {}", &old[..12.min(old.len())], &new[..12]),
+                    Some(new) if new != old => println!(
+                        "    input {il}: {} -> {}",
+                        &old[..12.min(old.len())],
+                        &new[..12]
+                    ),
                     None => println!("    input {il}: removed"),
                     _ => {}
                 }
             }
             if d.is_empty() && rec.inputs.iter().all(|(il, old)| now.get(il) == Some(old)) {
-                println!("    params and inputs are equal: a version, fingerprint or cache-version changed");
+                println!(
+                    "    params and inputs are equal: a version, fingerprint or cache-version changed"
+                );
             }
         }
         Some(_) => println!("  committed with this key"),
@@ -451,7 +599,11 @@ pub fn logs(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let key = plan.graph[i].key.hex();
     let logs = cache.logs(&key);
     if logs.is_empty() {
-        eprintln!("no logs for {}: it never ran against {}", plan.graph[i].key.short(), dir.display());
+        eprintln!(
+            "no logs for {}: it never ran against {}",
+            plan.graph[i].key.short(),
+            dir.display()
+        );
         return Ok(ExitCode::from(1));
     }
     for p in logs {
@@ -464,14 +616,24 @@ pub fn logs(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn gc(a: GcArgs, keep: Option<std::collections::HashSet<String>>) -> Result<ExitCode, CliError> {
+pub fn gc(
+    a: GcArgs,
+    keep: Option<std::collections::HashSet<String>>,
+) -> Result<ExitCode, CliError> {
     let dir = cache_dir(&a.cache, a.sweeps.first().map(PathBuf::as_path));
     let cache = open_cache(&dir)?;
     if keep.is_none() && a.older_than.is_none() && a.max_size.is_none() {
-        return Err(CliError::Other("say what to keep: sweeps whose entries stay, --older-than or --max-size".into()));
+        return Err(CliError::Other(
+            "say what to keep: sweeps whose entries stay, --older-than or --max-size".into(),
+        ));
     }
     let report = cache
-        .gc(&GcPolicy { keep, older_than: a.older_than, max_bytes: a.max_size, dry_run: a.dry_run })
+        .gc(&GcPolicy {
+            keep,
+            older_than: a.older_than,
+            max_bytes: a.max_size,
+            dry_run: a.dry_run,
+        })
         .map_err(|e| CliError::Other(e.to_string()))?;
     let verb = if a.dry_run { "would remove" } else { "removed" };
     println!(
@@ -495,9 +657,17 @@ pub fn cache_cmd(a: CacheArgs) -> Result<ExitCode, CliError> {
             } else {
                 println!("cache {}", dir.display());
                 println!("  entries     {}", thousands(s.manifests as usize));
-                println!("  blobs       {} ({:.1} MB)", thousands(s.blobs as usize), s.blob_bytes as f64 / 1e6);
+                println!(
+                    "  blobs       {} ({:.1} MB)",
+                    thousands(s.blobs as usize),
+                    s.blob_bytes as f64 / 1e6
+                );
                 println!("  failures    {}", thousands(s.failures as usize));
-                println!("  set aside   {} files ({:.1} MB)", thousands(s.aside as usize), s.aside_bytes as f64 / 1e6);
+                println!(
+                    "  set aside   {} files ({:.1} MB)",
+                    thousands(s.aside as usize),
+                    s.aside_bytes as f64 / 1e6
+                );
             }
         }
     }

@@ -179,7 +179,9 @@ pub enum CacheCommand {
 /// `500MB`, `50GiB`, `1024`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().map_err(|_| format!("not a size: {s}"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -192,7 +194,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "tib" => 1024.0f64.powi(4),
-        u => return Err(format!("unknown unit `{u}` (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+        u => {
+            return Err(format!(
+                "unknown unit `{u}` (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ));
+        }
     };
     Ok((n * mult) as u64)
 }

@@ -19,7 +19,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Graph(a) => graph(a),
         Command::Build(a) => {
             if a.dry_run {
-                return plan(PlanArgs { sweep: a.sweep, json: false, show_pruned: false, cache: a.cache });
+                return plan(PlanArgs {
+                    sweep: a.sweep,
+                    json: false,
+                    show_pruned: false,
+                    cache: a.cache,
+                });
             }
             let path = a.sweep.clone();
             with_plan(&path, |p| crate::build::build(a, p))
@@ -52,12 +57,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::build::gc(a, keep)
         }
         Command::Cache(a) => crate::build::cache_cmd(a),
-        Command::ExecNode { spec } => Ok(ExitCode::from(bench_exec::job::run_job(&spec).clamp(0, 255) as u8)),
+        Command::ExecNode { spec } => Ok(ExitCode::from(
+            bench_exec::job::run_job(&spec).clamp(0, 255) as u8,
+        )),
     }
 }
 
 /// Parses and plans a sweep, printing its warnings, and hands the plan to `f`.
-fn with_plan(path: &Path, f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>) -> Result<ExitCode, CliError> {
+fn with_plan(
+    path: &Path,
+    f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
+) -> Result<ExitCode, CliError> {
     let source = read_source(path)?;
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
@@ -109,7 +119,11 @@ fn plan(a: PlanArgs) -> Result<ExitCode, CliError> {
     let registry = bench_engines::builtin();
     let plan = compile(&parsed, &source, &registry, &a.sweep)?;
     let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
-    let cache = if dir.join("layout").exists() { bench_cache::LocalCache::open(&dir).ok() } else { None };
+    let cache = if dir.join("layout").exists() {
+        bench_cache::LocalCache::open(&dir).ok()
+    } else {
+        None
+    };
     let why = crate::build::statuses(&plan, cache.as_ref());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -123,7 +137,11 @@ fn plan(a: PlanArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(plan: &Plan<'_, '_>, why: &[crate::build::Why], out: &mut impl Write) -> std::io::Result<()> {
+fn write_json(
+    plan: &Plan<'_, '_>,
+    why: &[crate::build::Why],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     // Streamed: a large sweep has hundreds of thousands of nodes.
     let summary = output::summary(plan);
     out.write_all(b"{\"summary\":")?;
@@ -134,7 +152,10 @@ fn write_json(plan: &Plan<'_, '_>, why: &[crate::build::Why], out: &mut impl Wri
             out.write_all(b",")?;
         }
         let w = &why[i.index()];
-        serde_json::to_writer(&mut *out, &output::node_json(plan, i, w.status(), w.phrase()))?;
+        serde_json::to_writer(
+            &mut *out,
+            &output::node_json(plan, i, w.status(), w.phrase()),
+        )?;
     }
     out.write_all(b"],\"pruned\":[")?;
     for (n, p) in output::pruned_json(plan).enumerate() {
@@ -182,14 +203,28 @@ fn write_human(
         "  nodes       {nodes}  ({} in all)",
         thousands(s.total_nodes)
     )?;
-    let mut counts: std::collections::BTreeMap<&'static str, usize> = std::collections::BTreeMap::new();
+    let mut counts: std::collections::BTreeMap<&'static str, usize> =
+        std::collections::BTreeMap::new();
     for w in why {
         *counts.entry(w.phrase()).or_default() += 1;
     }
     let cached = counts.remove("cached").unwrap_or(0);
-    let runs = counts.iter().map(|(k, n)| format!("{} {k}", thousands(*n))).collect::<Vec<_>>().join(", ");
-    let runs = if runs.is_empty() { String::new() } else { format!(" ({runs})") };
-    writeln!(out, "  status      {} cached, {} will run{runs}", thousands(cached), thousands(s.total_nodes - cached))?;
+    let runs = counts
+        .iter()
+        .map(|(k, n)| format!("{} {k}", thousands(*n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let runs = if runs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({runs})")
+    };
+    writeln!(
+        out,
+        "  status      {} cached, {} will run{runs}",
+        thousands(cached),
+        thousands(s.total_nodes - cached)
+    )?;
     if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned, by reason:")?;

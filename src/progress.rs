@@ -20,7 +20,9 @@ impl Mode {
     pub fn detect(quiet: bool) -> Self {
         if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() && std::env::var("CI").map_or(true, |v| v != "true") {
+        } else if std::io::stderr().is_terminal()
+            && std::env::var("CI").map_or(true, |v| v != "true")
+        {
             Mode::Fancy
         } else {
             Mode::Lines
@@ -46,10 +48,22 @@ pub async fn report(mode: Mode, mut rx: UnboundedReceiver<Event>) {
     let mut total = 0usize;
     while let Some(ev) = rx.recv().await {
         match (&ev, mode) {
-            (Event::Checked { total: t, cached, to_run, corrupt }, _) => {
+            (
+                Event::Checked {
+                    total: t,
+                    cached,
+                    to_run,
+                    corrupt,
+                },
+                _,
+            ) => {
                 total = *to_run;
                 if mode != Mode::Quiet {
-                    let corrupt = if *corrupt > 0 { format!(", {corrupt} corrupt entries set aside") } else { String::new() };
+                    let corrupt = if *corrupt > 0 {
+                        format!(", {corrupt} corrupt entries set aside")
+                    } else {
+                        String::new()
+                    };
                     let line = format!("{t} nodes: {cached} cached, {to_run} to run{corrupt}");
                     if mode == Mode::Fancy {
                         let _ = multi.println(line);
@@ -65,32 +79,91 @@ pub async fn report(mode: Mode, mut rx: UnboundedReceiver<Event>) {
                 }
             }
             (Event::Corrupt { key, why, .. }, m) if m != Mode::Quiet => {
-                let line = format!("warning: cache entry {} is corrupt ({why}); recomputing", &key[..12.min(key.len())]);
-                if m == Mode::Fancy { let _ = multi.println(line); } else { eprintln!("{line}"); }
+                let line = format!(
+                    "warning: cache entry {} is corrupt ({why}); recomputing",
+                    &key[..12.min(key.len())]
+                );
+                if m == Mode::Fancy {
+                    let _ = multi.println(line);
+                } else {
+                    eprintln!("{line}");
+                }
             }
             (Event::State(s), m) if m != Mode::Quiet && *s != BuildState::Running => {
-                let line = format!("build state: {}", serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
-                if m == Mode::Fancy { let _ = multi.println(line); } else { eprintln!("{line}"); }
+                let line = format!(
+                    "build state: {}",
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                );
+                if m == Mode::Fancy {
+                    let _ = multi.println(line);
+                } else {
+                    eprintln!("{line}");
+                }
             }
-            (Event::Started { node, label, attempt }, Mode::Fancy) => {
+            (
+                Event::Started {
+                    node,
+                    label,
+                    attempt,
+                },
+                Mode::Fancy,
+            ) => {
                 let bar = multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.enable_steady_tick(Duration::from_millis(120));
-                let a = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                let a = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
                 bar.set_message(format!("{label}{a}"));
                 if let Some(old) = bars.insert(*node, bar) {
                     old.finish_and_clear();
                 }
             }
             (Event::Started { label, attempt, .. }, Mode::Lines) => {
-                let a = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                let a = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
                 eprintln!("start {label}{a}");
             }
-            (Event::Retrying { label, attempt, delay, failure, .. }, m) if m != Mode::Quiet => {
-                let line = format!("retry {label} after attempt {attempt} in {:.1}s: {failure}", delay.as_secs_f64());
-                if m == Mode::Fancy { let _ = multi.println(line); } else { eprintln!("{line}"); }
+            (
+                Event::Retrying {
+                    label,
+                    attempt,
+                    delay,
+                    failure,
+                    ..
+                },
+                m,
+            ) if m != Mode::Quiet => {
+                let line = format!(
+                    "retry {label} after attempt {attempt} in {:.1}s: {failure}",
+                    delay.as_secs_f64()
+                );
+                if m == Mode::Fancy {
+                    let _ = multi.println(line);
+                } else {
+                    eprintln!("{line}");
+                }
             }
-            (Event::Finished { node, label, outcome, secs }, m) => {
+            (
+                Event::Finished {
+                    node,
+                    label,
+                    outcome,
+                    secs,
+                },
+                m,
+            ) => {
                 if let Some(b) = bars.remove(node) {
                     b.finish_and_clear();
                 }
@@ -102,7 +175,10 @@ pub async fn report(mode: Mode, mut rx: UnboundedReceiver<Event>) {
                     Outcome::Failed(f) | Outcome::Aborted(f) => format!(": {f}"),
                     _ => String::new(),
                 };
-                let line = format!("[{done}/{total}] {} {label} ({secs:.2}s){detail}", outcome_word(outcome));
+                let line = format!(
+                    "[{done}/{total}] {} {label} ({secs:.2}s){detail}",
+                    outcome_word(outcome)
+                );
                 match m {
                     Mode::Fancy if matches!(outcome, Outcome::Failed(_) | Outcome::Aborted(_)) => {
                         let _ = multi.println(line);
@@ -112,7 +188,9 @@ pub async fn report(mode: Mode, mut rx: UnboundedReceiver<Event>) {
                     _ => {}
                 }
             }
-            (Event::Skipped { label, because, .. }, Mode::Lines) => eprintln!("skip {label} (needs {because})"),
+            (Event::Skipped { label, because, .. }, Mode::Lines) => {
+                eprintln!("skip {label} (needs {because})")
+            }
             _ => {}
         }
     }

@@ -7,11 +7,11 @@
 //! ROOT/manifests/ab/KEY.json       the proof of completion, written last
 //! ROOT/tmp/…                       staging of running attempts
 //! ROOT/aside/KEY/…                 partial or corrupt data kept for diagnosis, never read
-//! ROOT/logs/KEY/attempt-N.log      every attempt's log
+//! ROOT/logs/ab/KEY.attempt-N.log   every attempt's log
 //! ROOT/failures/KEY.json           the last failure of a key, until it succeeds
 //! ROOT/labels/H.json               last committed key of a (sweep, label)
 //! ROOT/claims/KEY.lock             per-key exclusive claims between builds
-//! ROOT/journal.log                 one line per commit
+//! ROOT/journal.log                 one line per commit: `commit KEY BUILD TIME_NS LABEL`
 //! ```
 
 use std::collections::HashSet;
@@ -29,6 +29,7 @@ use crate::{
 
 pub struct LocalCache {
     root: PathBuf,
+    journal: std::sync::Mutex<Option<File>>,
     /// Held (shared) for the life of a build so that gc cannot run underneath it.
     _build_lock: Option<File>,
 }
@@ -53,11 +54,14 @@ fn fsync_dir(dir: &Path) -> Result<(), CacheError> {
         .map_err(CacheError::io(dir))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync dir.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+/// Writes `bytes` to `path` atomically: a temporary file in `tmp_dir` (same filesystem, so
+/// that a killed build leaves debris only there), fsync, rename, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<(), CacheError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(CacheError::io(dir))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), nanos()));
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(CacheError::io(dir))?;
+    }
+    let tmp = tmp_dir.join(format!(".{}.{}.tmp", std::process::id(), nanos()));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(CacheError::io(&tmp))?;
         f.write_all(bytes).map_err(CacheError::io(&tmp))?;
@@ -69,6 +73,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes through a temporary file and a rename, without fsync.
+fn write_renamed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), nanos()));
+    fs::write(&tmp, bytes).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })?;
+    fs::rename(&tmp, path)
 }
 
 /// blake3 and size of a file, streamed.
@@ -113,10 +126,15 @@ impl LocalCache {
         match fs::read_to_string(&layout) {
             Ok(v) if v.trim() == LAYOUT_VERSION.to_string() => {}
             Ok(v) => return Err(CacheError::Layout(root, v.trim().to_string())),
-            Err(_) => write_atomic(&layout, LAYOUT_VERSION.to_string().as_bytes())?,
+            Err(_) => write_atomic(
+                &layout,
+                LAYOUT_VERSION.to_string().as_bytes(),
+                &root.join("tmp"),
+            )?,
         }
         Ok(Self {
             root,
+            journal: std::sync::Mutex::new(None),
             _build_lock: None,
         })
     }
@@ -230,8 +248,18 @@ impl LocalCache {
     }
 
     fn journal(&self, line: &str) {
-        let path = self.root.join("journal.log");
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
+        let Ok(mut guard) = self.journal.lock() else {
+            return;
+        };
+        if guard.is_none() {
+            *guard = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.root.join("journal.log"))
+                .ok();
+        }
+        if let Some(f) = guard.as_mut() {
+            // One write per line: O_APPEND keeps concurrent builds' lines whole.
             let _ = f.write_all(format!("{line}\n").as_bytes());
         }
     }
@@ -414,7 +442,7 @@ impl CacheBackend for LocalCache {
             duration_secs: info.duration_secs,
             build_id: info.build_id.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| CacheError::Io {
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| CacheError::Io {
             path: self.manifest_path(&staging.key),
             source: std::io::Error::other(e),
         })?;
@@ -422,10 +450,13 @@ impl CacheBackend for LocalCache {
         if path.exists() {
             tracing::warn!(key = %staging.key, "a manifest already exists; keeping the first commit");
         } else {
-            write_atomic(&path, &bytes)?; // the commit point
+            write_atomic(&path, &bytes, &staging.root)?; // the commit point
             self.journal(&format!(
-                "commit {} {} {}",
-                staging.key, info.build_id, info.label
+                "commit {} {} {} {}",
+                staging.key,
+                info.build_id,
+                nanos(),
+                info.label
             ));
         }
         let label = LabelRecord {
@@ -434,7 +465,9 @@ impl CacheBackend for LocalCache {
             inputs: info.inputs,
         };
         if let Ok(b) = serde_json::to_vec(&label) {
-            let _ = write_atomic(&self.label_path(&info.sweep, &info.label), &b);
+            // Advisory (it explains reruns), so not fsynced: a rename is enough to never
+            // leave it half-written.
+            let _ = write_renamed(&self.label_path(&info.sweep, &info.label), &b);
         }
         let _ = fs::remove_file(
             self.root
@@ -457,20 +490,27 @@ impl CacheBackend for LocalCache {
     }
 
     fn log_path(&self, key: &str, attempt: u32) -> Result<PathBuf, CacheError> {
-        let dir = self.root.join("logs").join(key);
-        fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
-        Ok(dir.join(format!("attempt-{attempt}.log")))
+        let path = self.shard("logs", key, &format!(".attempt-{attempt}.log"));
+        if let Some(dir) = path.parent()
+            && !dir.is_dir()
+        {
+            fs::create_dir_all(dir).map_err(CacheError::io(dir))?;
+        }
+        Ok(path)
     }
 
     fn logs(&self, key: &str) -> Vec<PathBuf> {
-        let mut v: Vec<(u32, PathBuf)> = fs::read_dir(self.root.join("logs").join(key))
+        let dir = self.shard("logs", key, "");
+        let dir = dir.parent().unwrap_or(&self.root);
+        let prefix = format!("{key}.attempt-");
+        let mut v: Vec<(u32, PathBuf)> = fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
                 let n = name
-                    .strip_prefix("attempt-")?
+                    .strip_prefix(&prefix)?
                     .strip_suffix(".log")?
                     .parse()
                     .ok()?;
@@ -498,6 +538,7 @@ impl CacheBackend for LocalCache {
             let _ = write_atomic(
                 &self.root.join("failures").join(format!("{}.json", f.key)),
                 &b,
+                &self.root.join("tmp"),
             );
         }
     }

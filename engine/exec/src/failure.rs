@@ -37,9 +37,15 @@ impl FailureClass {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Transient, Self::Infrastructure, Self::Preemption, Self::Permanent, Self::Cancelled]
-            .into_iter()
-            .find(|c| c.name() == s)
+        [
+            Self::Transient,
+            Self::Infrastructure,
+            Self::Preemption,
+            Self::Permanent,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
     }
 }
 
@@ -52,21 +58,41 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into() }
+        Self {
+            class,
+            message: message.into(),
+        }
     }
 
     /// Classifies an error message from the outside world (an HTTP client, the OS).
     pub fn classify(message: impl Into<String>) -> Self {
         let message = message.into();
         let m = message.to_ascii_lowercase();
-        let class = if ["connection reset", "connection refused", "timed out", "timeout", "broken pipe", "503", "502", "500 internal", "temporarily unavailable"]
-            .iter()
-            .any(|p| m.contains(p))
+        let class = if [
+            "connection reset",
+            "connection refused",
+            "timed out",
+            "timeout",
+            "broken pipe",
+            "503",
+            "502",
+            "500 internal",
+            "temporarily unavailable",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
         {
             FailureClass::Transient
-        } else if ["out of memory", "oom", "killed", "no space left", "container exited", "host unreachable"]
-            .iter()
-            .any(|p| m.contains(p))
+        } else if [
+            "out of memory",
+            "oom",
+            "killed",
+            "no space left",
+            "container exited",
+            "host unreachable",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
         {
             FailureClass::Infrastructure
         } else {
@@ -93,7 +119,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 3, first_backoff: Duration::from_secs(5), max_backoff: Duration::from_secs(300) }
+        Self {
+            attempts: 3,
+            first_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(300),
+        }
     }
 }
 
@@ -105,7 +135,8 @@ impl RetryPolicy {
 
     /// The wait before attempt `attempt + 1`: first · 2^(attempt-1), capped, with ±25 % jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.first_backoff.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let base =
+            self.first_backoff.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
         let base = base.min(self.max_backoff.as_secs_f64());
         let jitter = rand::rng().random_range(0.75..=1.25);
         Duration::from_secs_f64(base * jitter)
@@ -118,15 +149,30 @@ mod tests {
 
     #[test]
     fn classifies_common_messages() {
-        assert_eq!(Failure::classify("Connection reset by peer").class, FailureClass::Transient);
-        assert_eq!(Failure::classify("HTTP 503 Service Unavailable").class, FailureClass::Transient);
-        assert_eq!(Failure::classify("container exited with code 137 (OOM killed)").class, FailureClass::Infrastructure);
-        assert_eq!(Failure::classify("unrecognized arguments: --bogus").class, FailureClass::Permanent);
+        assert_eq!(
+            Failure::classify("Connection reset by peer").class,
+            FailureClass::Transient
+        );
+        assert_eq!(
+            Failure::classify("HTTP 503 Service Unavailable").class,
+            FailureClass::Transient
+        );
+        assert_eq!(
+            Failure::classify("container exited with code 137 (OOM killed)").class,
+            FailureClass::Infrastructure
+        );
+        assert_eq!(
+            Failure::classify("unrecognized arguments: --bogus").class,
+            FailureClass::Permanent
+        );
     }
 
     #[test]
     fn only_retriable_classes_retry_and_attempts_are_bounded() {
-        let p = RetryPolicy { attempts: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            attempts: 3,
+            ..RetryPolicy::default()
+        };
         let t = Failure::new(FailureClass::Transient, "x");
         assert!(p.retry(1, &t) && p.retry(2, &t) && !p.retry(3, &t));
         assert!(!p.retry(1, &Failure::new(FailureClass::Permanent, "x")));
@@ -135,7 +181,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_within_jitter_and_caps() {
-        let p = RetryPolicy { attempts: 10, first_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(10) };
+        let p = RetryPolicy {
+            attempts: 10,
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+        };
         for _ in 0..50 {
             let b1 = p.backoff(1).as_secs_f64();
             let b3 = p.backoff(3).as_secs_f64();

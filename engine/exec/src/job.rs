@@ -31,13 +31,18 @@ pub struct JobSpec {
     /// Which actions run the node: `real`, or `test` (a deterministic stand-in used to
     /// exercise the DAG machinery).
     pub actions: String,
+    /// The host the attempt was placed on (empty when hosts are not modelled).
+    pub host: String,
     /// GPU ids assigned to this attempt on its host.
     pub gpu_ids: Vec<u32>,
 }
 
 impl JobSpec {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::write(path, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)
+        std::fs::write(
+            path,
+            serde_json::to_vec(self).map_err(std::io::Error::other)?,
+        )
     }
 
     pub fn read(path: &Path) -> std::io::Result<Self> {
@@ -59,29 +64,78 @@ pub trait Action: Send + Sync {
 /// * `BENCH_TEST_NODE_MS`: sleep per node (default 0);
 /// * `BENCH_TEST_FAIL`: `LABEL_PART:CLASS:TIMES` — the first TIMES attempts of nodes whose
 ///   label contains LABEL_PART fail with CLASS;
-/// * `BENCH_TEST_JOURNAL`: a file to which every run appends `run KEY ATTEMPT`.
+/// * `BENCH_TEST_JOURNAL`: a file to which every run appends
+///   `run KEY ATTEMPT HOST GPU_IDS START_NS END_NS` when it ends (successfully or not).
 pub struct TestAction;
 
 impl Action for TestAction {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
+        let start = now_ns();
+        let result = self.work(job);
         if let Ok(path) = std::env::var("BENCH_TEST_JOURNAL") {
             use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                let _ = f.write_all(format!("run {} {}\n", job.key, job.attempt).as_bytes());
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let gpus = job
+                    .gpu_ids
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let host = if job.host.is_empty() {
+                    "-"
+                } else {
+                    job.host.as_str()
+                };
+                let gpus = if gpus.is_empty() {
+                    "-".to_string()
+                } else {
+                    gpus
+                };
+                let line = format!(
+                    "run {} {} {host} {gpus} {start} {}\n",
+                    job.key,
+                    job.attempt,
+                    now_ns()
+                );
+                let _ = f.write_all(line.as_bytes());
             }
         }
+        result
+    }
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+impl TestAction {
+    fn work(&self, job: &JobSpec) -> Result<(), Failure> {
         println!("test action for {} (attempt {})", job.label, job.attempt);
         if let Ok(spec) = std::env::var("BENCH_TEST_FAIL") {
             let mut parts = spec.splitn(3, ':');
-            if let (Some(part), Some(class), Some(times)) = (parts.next(), parts.next(), parts.next())
+            if let (Some(part), Some(class), Some(times)) =
+                (parts.next(), parts.next(), parts.next())
                 && job.label.contains(part)
                 && job.attempt <= times.parse().unwrap_or(0)
             {
                 let class = FailureClass::parse(class).unwrap_or(FailureClass::Permanent);
-                return Err(Failure::new(class, format!("injected {} failure", class.name())));
+                return Err(Failure::new(
+                    class,
+                    format!("injected {} failure", class.name()),
+                ));
             }
         }
-        let ms: u64 = std::env::var("BENCH_TEST_NODE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let ms: u64 = std::env::var("BENCH_TEST_NODE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         if ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
@@ -90,9 +144,16 @@ impl Action for TestAction {
         let mut inputs: Vec<(String, String)> = Vec::new();
         for i in &job.inputs {
             for (name, path) in &i.outputs {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("cannot read input {}: {e}", path.display())))?;
-                inputs.push((format!("{}/{name}", i.key), blake3::hash(&bytes).to_hex().to_string()));
+                let bytes = std::fs::read(path).map_err(|e| {
+                    Failure::new(
+                        FailureClass::Infrastructure,
+                        format!("cannot read input {}: {e}", path.display()),
+                    )
+                })?;
+                inputs.push((
+                    format!("{}/{name}", i.key),
+                    blake3::hash(&bytes).to_hex().to_string(),
+                ));
             }
         }
         inputs.sort();
@@ -114,7 +175,10 @@ impl Action for Unavailable {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
         Err(Failure::new(
             FailureClass::Permanent,
-            format!("no `{}` action in this build of bench yet ({}); `--actions test` rehearses the DAG", job.kind, self.0),
+            format!(
+                "no `{}` action in this build of bench yet ({}); `--actions test` rehearses the DAG",
+                job.kind, self.0
+            ),
         ))
     }
 }

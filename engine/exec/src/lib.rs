@@ -14,6 +14,6 @@ pub mod spot;
 pub use executor::{Executor, Job};
 pub use failure::{Failure, FailureClass, RetryPolicy};
 pub use scheduler::{
-    BuildOptions, BuildState, BuildStatus, BuildSummary, Control, Event, GpuNeed, HostSlots, NodeDetails, Outcome,
-    SchedNode, build,
+    BuildOptions, BuildState, BuildStatus, BuildSummary, Control, Event, GpuNeed, HostSlots,
+    NodeDetails, Outcome, SchedNode, build,
 };

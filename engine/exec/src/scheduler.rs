@@ -94,13 +94,41 @@ pub enum BuildState {
 
 #[derive(Clone, Debug)]
 pub enum Event {
-    Checked { total: usize, cached: usize, to_run: usize, corrupt: usize },
+    Checked {
+        total: usize,
+        cached: usize,
+        to_run: usize,
+        corrupt: usize,
+    },
     State(BuildState),
-    Started { node: usize, label: String, attempt: u32 },
-    Retrying { node: usize, label: String, attempt: u32, delay: Duration, failure: Failure },
-    Finished { node: usize, label: String, outcome: Outcome, secs: f64 },
-    Skipped { node: usize, label: String, because: String },
-    Corrupt { node: usize, key: String, why: String },
+    Started {
+        node: usize,
+        label: String,
+        attempt: u32,
+    },
+    Retrying {
+        node: usize,
+        label: String,
+        attempt: u32,
+        delay: Duration,
+        failure: Failure,
+    },
+    Finished {
+        node: usize,
+        label: String,
+        outcome: Outcome,
+        secs: f64,
+    },
+    Skipped {
+        node: usize,
+        label: String,
+        because: String,
+    },
+    Corrupt {
+        node: usize,
+        key: String,
+        why: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -186,11 +214,18 @@ struct Slots {
 
 impl Slots {
     fn new(hosts: &[HostSlots]) -> Self {
-        Self { hosts: hosts.iter().map(|h| (h.clone(), vec![false; h.gpus as usize])).collect() }
+        Self {
+            hosts: hosts
+                .iter()
+                .map(|h| (h.clone(), vec![false; h.gpus as usize]))
+                .collect(),
+        }
     }
 
     fn acquire(&mut self, need: Option<&GpuNeed>) -> Option<(usize, Vec<u32>)> {
-        let Some(need) = need else { return Some((usize::MAX, Vec::new())) };
+        let Some(need) = need else {
+            return Some((usize::MAX, Vec::new()));
+        };
         if self.hosts.is_empty() {
             return Some((usize::MAX, Vec::new()));
         }
@@ -198,7 +233,13 @@ impl Slots {
             if h.gpu != "auto" && !h.gpu.eq_ignore_ascii_case(&need.gpu) {
                 continue;
             }
-            let free: Vec<u32> = used.iter().enumerate().filter(|(_, u)| !**u).map(|(i, _)| i as u32).take(need.count as usize).collect();
+            let free: Vec<u32> = used
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| !**u)
+                .map(|(i, _)| i as u32)
+                .take(need.count as usize)
+                .collect();
             if free.len() == need.count as usize {
                 for i in &free {
                     used[*i as usize] = true;
@@ -213,7 +254,9 @@ impl Slots {
         match need {
             None => true,
             Some(_) if self.hosts.is_empty() => true,
-            Some(n) => self.hosts.iter().any(|(h, _)| (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&n.gpu)) && h.gpus >= n.count),
+            Some(n) => self.hosts.iter().any(|(h, _)| {
+                (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&n.gpu)) && h.gpus >= n.count
+            }),
         }
     }
 
@@ -234,7 +277,11 @@ struct Running {
 }
 
 /// Checks which nodes are committed (verifying their outputs), in parallel.
-fn check(graph: &[SchedNode], cache: &dyn CacheBackend, events: &UnboundedSender<Event>) -> (Vec<Option<Arc<Manifest>>>, usize) {
+fn check(
+    graph: &[SchedNode],
+    cache: &dyn CacheBackend,
+    events: &UnboundedSender<Event>,
+) -> (Vec<Option<Arc<Manifest>>>, usize) {
     let corrupt = std::sync::atomic::AtomicUsize::new(0);
     let found = graph
         .par_iter()
@@ -244,7 +291,11 @@ fn check(graph: &[SchedNode], cache: &dyn CacheBackend, events: &UnboundedSender
             Ok(Lookup::Miss) => None,
             Ok(Lookup::Corrupt(why)) => {
                 corrupt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = events.send(Event::Corrupt { node: i, key: n.key.clone(), why });
+                let _ = events.send(Event::Corrupt {
+                    node: i,
+                    key: n.key.clone(),
+                    why,
+                });
                 None
             }
             Err(e) => {
@@ -283,14 +334,27 @@ pub async fn build(
             st[i] = St::Done;
             continue;
         }
-        waiting_on[i] = n.inputs.iter().filter(|x| manifests[**x as usize].is_none()).count() as u32;
+        waiting_on[i] = n
+            .inputs
+            .iter()
+            .filter(|x| manifests[**x as usize].is_none())
+            .count() as u32;
         if waiting_on[i] == 0 {
             st[i] = St::Ready;
-            ready.push(ReadyItem { priority: n.priority, cost: n.cost, idx: i });
+            ready.push(ReadyItem {
+                priority: n.priority,
+                cost: n.cost,
+                idx: i,
+            });
         }
     }
     let to_run = graph.len() - cached;
-    let _ = events.send(Event::Checked { total: graph.len(), cached, to_run, corrupt });
+    let _ = events.send(Event::Checked {
+        total: graph.len(),
+        cached,
+        to_run,
+        corrupt,
+    });
     let _ = events.send(Event::State(BuildState::Running));
 
     let mut slots = Slots::new(&opts.hosts);
@@ -324,12 +388,36 @@ pub async fn build(
                 let n = &graph[item.idx];
                 if !slots.can_ever_fit(n.gpus.as_ref()) {
                     let label = details.label(item.idx);
-                    let f = Failure::new(FailureClass::Permanent, format!("no host has {} × {}", n.gpus.as_ref().map_or(0, |g| g.count), n.gpus.as_ref().map_or("", |g| g.gpu.as_str())));
+                    let f = Failure::new(
+                        FailureClass::Permanent,
+                        format!(
+                            "no host has {} × {}",
+                            n.gpus.as_ref().map_or(0, |g| g.count),
+                            n.gpus.as_ref().map_or("", |g| g.gpu.as_str())
+                        ),
+                    );
                     st[item.idx] = St::Failed;
                     failed_any = true;
-                    summary.failed.push(NodeReport { label: label.clone(), key: n.key.clone(), message: f.to_string() });
-                    skip_dependents(item.idx, &dependents, &mut st, details, &events, &mut summary, &label);
-                    let _ = events.send(Event::Finished { node: item.idx, label, outcome: Outcome::Failed(f), secs: 0.0 });
+                    summary.failed.push(NodeReport {
+                        label: label.clone(),
+                        key: n.key.clone(),
+                        message: f.to_string(),
+                    });
+                    skip_dependents(
+                        item.idx,
+                        &dependents,
+                        &mut st,
+                        details,
+                        &events,
+                        &mut summary,
+                        &label,
+                    );
+                    let _ = events.send(Event::Finished {
+                        node: item.idx,
+                        label,
+                        outcome: Outcome::Failed(f),
+                        secs: 0.0,
+                    });
                     if !opts.keep_going {
                         draining = true;
                     }
@@ -342,12 +430,20 @@ pub async fn build(
                         let inputs: Vec<(usize, Arc<Manifest>)> = n
                             .inputs
                             .iter()
-                            .filter_map(|x| manifests[*x as usize].clone().map(|m| (*x as usize, m)))
+                            .filter_map(|x| {
+                                manifests[*x as usize].clone().map(|m| (*x as usize, m))
+                            })
                             .collect();
                         let label = details.label(item.idx);
                         let params = details.params(item.idx);
+                        let host_name = slots
+                            .hosts
+                            .get(host)
+                            .map(|h| h.0.name.clone())
+                            .unwrap_or_default();
                         futs.push(run_node(NodeRun {
                             idx: item.idx,
+                            host: host_name,
                             key: n.key.clone(),
                             kind: n.kind,
                             label,
@@ -359,9 +455,23 @@ pub async fn build(
                             cancel: cancel.clone(),
                             opts: opts.clone(),
                             events: events.clone(),
-                            input_labels: n.inputs.iter().map(|x| (details.label(*x as usize), graph[*x as usize].key.clone())).collect(),
+                            input_labels: n
+                                .inputs
+                                .iter()
+                                .map(|x| {
+                                    (details.label(*x as usize), graph[*x as usize].key.clone())
+                                })
+                                .collect(),
                         }));
-                        running.insert(item.idx, Running { started: Instant::now(), cancel, host, gpu_ids });
+                        running.insert(
+                            item.idx,
+                            Running {
+                                started: Instant::now(),
+                                cancel,
+                                host,
+                                gpu_ids,
+                            },
+                        );
                     }
                     None => deferred.push(item),
                 }
@@ -371,7 +481,8 @@ pub async fn build(
         if futs.is_empty() {
             break;
         }
-        let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+        let sleep_until = deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         tokio::select! {
             Some((idx, result, secs)) = futs.next() => {
                 if let Some(r) = running.remove(&idx) {
@@ -389,8 +500,12 @@ pub async fn build(
                         let _ = events.send(Event::Finished { node: idx, label, outcome: if fresh { Outcome::Built } else { Outcome::CachedMeanwhile }, secs });
                         for &d in &dependents[idx] {
                             let d = d as usize;
+                            if st[d] != St::Waiting {
+                                // Already committed (this node was recomputed after corruption).
+                                continue;
+                            }
                             waiting_on[d] -= 1;
-                            if waiting_on[d] == 0 && st[d] == St::Waiting {
+                            if waiting_on[d] == 0 {
                                 st[d] = St::Ready;
                                 ready.push(ReadyItem { priority: graph[d].priority, cost: graph[d].cost, idx: d });
                             }
@@ -451,7 +566,10 @@ pub async fn build(
             }
         }
     }
-    summary.pending = st.iter().filter(|s| matches!(s, St::Waiting | St::Ready)).count();
+    summary.pending = st
+        .iter()
+        .filter(|s| matches!(s, St::Waiting | St::Ready))
+        .count();
     summary.corrupt = corrupt;
     summary.secs = t0.elapsed().as_secs_f64();
     summary.status = if preempted {
@@ -487,7 +605,11 @@ fn skip_dependents(
         if matches!(st[d], St::Waiting | St::Ready) {
             st[d] = St::Skipped;
             summary.skipped += 1;
-            let _ = events.send(Event::Skipped { node: d, label: details.label(d), because: because.to_string() });
+            let _ = events.send(Event::Skipped {
+                node: d,
+                label: details.label(d),
+                because: because.to_string(),
+            });
             stack.extend(dependents[d].iter().map(|x| *x as usize));
         }
     }
@@ -495,6 +617,7 @@ fn skip_dependents(
 
 struct NodeRun {
     idx: usize,
+    host: String,
     key: String,
     kind: &'static str,
     label: String,
@@ -523,22 +646,23 @@ async fn run_node(r: NodeRun) -> (usize, Result<(Manifest, bool), Failure>, f64)
 }
 
 async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
-    // Claim the key: a second build on this cache waits here instead of duplicating work.
-    let (cache, key) = (r.cache.clone(), r.key.clone());
-    let claim = tokio::select! {
-        c = tokio::task::spawn_blocking(move || cache.claim(&key)) => c.map_err(blocking_err)?.map_err(blocking_err)?,
-        () = r.cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, "stopped before it started")),
-    };
-    let (cache, key) = (r.cache.clone(), r.key.clone());
-    if let Lookup::Hit(m) = tokio::task::spawn_blocking(move || cache.lookup(&key)).await.map_err(blocking_err)?.map_err(blocking_err)? {
-        drop(claim);
-        return Ok((m, false));
+    // Claim the key (a second build on this cache waits here instead of duplicating the
+    // work), check whether another build committed it meanwhile, and verify the inputs: one
+    // trip to a blocking thread.
+    enum Prepared {
+        Committed(Manifest),
+        Ready(Box<dyn bench_cache::Claim>, Vec<JobInput>),
     }
-    // Input blobs, verified.
-    let cache = r.cache.clone();
+    let (cache, key) = (r.cache.clone(), r.key.clone());
     let inputs_src: Vec<Arc<Manifest>> = r.inputs.iter().map(|(_, m)| m.clone()).collect();
-    let inputs: Vec<JobInput> = tokio::task::spawn_blocking(move || {
-        inputs_src
+    let prepare = tokio::task::spawn_blocking(move || -> Result<Prepared, Failure> {
+        let claim = cache.claim(&key).map_err(blocking_err)?;
+        if cache.contains(&key)
+            && let Lookup::Hit(m) = cache.lookup(&key).map_err(blocking_err)?
+        {
+            return Ok(Prepared::Committed(m));
+        }
+        let inputs = inputs_src
             .iter()
             .map(|m| {
                 let outputs = m
@@ -546,20 +670,43 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                     .iter()
                     .map(|o| cache.blob_path(&o.digest).map(|p| (o.name.clone(), p)))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(JobInput { label: m.label.clone(), kind: m.kind.clone(), key: m.key.clone(), outputs })
+                Ok(JobInput {
+                    label: m.label.clone(),
+                    kind: m.kind.clone(),
+                    key: m.key.clone(),
+                    outputs,
+                })
             })
             .collect::<Result<Vec<_>, bench_cache::CacheError>>()
-    })
-    .await
-    .map_err(blocking_err)?
-    .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("an input is unreadable: {e}")))?;
+            .map_err(|e| {
+                Failure::new(
+                    FailureClass::Infrastructure,
+                    format!("an input is unreadable: {e}"),
+                )
+            })?;
+        Ok(Prepared::Ready(claim, inputs))
+    });
+    let (claim, inputs) = tokio::select! {
+        p = prepare => match p.map_err(blocking_err)?? {
+            Prepared::Committed(m) => return Ok((m, false)),
+            Prepared::Ready(claim, inputs) => (claim, inputs),
+        },
+        () = r.cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, "stopped before it started")),
+    };
 
     let policy: RetryPolicy = r.opts.retry;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let _ = r.events.send(Event::Started { node: r.idx, label: r.label.clone(), attempt });
-        let staging = r.cache.stage(&r.key, attempt).map_err(|e| Failure::classify(e.to_string()))?;
+        let _ = r.events.send(Event::Started {
+            node: r.idx,
+            label: r.label.clone(),
+            attempt,
+        });
+        let staging = r
+            .cache
+            .stage(&r.key, attempt)
+            .map_err(|e| Failure::classify(e.to_string()))?;
         let spec = JobSpec {
             key: r.key.clone(),
             kind: r.kind.to_string(),
@@ -569,12 +716,25 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             inputs: inputs.clone(),
             out_dir: staging.out_dir.clone(),
             actions: r.opts.actions.clone(),
+            host: r.host.clone(),
             gpu_ids: r.gpu_ids.clone(),
         };
         let spec_path = staging.root.join("job.json");
-        spec.write(&spec_path).map_err(|e| Failure::classify(format!("cannot write the job spec: {e}")))?;
-        let log = r.cache.log_path(&r.key, attempt).map_err(|e| Failure::classify(e.to_string()))?;
-        let job = Job { key: r.key.clone(), label: r.label.clone(), kind: r.kind.to_string(), attempt, spec: spec_path, log, gpu_ids: r.gpu_ids.clone() };
+        spec.write(&spec_path)
+            .map_err(|e| Failure::classify(format!("cannot write the job spec: {e}")))?;
+        let log = r
+            .cache
+            .log_path(&r.key, attempt)
+            .map_err(|e| Failure::classify(e.to_string()))?;
+        let job = Job {
+            key: r.key.clone(),
+            label: r.label.clone(),
+            kind: r.kind.to_string(),
+            attempt,
+            spec: spec_path,
+            log,
+            gpu_ids: r.gpu_ids.clone(),
+        };
         let t0 = Instant::now();
         let outcome = r.executor.run(&job, r.cancel.clone()).await;
         match outcome {
@@ -590,11 +750,16 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                     build_id: r.opts.build_id.clone(),
                 };
                 let cache = r.cache.clone();
-                let committed = tokio::task::spawn_blocking(move || cache.commit(staging, info)).await.map_err(blocking_err)?;
+                let committed = tokio::task::spawn_blocking(move || cache.commit(staging, info))
+                    .await
+                    .map_err(blocking_err)?;
                 drop(claim);
                 return committed.map(|m| (m, true)).map_err(|e| {
                     if e.is_disk_full() {
-                        Failure::new(FailureClass::Infrastructure, format!("disk full while committing; nothing was committed: {e}"))
+                        Failure::new(
+                            FailureClass::Infrastructure,
+                            format!("disk full while committing; nothing was committed: {e}"),
+                        )
                     } else {
                         Failure::classify(e.to_string())
                     }
@@ -609,14 +774,21 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                         class: f.class.name().into(),
                         message: f.message.clone(),
                         attempts: attempt,
-                        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                            .to_string(),
                     });
                 }
                 if !policy.retry(attempt, &f) || r.cancel.is_cancelled() {
                     return Err(f);
                 }
                 let delay = policy.backoff(attempt);
-                let _ = r.events.send(Event::Retrying { node: r.idx, label: r.label.clone(), attempt, delay, failure: f.clone() });
+                let _ = r.events.send(Event::Retrying {
+                    node: r.idx,
+                    label: r.label.clone(),
+                    attempt,
+                    delay,
+                    failure: f.clone(),
+                });
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = r.cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, format!("stopped while waiting to retry after: {f}"))),

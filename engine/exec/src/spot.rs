@@ -37,8 +37,17 @@ impl Provider {
 }
 
 /// Polls until a notice arrives, then sends one [`Control::Notice`] and returns.
-pub async fn poll_metadata(provider: Provider, base: String, interval: Duration, window: Duration, tx: UnboundedSender<Control>) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(2)).build() {
+pub async fn poll_metadata(
+    provider: Provider,
+    base: String,
+    interval: Duration,
+    window: Duration,
+    tx: UnboundedSender<Control>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("cannot poll the metadata service: {e}");

@@ -82,7 +82,12 @@ pub struct NodeJson {
 }
 
 /// One node with its status against a cache (`will-run`/`cached`) and why.
-pub fn node_json(p: &Plan<'_, '_>, i: NodeIndex, status: &'static str, why: &'static str) -> NodeJson {
+pub fn node_json(
+    p: &Plan<'_, '_>,
+    i: NodeIndex,
+    status: &'static str,
+    why: &'static str,
+) -> NodeJson {
     let n = &p.graph[i];
     NodeJson {
         key: n.key,

@@ -16,7 +16,8 @@ impl Executor for InProcess {
 
     fn run<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> ExecFuture<'a> {
         Box::pin(async move {
-            let spec = JobSpec::read(&job.spec).map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
+            let spec = JobSpec::read(&job.spec)
+                .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
             let work = tokio::task::spawn_blocking(move || action_for(&spec).run(&spec));
             tokio::select! {
                 r = work => r.map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?,

@@ -23,7 +23,11 @@ pub struct LocalProcess {
 impl LocalProcess {
     /// Runs `bench exec-node` with the current executable.
     pub fn current_exe() -> std::io::Result<Self> {
-        Ok(Self { program: std::env::current_exe()?, args: vec!["exec-node".into()], grace: Duration::from_secs(10) })
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: vec!["exec-node".into()],
+            grace: Duration::from_secs(10),
+        })
     }
 }
 
@@ -38,8 +42,15 @@ impl Executor for LocalProcess {
                 .create(true)
                 .append(true)
                 .open(&job.log)
-                .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("cannot open log {}: {e}", job.log.display())))?;
-            let log2 = log.try_clone().map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
+                .map_err(|e| {
+                    Failure::new(
+                        FailureClass::Infrastructure,
+                        format!("cannot open log {}: {e}", job.log.display()),
+                    )
+                })?;
+            let log2 = log
+                .try_clone()
+                .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
             let mut cmd = Command::new(&self.program);
             cmd.args(&self.args)
                 .arg(&job.spec)
@@ -48,7 +59,12 @@ impl Executor for LocalProcess {
                 .stderr(Stdio::from(log2))
                 .kill_on_drop(true);
             if !job.gpu_ids.is_empty() {
-                let ids = job.gpu_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                let ids = job
+                    .gpu_ids
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
                 cmd.env("CUDA_VISIBLE_DEVICES", ids);
             }
             #[cfg(target_os = "linux")]
@@ -59,9 +75,12 @@ impl Executor for LocalProcess {
                     Ok(())
                 });
             }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("cannot start {}: {e}", self.program.display())))?;
+            let mut child = cmd.spawn().map_err(|e| {
+                Failure::new(
+                    FailureClass::Infrastructure,
+                    format!("cannot start {}: {e}", self.program.display()),
+                )
+            })?;
             let status = tokio::select! {
                 s = child.wait() => s,
                 () = cancel.cancelled() => {
@@ -80,18 +99,32 @@ impl Executor for LocalProcess {
                     return Err(Failure::new(FailureClass::Cancelled, "stopped before it finished"));
                 }
             }
-            .map_err(|e| Failure::new(FailureClass::Infrastructure, format!("waiting for the node process: {e}")))?;
+            .map_err(|e| {
+                Failure::new(
+                    FailureClass::Infrastructure,
+                    format!("waiting for the node process: {e}"),
+                )
+            })?;
             if status.success() {
                 return Ok(());
             }
             let failure_file = job.spec.with_file_name(FAILURE_FILE);
-            if let Some(f) = std::fs::read(&failure_file).ok().and_then(|b| serde_json::from_slice::<Failure>(&b).ok()) {
+            if let Some(f) = std::fs::read(&failure_file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Failure>(&b).ok())
+            {
                 return Err(f);
             }
             use std::os::unix::process::ExitStatusExt;
             Err(match status.signal() {
-                Some(sig) => Failure::new(FailureClass::Infrastructure, format!("the node process was killed by signal {sig}")),
-                None => Failure::new(FailureClass::Infrastructure, format!("the node process exited with {status} without saying why")),
+                Some(sig) => Failure::new(
+                    FailureClass::Infrastructure,
+                    format!("the node process was killed by signal {sig}"),
+                ),
+                None => Failure::new(
+                    FailureClass::Infrastructure,
+                    format!("the node process exited with {status} without saying why"),
+                ),
             })
         })
     }
