@@ -587,3 +587,75 @@ fn two_bench_nodes_never_share_a_gpu() {
         .unwrap()
         .read_to_end(&mut Vec::new());
 }
+
+#[test]
+fn a_killed_builds_partial_output_is_set_aside_not_used() {
+    let p = Project::new(DEMO);
+    let mut child = p
+        .cmd(400, &["-j", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let staged = std::fs::read_dir(p.cache().join("tmp")).unwrap().count();
+    assert!(staged > 0, "the killed build left staging behind");
+    let out = p.build(0, &[]);
+    assert!(out.status.success());
+    let killed: Vec<_> = std::fs::read_dir(p.cache().join("aside"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("killed-"))
+        .collect();
+    assert!(!killed.is_empty());
+    assert!(
+        std::fs::read_to_string(killed[0].path().join("WHY"))
+            .unwrap()
+            .contains("died during this attempt")
+    );
+}
+
+#[test]
+fn gc_explain_and_stats_from_the_command_line() {
+    let p = Project::new(DEMO);
+    assert!(p.build(0, &[]).status.success());
+    let run = |args: &[&str]| {
+        let o = Command::new(bin())
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (_, stats) = run(&["cache", "stats", "--cache", ".bench/cache"]);
+    assert!(stats.contains("entries     125"), "{stats}");
+    // Edit the sweep: the optimize node's key changes; explain says why.
+    std::fs::write(
+        p.path().join("demo.kdl"),
+        DEMO.replace("weight=0.4", "weight=0.5"),
+    )
+    .unwrap();
+    let (_, why) = run(&["explain", "demo.kdl", "optimize"]);
+    assert!(why.contains("will-run (a parameter changed)"), "{why}");
+    assert!(why.contains("param objectives: "), "{why}");
+    // gc keeping what the edited sweep references removes exactly the old optimize entry.
+    let (_, dry) = run(&["gc", "demo.kdl", "--dry-run"]);
+    assert!(dry.contains("would remove 1 entries"), "{dry}");
+    let (code, real) = run(&["gc", "demo.kdl"]);
+    assert_eq!(code, Some(0), "{real}");
+    let (_, stats) = run(&["cache", "stats", "--cache", ".bench/cache"]);
+    assert!(stats.contains("entries     124"), "{stats}");
+    let (code, msg) = run(&["explain", "demo.kdl", "no/such/node"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        msg.contains("no node of this sweep is labelled `no/such/node`"),
+        "{msg}"
+    );
+}

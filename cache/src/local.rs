@@ -151,7 +151,42 @@ impl LocalCache {
             .map_err(CacheError::io(&path))?;
         f.lock_shared().map_err(CacheError::io(&path))?;
         c._build_lock = Some(f);
+        c.reclaim_dead_staging();
         Ok(c)
+    }
+
+    /// Moves the staging of attempts whose build process is gone (killed) aside: their
+    /// partial output is kept for diagnosis and never read as a result.
+    fn reclaim_dead_staging(&self) {
+        let Ok(rd) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            // KEY-ATTEMPT-PID-NANOS
+            let parts: Vec<&str> = name.split('-').collect();
+            let (Some(key), Some(pid)) = (
+                parts.first(),
+                parts.get(2).and_then(|p| p.parse::<i32>().ok()),
+            ) else {
+                continue;
+            };
+            // SAFETY: signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if alive || !valid_key(key) {
+                continue;
+            }
+            let dir = self.root.join("aside").join(key);
+            let _ = fs::create_dir_all(&dir);
+            let target = dir.join(format!("killed-{}", parts[1..].join("-")));
+            if fs::rename(e.path(), &target).is_ok() {
+                let _ = fs::write(
+                    target.join("WHY"),
+                    format!("the build (pid {pid}) died during this attempt"),
+                );
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
