@@ -1,0 +1,23 @@
+//! The simulated engine: a real HTTP server with a deterministic performance model, so that
+//! every path of bench (and any sweep, rehearsed) runs without a GPU.
+//!
+//! [`model`] is the roofline; [`engine`] runs continuous batching on its own thread;
+//! [`server`] speaks the engines' dialects. The `bench-sim-engine` binary links nothing else.
+
+pub mod engine;
+pub mod model;
+pub mod server;
+
+pub use engine::{EngineConfig, Mode};
+pub use model::Hardware;
+pub use server::{ServerConfig, router};
+
+/// Serves until the listener fails or the future is dropped.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: EngineConfig,
+    server: ServerConfig,
+) -> std::io::Result<()> {
+    let handle = engine::spawn(engine);
+    axum::serve(listener, router(handle, server)).await
+}
