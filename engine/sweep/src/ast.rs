@@ -251,7 +251,8 @@ impl Dataset {
                 output_len,
                 spread,
             } => {
-                let hi = |l: u32| (l as f64 * (1.0 + spread)).ceil() as u32;
+                // The same bound the load generator draws within (± 1e-9 against 100 · 1.1 = 110.00…01).
+                let hi = |l: u32| (l as f64 * (1.0 + spread) - 1e-9).ceil() as u32;
                 Some(hi(*input_len) + hi(*output_len))
             }
             _ => None,

@@ -1,0 +1,207 @@
+//! The API dialects: how a request is written and how each streamed event is read.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// `POST /v1/completions`, streamed with `stream_options.include_usage`.
+    OpenaiCompletions,
+    /// `POST /v1/chat/completions`, streamed with `stream_options.include_usage`.
+    OpenaiChat,
+    /// Text Generation Inference `POST /generate_stream` with details.
+    Tgi,
+}
+
+impl Dialect {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai-completions" => Some(Self::OpenaiCompletions),
+            "openai-chat" => Some(Self::OpenaiChat),
+            "tgi" => Some(Self::Tgi),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::OpenaiCompletions => "/v1/completions",
+            Self::OpenaiChat => "/v1/chat/completions",
+            Self::Tgi => "/generate_stream",
+        }
+    }
+
+    /// The request body. `ignore_eos` forces the output length where the dialect allows
+    /// (TGI has no such switch: its real length is recorded).
+    pub fn body(self, model: &str, prompt: &str, max_tokens: u64, ignore_eos: bool) -> Value {
+        match self {
+            Self::OpenaiCompletions => json!({
+                "model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": true,
+                "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
+            }),
+            Self::OpenaiChat => json!({
+                "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
+            }),
+            Self::Tgi => json!({
+                "inputs": prompt, "parameters": {"max_new_tokens": max_tokens, "details": true, "do_sample": false},
+            }),
+        }
+    }
+}
+
+/// What one streamed event says.
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    /// Generated text in this event (an event carrying text is a token-carrying event).
+    pub text: Option<String>,
+    /// Server-reported (prompt, completion) tokens.
+    pub usage: Option<(Option<u64>, u64)>,
+    /// The stream's end marker.
+    pub done: bool,
+    pub error: Option<String>,
+}
+
+/// Reads one server-sent event's data.
+pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
+    if data.trim() == "[DONE]" {
+        return Parsed {
+            done: true,
+            ..Parsed::default()
+        };
+    }
+    let v: Value = match serde_json::from_str(data) {
+        Ok(v) => v,
+        Err(e) => {
+            return Parsed {
+                error: Some(format!("malformed event ({e}): {}", truncate(data, 200))),
+                ..Parsed::default()
+            };
+        }
+    };
+    if let Some(err) = v.get("error") {
+        let msg = err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| err.to_string());
+        return Parsed {
+            error: Some(msg),
+            ..Parsed::default()
+        };
+    }
+    match dialect {
+        Dialect::OpenaiCompletions | Dialect::OpenaiChat => {
+            let text = v.pointer("/choices/0").and_then(|c| {
+                let t = if dialect == Dialect::OpenaiChat {
+                    c.pointer("/delta/content")
+                } else {
+                    c.get("text")
+                };
+                t.and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+            });
+            let usage = v.get("usage").filter(|u| !u.is_null()).and_then(|u| {
+                Some((
+                    u.get("prompt_tokens").and_then(Value::as_u64),
+                    u.get("completion_tokens")?.as_u64()?,
+                ))
+            });
+            Parsed {
+                text,
+                usage,
+                ..Parsed::default()
+            }
+        }
+        Dialect::Tgi => {
+            let text = v
+                .pointer("/token/text")
+                .and_then(Value::as_str)
+                .filter(|_| {
+                    !v.pointer("/token/special")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                })
+                .map(String::from);
+            let usage = v
+                .pointer("/details/generated_tokens")
+                .and_then(Value::as_u64)
+                .map(|n| (None, n));
+            let done = v.get("generated_text").is_some_and(|g| !g.is_null());
+            Parsed {
+                text,
+                usage,
+                done,
+                error: None,
+            }
+        }
+    }
+}
+
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_openai_chunks_usage_and_done() {
+        let d = Dialect::OpenaiChat;
+        let p = parse_event(
+            d,
+            r#"{"choices":[{"delta":{"role":"assistant","content":"Hi"}}]}"#,
+        );
+        assert_eq!(p.text.as_deref(), Some("Hi"));
+        let p = parse_event(d, r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#);
+        assert_eq!(p.text, None);
+        let p = parse_event(
+            d,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}"#,
+        );
+        assert_eq!(p.usage, Some((Some(5), 7)));
+        assert!(parse_event(d, "[DONE]").done);
+    }
+
+    #[test]
+    fn reads_tgi_tokens_and_final_details() {
+        let p = parse_event(
+            Dialect::Tgi,
+            r#"{"token":{"text":" a","special":false},"generated_text":null}"#,
+        );
+        assert_eq!(p.text.as_deref(), Some(" a"));
+        assert!(!p.done);
+        let p = parse_event(
+            Dialect::Tgi,
+            r#"{"token":{"text":" b"},"generated_text":" a b","details":{"generated_tokens":2}}"#,
+        );
+        assert!(p.done);
+        assert_eq!(p.usage, Some((None, 2)));
+        let p = parse_event(
+            Dialect::Tgi,
+            r#"{"token":{"text":"</s>","special":true},"generated_text":null}"#,
+        );
+        assert_eq!(p.text, None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let p = parse_event(Dialect::OpenaiCompletions, "{not json");
+        assert!(p.error.unwrap().starts_with("malformed event"));
+        let p = parse_event(
+            Dialect::OpenaiCompletions,
+            r#"{"error":{"message":"overloaded"}}"#,
+        );
+        assert_eq!(p.error.as_deref(), Some("overloaded"));
+    }
+}

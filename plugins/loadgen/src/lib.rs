@@ -1,0 +1,13 @@
+//! The load generator: drives an OpenAI- or TGI-compatible server and measures each request
+//! at the points the metric definitions name, without distorting what it measures (a
+//! multi-threaded async client; no per-request work between the timestamps but parsing).
+
+pub mod dataset;
+pub mod dialect;
+pub mod metrics;
+pub mod run;
+
+pub use dataset::{Prompt, Scoring};
+pub use dialect::Dialect;
+pub use metrics::{DEFINITIONS, Dist, Metrics, Slo, compute};
+pub use run::{Load, LoadConfig, LoadError, Record, Stop, run};

@@ -1,0 +1,311 @@
+//! Metrics, exactly as `shared/reference/benchmarking.md` defines them. Each carries its
+//! definition, so reports can say which one they mean.
+//!
+//! Percentiles come from an HDR histogram (3 significant digits: at most 0.1 % off).
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::run::Record;
+
+/// Per-request service-level objectives, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+/// A distribution in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub count: u64,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    /// (percentile, value)
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+impl Dist {
+    /// From values in nanoseconds.
+    pub fn from_ns(values: &[u64], percentiles: &[f64]) -> Self {
+        if values.is_empty() {
+            return Dist::default();
+        }
+        let mut h = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+        h.auto(true);
+        for v in values {
+            let _ = h.record((*v).max(1));
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n;
+        let var = values
+            .iter()
+            .map(|v| (*v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0).max(1.0);
+        let ms = 1e-6;
+        Dist {
+            count: values.len() as u64,
+            mean: mean * ms,
+            std: var.sqrt() * ms,
+            min: *values.iter().min().unwrap_or(&0) as f64 * ms,
+            max: *values.iter().max().unwrap_or(&0) as f64 * ms,
+            percentiles: percentiles
+                .iter()
+                .map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 * ms))
+                .collect(),
+        }
+    }
+
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.percentiles
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, v)| *v)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Measured requests (warmup excluded).
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// First send to last completion of the measured requests, seconds.
+    pub duration_s: f64,
+    pub ttft: Dist,
+    pub e2e: Dist,
+    pub tpot: Dist,
+    pub itl_chunk: Dist,
+    pub itl_token: Dist,
+    pub queue: Dist,
+    pub request_throughput: f64,
+    pub output_throughput: f64,
+    pub total_throughput: f64,
+    pub goodput: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Requests whose server-reported output differs from the client's count, or (when the
+    /// length was forced) from the requested length.
+    pub token_mismatches: u64,
+    pub accuracy: Option<f64>,
+    /// Error messages and how often each occurred.
+    pub errors: Vec<(String, u64)>,
+}
+
+/// Names and definitions, printed with `--json` and in reports.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "ttft",
+        "time to first token: send → first streamed event carrying a token (ms)",
+    ),
+    (
+        "e2e",
+        "end-to-end latency: send → last event carrying a token (ms)",
+    ),
+    (
+        "tpot",
+        "time per output token (vLLM's name; GuideLLM/AIPerf say ITL): (E2E − TTFT) / (output tokens − 1), requests with ≤ 1 output token excluded (ms)",
+    ),
+    (
+        "itl_chunk",
+        "inter-event latency: gaps between successive token-carrying events, pooled over requests (ms; an event may carry several tokens)",
+    ),
+    (
+        "itl_token",
+        "inter-token latency, token-weighted: (last − first token time) / (output tokens − 1), one sample per token (ms)",
+    ),
+    (
+        "queue",
+        "client queue time: when a request was due → when it was sent, waiting for a concurrency slot (ms)",
+    ),
+    (
+        "request_throughput",
+        "completed requests / (last completion − first send) (req/s)",
+    ),
+    (
+        "output_throughput",
+        "output tokens (server-reported, else client-counted) / duration (tokens/s)",
+    ),
+    (
+        "total_throughput",
+        "(prompt + output tokens) / duration (tokens/s)",
+    ),
+    ("goodput", "requests meeting every SLO / duration (req/s)"),
+    ("accuracy", "fraction of eval answers scored correct"),
+];
+
+pub fn compute(records: &[Record], slo: &Slo, percentiles: &[f64], forced_length: bool) -> Metrics {
+    let measured: Vec<&Record> = records.iter().filter(|r| !r.warmup).collect();
+    let ok: Vec<&Record> = measured.iter().copied().filter(|r| r.ok()).collect();
+    let mut m = Metrics {
+        requests: measured.len() as u64,
+        completed: ok.len() as u64,
+        failed: (measured.len() - ok.len()) as u64,
+        ..Metrics::default()
+    };
+    let mut errors: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for r in &measured {
+        if let Some(e) = &r.error {
+            *errors.entry(e.clone()).or_default() += 1;
+        }
+    }
+    m.errors = errors.into_iter().collect();
+    let first_send = measured.iter().map(|r| r.send_ns).min().unwrap_or(0);
+    let last_end = ok.iter().map(|r| r.end_ns).max().unwrap_or(first_send);
+    m.duration_s = (last_end.saturating_sub(first_send)) as f64 / 1e9;
+
+    let mut ttft = Vec::new();
+    let mut e2e = Vec::new();
+    let mut tpot = Vec::new();
+    let mut itl_chunk = Vec::new();
+    let mut itl_token = Vec::new();
+    let mut queue = Vec::new();
+    let mut good = 0u64;
+    let mut correct = 0u64;
+    let mut scored = 0u64;
+    for r in &measured {
+        queue.push(r.send_ns.saturating_sub(r.due_ns));
+    }
+    for r in &ok {
+        let (Some(first), Some(last)) = (r.first_token_ns, r.last_token_ns) else {
+            continue;
+        };
+        let t = first - r.send_ns;
+        let e = last - r.send_ns;
+        ttft.push(t);
+        e2e.push(e);
+        let out = r.output_tokens();
+        let mut per_token = None;
+        if out > 1 {
+            let v = (e - t) / (out - 1);
+            tpot.push(v);
+            per_token = Some(v);
+            for _ in 0..(out - 1) {
+                itl_token.push(v);
+            }
+        }
+        for w in r.chunk_ns.windows(2) {
+            itl_chunk.push(w[1] - w[0]);
+        }
+        m.input_tokens += r.server_prompt_tokens.unwrap_or(r.prompt_tokens);
+        m.output_tokens += out;
+        let mismatch = r
+            .server_output_tokens
+            .is_some_and(|s| s != r.client_output_tokens)
+            || (forced_length && out != r.max_tokens);
+        if mismatch {
+            m.token_mismatches += 1;
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let meets = slo.ttft_ms.is_none_or(|l| ms(t) <= l)
+            && slo.e2e_ms.is_none_or(|l| ms(e) <= l)
+            && slo
+                .tpot_ms
+                .is_none_or(|l| per_token.is_none_or(|v| ms(v) <= l));
+        if meets {
+            good += 1;
+        }
+        if let Some(c) = r.correct {
+            scored += 1;
+            correct += c as u64;
+        }
+    }
+    m.ttft = Dist::from_ns(&ttft, percentiles);
+    m.e2e = Dist::from_ns(&e2e, percentiles);
+    m.tpot = Dist::from_ns(&tpot, percentiles);
+    m.itl_chunk = Dist::from_ns(&itl_chunk, percentiles);
+    m.itl_token = Dist::from_ns(&itl_token, percentiles);
+    m.queue = Dist::from_ns(&queue, percentiles);
+    if m.duration_s > 0.0 {
+        m.request_throughput = m.completed as f64 / m.duration_s;
+        m.output_throughput = m.output_tokens as f64 / m.duration_s;
+        m.total_throughput = (m.input_tokens + m.output_tokens) as f64 / m.duration_s;
+        m.goodput = good as f64 / m.duration_s;
+    }
+    m.accuracy = (scored > 0).then(|| correct as f64 / scored as f64);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(send: u64, chunks: &[u64], server_out: Option<u64>) -> Record {
+        Record {
+            send_ns: send,
+            due_ns: send,
+            first_token_ns: chunks.first().copied(),
+            last_token_ns: chunks.last().copied(),
+            end_ns: chunks.last().copied().unwrap_or(send) + 1_000,
+            chunk_ns: chunks.to_vec(),
+            status: 200,
+            prompt_tokens: 10,
+            max_tokens: chunks.len() as u64,
+            server_output_tokens: server_out,
+            client_output_tokens: chunks.len() as u64,
+            ..Record::default()
+        }
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn definitions_on_a_known_request() {
+        // Sent at 0; tokens at 100, 110, 120, 130 ms.
+        let r = rec(0, &[100 * MS, 110 * MS, 120 * MS, 130 * MS], Some(4));
+        let m = compute(&[r], &Slo::default(), &[50.0], true);
+        assert_eq!(m.ttft.mean, 100.0);
+        assert_eq!(m.e2e.mean, 130.0);
+        assert_eq!(m.tpot.mean, 10.0);
+        assert_eq!(m.itl_chunk.count, 3);
+        assert_eq!(m.itl_token.count, 3);
+        assert_eq!(m.output_tokens, 4);
+        assert_eq!(m.token_mismatches, 0);
+    }
+
+    #[test]
+    fn single_token_requests_have_no_tpot_and_warmup_is_excluded() {
+        let mut w = rec(0, &[5 * MS, 6 * MS], Some(2));
+        w.warmup = true;
+        let one = rec(0, &[50 * MS], Some(1));
+        let m = compute(&[w, one], &Slo::default(), &[50.0], false);
+        assert_eq!(m.requests, 1);
+        assert_eq!(m.tpot.count, 0);
+        assert_eq!(m.ttft.mean, 50.0);
+    }
+
+    #[test]
+    fn mismatches_failures_and_goodput() {
+        let a = rec(0, &[10 * MS, 20 * MS, 30 * MS], Some(5)); // server says 5, client saw 3
+        let b = rec(0, &[300 * MS, 310 * MS], Some(2)); // misses the TTFT SLO
+        let mut c = rec(0, &[], None);
+        c.error = Some("HTTP 500: boom".into());
+        let m = compute(
+            &[a, b, c],
+            &Slo {
+                ttft_ms: Some(100.0),
+                ..Slo::default()
+            },
+            &[50.0],
+            false,
+        );
+        assert_eq!((m.requests, m.completed, m.failed), (3, 2, 1));
+        assert_eq!(m.token_mismatches, 1);
+        assert_eq!(m.errors, vec![("HTTP 500: boom".to_string(), 1)]);
+        assert!((m.goodput - 1.0 / m.duration_s).abs() < 1e-9);
+        // Server counts are preferred: 5 + 2.
+        assert_eq!(m.output_tokens, 7);
+    }
+
+    #[test]
+    fn percentiles_are_within_a_tenth_of_a_percent() {
+        let values: Vec<u64> = (1..=10_000).map(|i| i * 1000).collect();
+        let d = Dist::from_ns(&values, &[50.0, 99.0]);
+        assert!((d.percentile(50.0).unwrap() - 5.0).abs() / 5.0 < 0.001);
+        assert!((d.percentile(99.0).unwrap() - 9.9).abs() / 9.9 < 0.001);
+    }
+}
