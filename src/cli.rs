@@ -46,9 +46,88 @@ pub enum Command {
     Gc(GcArgs),
     /// Inspect the cache.
     Cache(CacheArgs),
+    /// Drive load against a server that is already running and print its metrics (no DAG).
+    Load(LoadArgs),
     /// Run one node's attempt from its job spec (used by executors on the far side).
     #[command(hide = true)]
     ExecNode { spec: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DialectArg {
+    /// OpenAI `/v1/completions`, streamed.
+    OpenaiCompletions,
+    /// OpenAI `/v1/chat/completions`, streamed.
+    OpenaiChat,
+    /// Text Generation Inference `/generate_stream`.
+    Tgi,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("load").required(true).args(["concurrency", "rate"])))]
+pub struct LoadArgs {
+    /// Base URL of the server, e.g. http://127.0.0.1:8000.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, value_enum)]
+    pub dialect: DialectArg,
+    /// Model name the server serves.
+    #[arg(long)]
+    pub model: String,
+    /// Closed loop: requests in flight.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Open loop: requests per second (gamma-distributed gaps).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: 1.0 is Poisson, below 1 burstier.
+    #[arg(long, default_value_t = 1.0, requires = "rate")]
+    pub burstiness: f64,
+    /// Open loop: at most this many requests in flight (waiting time is reported as queue).
+    #[arg(long, requires = "rate")]
+    pub max_concurrency: Option<u32>,
+    /// Measured requests.
+    #[arg(long, default_value_t = 200)]
+    pub requests: u64,
+    /// Stop after this long instead of a request count (e.g. 60s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Requests sent first and not measured (under the same concurrency).
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Prompt length in tokens (random dataset).
+    #[arg(long, default_value_t = 512)]
+    pub input_len: u32,
+    /// Output length in tokens.
+    #[arg(long, default_value_t = 128)]
+    pub output_len: u32,
+    /// Lengths vary uniformly within ± this fraction.
+    #[arg(long, default_value_t = 0.0)]
+    pub spread: f64,
+    /// Prompts from a file instead: jsonl:PATH, sharegpt:PATH or eval:PATH[:exact-match|contains|choice].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Do not force the output length with ignore_eos.
+    #[arg(long)]
+    pub no_ignore_eos: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Goodput SLOs, milliseconds.
+    #[arg(long)]
+    pub slo_ttft_ms: Option<f64>,
+    #[arg(long)]
+    pub slo_tpot_ms: Option<f64>,
+    #[arg(long)]
+    pub slo_e2e_ms: Option<f64>,
+    /// Percentiles to report.
+    #[arg(long, value_delimiter = ',', default_value = "50,90,95,99,99.9")]
+    pub percentiles: Vec<f64>,
+    /// Print the metrics, their definitions and every request record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the cache is: `--cache`, else `$BENCH_CACHE`, else `.bench/cache` beside the sweep.

@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::build::gc(a, keep)
         }
         Command::Cache(a) => crate::build::cache_cmd(a),
+        Command::Load(a) => crate::load::load(a),
         Command::ExecNode { spec } => Ok(ExitCode::from(
             bench_exec::job::run_job(&spec).clamp(0, 255) as u8,
         )),

@@ -4,6 +4,7 @@ mod build;
 mod cli;
 mod commands;
 mod error;
+mod load;
 mod progress;
 mod render;
 

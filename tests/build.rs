@@ -198,12 +198,12 @@ fn chaos_sigkill_at_random_moments_then_resume() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let mut child = p
-            .cmd(10, &["-j", "4"])
+            .cmd(20, &["-j", "4"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5 + seed % 120));
+        std::thread::sleep(Duration::from_millis(5 + seed % 60));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;

@@ -2,7 +2,9 @@
 //! [`builtin`]; the planner asks a plugin whether it can serve a configuration, and keys
 //! carry the plugin's [`EnginePlugin::fingerprint`].
 
+mod launch;
 mod lmdeploy;
+mod sglang;
 mod sim;
 mod tgi;
 mod vllm;
@@ -11,7 +13,9 @@ use std::borrow::Cow;
 
 use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
 
+pub use launch::{ContainerSpec, Launch, Volume};
 pub use lmdeploy::LmDeploy;
+pub use sglang::SgLang;
 pub use sim::Sim;
 pub use tgi::Tgi;
 pub use vllm::Vllm;
@@ -51,6 +55,18 @@ pub trait EnginePlugin: Send + Sync {
     /// What goes into keys for this plugin: name, version and image.
     fn fingerprint(&self, image: &str) -> String {
         format!("{}/{}@{}", self.name(), self.version(), image)
+    }
+
+    /// How to run the engine in a container for a configuration.
+    fn container(&self, l: &Launch<'_>) -> ContainerSpec;
+
+    /// The dialect requests use: `openai-completions`, `openai-chat` or `tgi`.
+    fn dialect(&self, chat: bool) -> &'static str {
+        if chat {
+            "openai-chat"
+        } else {
+            "openai-completions"
+        }
     }
 }
 

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use bench_catalog::{Dtype, KvCacheDtype, Quantization};
 
-use crate::{EnginePlugin, ServingPoint, Unsupported, quantized_needs_half};
+use crate::launch::{push, weights_dtype};
+use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quantized_needs_half};
 
 pub struct LmDeploy;
 
@@ -39,6 +40,35 @@ impl EnginePlugin for LmDeploy {
             ));
         }
         Ok(())
+    }
+
+    fn container(&self, l: &Launch<'_>) -> ContainerSpec {
+        let p = &l.point;
+        let mut a: Vec<String> = ["lmdeploy", "serve", "api_server", l.model]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        push(&mut a, "--server-port", 23333);
+        push(&mut a, "--model-name", l.served_name);
+        push(&mut a, "--tp", p.gpus);
+        push(&mut a, "--max-batch-size", p.batch_size);
+        push(&mut a, "--session-len", p.seq_len);
+        match p.quantization {
+            Quantization::Awq => push(&mut a, "--model-format", "awq"),
+            Quantization::Gptq => push(&mut a, "--model-format", "gptq"),
+            Quantization::Fp8 => push(&mut a, "--model-format", "fp8"),
+            _ => {
+                if let Some(d) = weights_dtype(p.quantization, p.dtype) {
+                    push(&mut a, "--dtype", d);
+                }
+            }
+        }
+        match p.kv_cache {
+            KvCacheDtype::Int8 => push(&mut a, "--quant-policy", 8),
+            KvCacheDtype::Int4 => push(&mut a, "--quant-policy", 4),
+            _ => {}
+        }
+        ContainerSpec::new(l, 23333, a)
     }
 }
 

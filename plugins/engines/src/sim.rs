@@ -2,7 +2,8 @@
 //! performance model, so that every path of bench runs without a GPU. It emulates any
 //! format on any GPU; the hardware rules of the planner still apply.
 
-use crate::{EnginePlugin, ServingPoint, Unsupported};
+use crate::launch::push;
+use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported};
 
 pub struct Sim;
 
@@ -21,5 +22,28 @@ impl EnginePlugin for Sim {
 
     fn check(&self, _p: &ServingPoint<'_>) -> Result<(), Unsupported> {
         Ok(())
+    }
+
+    fn container(&self, l: &Launch<'_>) -> ContainerSpec {
+        let p = &l.point;
+        let mut a = Vec::new();
+        push(&mut a, "--host", "0.0.0.0");
+        push(&mut a, "--port", 8000);
+        push(&mut a, "--model", l.served_name);
+        push(&mut a, "--arch", l.model);
+        push(&mut a, "--gpu", p.gpu.name);
+        push(&mut a, "--gpus", p.gpus);
+        push(&mut a, "--quantization", p.quantization.name());
+        push(&mut a, "--dtype", p.dtype.name());
+        push(&mut a, "--kv-cache", p.kv_cache.name());
+        push(&mut a, "--max-batch", p.batch_size);
+        push(&mut a, "--max-seq-len", p.seq_len);
+        let mut spec = ContainerSpec::new(l, 8000, a);
+        // The simulator needs no GPU, no shared memory and no model weights.
+        spec.gpus = 0;
+        spec.shm_size = 64 << 20;
+        spec.ipc_host = false;
+        spec.volumes.clear();
+        spec
     }
 }

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use bench_catalog::{Dtype, KvCacheDtype, Quantization};
 
-use crate::{EnginePlugin, ServingPoint, Unsupported, quantized_needs_half};
+use crate::launch::{push, weights_dtype};
+use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quantized_needs_half};
 
 pub struct Tgi;
 
@@ -46,6 +47,48 @@ impl EnginePlugin for Tgi {
                 "TGI stores the KV cache in auto or fp8 (--kv-cache-dtype), not int8/int4",
             )),
         }
+    }
+
+    fn container(&self, l: &Launch<'_>) -> ContainerSpec {
+        let p = &l.point;
+        let mut a = Vec::new();
+        push(&mut a, "--model-id", l.model);
+        push(&mut a, "--port", 80);
+        push(&mut a, "--num-shard", p.gpus);
+        push(
+            &mut a,
+            "--max-input-tokens",
+            p.seq_len.saturating_sub(1).max(1),
+        );
+        push(&mut a, "--max-total-tokens", p.seq_len);
+        push(
+            &mut a,
+            "--max-concurrent-requests",
+            (p.batch_size * 4).max(128),
+        );
+        push(&mut a, "--max-batch-size", p.batch_size);
+        match p.quantization {
+            Quantization::Awq => push(&mut a, "--quantize", "awq"),
+            Quantization::Gptq => push(&mut a, "--quantize", "gptq"),
+            Quantization::Fp8 => push(&mut a, "--quantize", "fp8"),
+            Quantization::Int8 => push(&mut a, "--quantize", "eetq"),
+            Quantization::Int4 => push(&mut a, "--quantize", "bitsandbytes-nf4"),
+            _ => {
+                if let Some(d) = weights_dtype(p.quantization, p.dtype) {
+                    push(&mut a, "--dtype", d);
+                }
+            }
+        }
+        if p.kv_cache == KvCacheDtype::Fp8 {
+            push(&mut a, "--kv-cache-dtype", "fp8_e5m2");
+        }
+        let mut spec = ContainerSpec::new(l, 80, a);
+        spec.shm_size = 1 << 30;
+        spec
+    }
+
+    fn dialect(&self, chat: bool) -> &'static str {
+        if chat { "openai-chat" } else { "tgi" }
     }
 }
 

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use bench_catalog::{Dtype, KvCacheDtype, Quantization};
 
-use crate::{EnginePlugin, ServingPoint, Unsupported, quantized_needs_half};
+use crate::launch::{push, weights_dtype};
+use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quantized_needs_half};
 
 pub struct Vllm;
 
@@ -35,6 +36,34 @@ impl EnginePlugin for Vllm {
             }
         }
         Ok(())
+    }
+
+    fn container(&self, l: &Launch<'_>) -> ContainerSpec {
+        let p = &l.point;
+        let mut a = Vec::new();
+        push(&mut a, "--model", l.model);
+        push(&mut a, "--served-model-name", l.served_name);
+        push(&mut a, "--port", 8000);
+        push(&mut a, "--tensor-parallel-size", p.gpus);
+        push(&mut a, "--max-num-seqs", p.batch_size);
+        push(&mut a, "--max-model-len", p.seq_len);
+        if let Some(d) = weights_dtype(p.quantization, p.dtype) {
+            push(&mut a, "--dtype", d);
+        }
+        match p.quantization {
+            Quantization::Awq => push(&mut a, "--quantization", "awq"),
+            Quantization::Gptq => push(&mut a, "--quantization", "gptq"),
+            Quantization::Fp8 => push(&mut a, "--quantization", "fp8"),
+            Quantization::Int8 | Quantization::Int4 => {
+                push(&mut a, "--quantization", "bitsandbytes");
+                push(&mut a, "--load-format", "bitsandbytes");
+            }
+            _ => {}
+        }
+        if p.kv_cache == KvCacheDtype::Fp8 {
+            push(&mut a, "--kv-cache-dtype", "fp8");
+        }
+        ContainerSpec::new(l, 8000, a)
     }
 }
 

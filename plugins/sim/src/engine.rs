@@ -52,6 +52,9 @@ pub struct Submit {
     pub prompt_tokens: u64,
     pub max_tokens: u64,
     pub tx: UnboundedSender<TokenEvent>,
+    /// When the request reached the server: fixed-latency mode counts from here, so that the
+    /// server's own parsing is inside the injected TTFT.
+    pub arrived: Instant,
 }
 
 /// Counters the server reports.
@@ -202,7 +205,8 @@ fn fixed(cfg: &EngineConfig, ttft: Duration, tpot: Duration, rx: Receiver<Submit
         };
         match got {
             Ok(s) => {
-                admit(s, Instant::now(), &mut seqs, &mut heap);
+                let arrived = s.arrived.min(Instant::now());
+                admit(s, arrived, &mut seqs, &mut heap);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) if heap.is_empty() => return,
@@ -252,7 +256,8 @@ mod tests {
             assert!(e.submit(Submit {
                 prompt_tokens: prompt,
                 max_tokens: out,
-                tx
+                tx,
+                arrived: Instant::now()
             }));
             rxs.push((Instant::now(), rx));
         }

@@ -19,5 +19,10 @@ pub async fn serve(
     server: ServerConfig,
 ) -> std::io::Result<()> {
     let handle = engine::spawn(engine);
+    // No Nagle: a streamed token must not wait for the client's delayed ACK of the last one.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(handle, server)).await
 }

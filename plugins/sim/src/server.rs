@@ -58,6 +58,7 @@ pub fn router(engine: EngineHandle, cfg: ServerConfig) -> Router {
         .route("/generate_stream", post(tgi_stream))
         .route("/generate", post(generate))
         .route("/info", get(info))
+        .layer(axum::middleware::from_fn(stamp))
         .with_state(state)
 }
 
@@ -127,16 +128,32 @@ impl AppState {
         })
     }
 
-    fn start(&self, g: &Gen) -> Option<tokio::sync::mpsc::UnboundedReceiver<TokenEvent>> {
+    fn start(
+        &self,
+        g: &Gen,
+        arrived: Option<Arrived>,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<TokenEvent>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let arrived = arrived.map_or_else(std::time::Instant::now, |a| a.0);
         self.engine
             .submit(Submit {
                 prompt_tokens: g.prompt_tokens,
                 max_tokens: g.max_tokens,
                 tx,
+                arrived,
             })
             .then_some(rx)
     }
+}
+
+/// When a request's head reached the server (stamped by a middleware before the body is read).
+#[derive(Clone, Copy, Debug)]
+pub struct Arrived(pub std::time::Instant);
+
+async fn stamp(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    req.extensions_mut()
+        .insert(Arrived(std::time::Instant::now()));
+    next.run(req).await
 }
 
 fn token_text(g: &Gen, i: u64) -> String {
@@ -176,16 +193,24 @@ enum OpenAi {
     Chat,
 }
 
+type ArrivedExt = Option<axum::Extension<Arrived>>;
+
 async fn completions(
     State(s): State<AppState>,
+    a: ArrivedExt,
     headers: HeaderMap,
     body: axum::Json<Value>,
 ) -> Response {
-    openai(s, headers, body.0, OpenAi::Completions).await
+    openai(s, a.map(|x| x.0), headers, body.0, OpenAi::Completions).await
 }
 
-async fn chat(State(s): State<AppState>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
-    openai(s, headers, body.0, OpenAi::Chat).await
+async fn chat(
+    State(s): State<AppState>,
+    a: ArrivedExt,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    openai(s, a.map(|x| x.0), headers, body.0, OpenAi::Chat).await
 }
 
 fn now_secs() -> u64 {
@@ -195,7 +220,13 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-async fn openai(s: AppState, headers: HeaderMap, body: Value, kind: OpenAi) -> Response {
+async fn openai(
+    s: AppState,
+    arrived: Option<Arrived>,
+    headers: HeaderMap,
+    body: Value,
+    kind: OpenAi,
+) -> Response {
     if let Some(m) = body.get("model").and_then(Value::as_str)
         && m != s.cfg.model
     {
@@ -246,7 +277,7 @@ async fn openai(s: AppState, headers: HeaderMap, body: Value, kind: OpenAi) -> R
         Ok(g) => g,
         Err(m) => return openai_error(StatusCode::BAD_REQUEST, m),
     };
-    let Some(rx) = s.start(&g) else {
+    let Some(rx) = s.start(&g, arrived) else {
         return openai_error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped".into());
     };
     let model = s.cfg.model.clone();
@@ -330,9 +361,11 @@ fn tgi_error(message: String) -> Response {
 
 async fn tgi_stream(
     State(s): State<AppState>,
+    a: ArrivedExt,
     headers: HeaderMap,
     body: axum::Json<Value>,
 ) -> Response {
+    let arrived = a.map(|x| x.0);
     let Some(inputs) = body.get("inputs").and_then(Value::as_str) else {
         return tgi_error("`inputs` is required".into());
     };
@@ -348,34 +381,27 @@ async fn tgi_stream(
         Ok(g) => g,
         Err(m) => return tgi_error(m),
     };
-    let Some(rx) = s.start(&g) else {
+    let Some(rx) = s.start(&g, arrived) else {
         return tgi_error("engine stopped".into());
     };
     let rid = g.id.clone();
     let mut text = String::new();
-    let mut pending: Option<Value> = None;
-    // TGI sends the final token's event with `generated_text` (and details): hold each token
-    // until the next event says whether it was the last.
+    // TGI's last token event carries `generated_text` (and details): the engine stops at
+    // `max_tokens`, so the server knows which token is the last as it sends it.
+    let last = g.max_tokens.saturating_sub(1);
     let events = UnboundedReceiverStream::new(rx).flat_map(move |ev| {
         let mut out = Vec::new();
-        match ev {
-            TokenEvent::Token(i) => {
-                let t = token_text(&g, i);
-                text.push_str(&t);
-                if let Some(p) = pending.take() {
-                    out.push(Event::default().data(p.to_string()));
-                }
-                pending = Some(json!({"index": i + 1, "token": {"id": i, "text": t, "logprob": -0.1, "special": false}, "generated_text": null, "details": null}));
-            }
-            TokenEvent::Done(n) => {
-                if let Some(mut p) = pending.take() {
-                    p["generated_text"] = json!(text);
-                    if details {
-                        p["details"] = json!({"finish_reason": "length", "generated_tokens": n, "seed": null});
-                    }
-                    out.push(Event::default().data(p.to_string()));
+        if let TokenEvent::Token(i) = ev {
+            let t = token_text(&g, i);
+            text.push_str(&t);
+            let mut e = json!({"index": i + 1, "token": {"id": i, "text": t, "logprob": -0.1, "special": false}, "generated_text": null, "details": null});
+            if i == last {
+                e["generated_text"] = json!(text);
+                if details {
+                    e["details"] = json!({"finish_reason": "length", "generated_tokens": i + 1, "seed": null});
                 }
             }
+            out.push(Event::default().data(e.to_string()));
         }
         futures::stream::iter(out.into_iter().map(Ok::<_, std::convert::Infallible>))
     });
@@ -385,9 +411,11 @@ async fn tgi_stream(
 /// `/generate`: TGI's (`inputs`) or LMDeploy's (`prompt`), told apart by the body.
 async fn generate(
     State(s): State<AppState>,
+    a: ArrivedExt,
     headers: HeaderMap,
     body: axum::Json<Value>,
 ) -> Response {
+    let arrived = a.map(|x| x.0);
     let (prompt, max, lmdeploy) = if let Some(i) = body.get("inputs").and_then(Value::as_str) {
         (
             i.to_string(),
@@ -415,7 +443,7 @@ async fn generate(
         Ok(g) => g,
         Err(m) => return tgi_error(m),
     };
-    let Some(mut rx) = s.start(&g) else {
+    let Some(mut rx) = s.start(&g, arrived) else {
         return tgi_error("engine stopped".into());
     };
     let stream = lmdeploy && body.get("stream").and_then(Value::as_bool).unwrap_or(false);

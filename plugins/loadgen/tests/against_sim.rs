@@ -1,0 +1,303 @@
+//! The load generator against the simulated engine on loopback: every dialect, fidelity to
+//! injected timings, saturation, eval scoring, and bad servers.
+
+use std::time::Duration;
+
+use bench_catalog::{CatalogModel, Dtype, GpuSpec, KvCacheDtype, Quantization};
+use bench_loadgen::{Dialect, Load, LoadConfig, Metrics, Slo, Stop, compute, dataset, run};
+use bench_sim::{EngineConfig, Hardware, Mode, ServerConfig};
+
+/// Starts a sim server on its own runtime thread; returns its base URL.
+fn sim(mode: Mode, max_batch: usize, q: Quantization) -> String {
+    sim_scaled(mode, max_batch, q, 1.0)
+}
+
+fn sim_scaled(mode: Mode, max_batch: usize, q: Quantization, time_scale: f64) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let engine = EngineConfig {
+                mode,
+                max_batch,
+                noise: 0.0,
+                seed: 1,
+                time_scale,
+            };
+            let server = ServerConfig {
+                model: "m".into(),
+                max_seq_len: 4096,
+                max_batch: max_batch as u64,
+                quantization: q,
+                seed: 1,
+            };
+            bench_sim::serve(listener, engine, server).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn cfg(url: &str, dialect: Dialect, load: Load, requests: u64) -> LoadConfig {
+    LoadConfig {
+        url: url.into(),
+        dialect,
+        model: "m".into(),
+        load,
+        stop: Stop::Requests(requests),
+        warmup: 4,
+        ignore_eos: true,
+        timeout: Duration::from_secs(30),
+        seed: 3,
+        simulated: true,
+    }
+}
+
+fn measure(c: LoadConfig, prompts: Vec<bench_loadgen::Prompt>) -> Metrics {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let records = rt.block_on(run(c, prompts, None)).unwrap();
+    compute(&records, &Slo::default(), &[50.0, 99.0], true)
+}
+
+fn close(measured: f64, truth: f64) -> bool {
+    (measured - truth).abs() <= (0.01 * truth).max(0.5)
+}
+
+#[test]
+fn fidelity_to_injected_timings_at_concurrency_1_and_64() {
+    // Truth: TTFT 50 ms, then a token every 10 ms; E2E = 50 + (tokens − 1) · 10 ms. Output
+    // lengths vary (8–24 tokens) so that closed-loop requests do not finish, and resubmit,
+    // in lockstep bursts.
+    let url = sim(
+        Mode::Fixed {
+            ttft: Duration::from_millis(50),
+            tpot: Duration::from_millis(10),
+        },
+        1,
+        Quantization::Fp16,
+    );
+    for (concurrency, requests) in [(1u32, 20u64), (64, 256)] {
+        for dialect in [
+            Dialect::OpenaiCompletions,
+            Dialect::OpenaiChat,
+            Dialect::Tgi,
+        ] {
+            let prompts = dataset::random(64, 32, 16, 0.5, 9);
+            let mut c = cfg(&url, dialect, Load::Concurrency { concurrency }, requests);
+            // One full wave of warmup: opens the connections the measured requests reuse.
+            c.warmup = concurrency as u64;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let records = rt.block_on(run(c, prompts, None)).unwrap();
+            let m = compute(&records, &Slo::default(), &[50.0, 99.0], true);
+            assert_eq!(m.failed, 0, "{dialect:?} c={concurrency}: {:?}", m.errors);
+            assert_eq!(m.completed, requests);
+            let ctx = format!("{dialect:?} at concurrency {concurrency}: {m:#?}");
+            assert!(close(m.ttft.mean, 50.0), "TTFT {} {ctx}", m.ttft.mean);
+            assert!(
+                close(m.ttft.percentile(50.0).unwrap(), 50.0),
+                "TTFT p50 {ctx}"
+            );
+            assert!(close(m.tpot.mean, 10.0), "TPOT {} {ctx}", m.tpot.mean);
+            let measured: Vec<&bench_loadgen::Record> =
+                records.iter().filter(|r| !r.warmup).collect();
+            let e2e_truth: f64 = measured
+                .iter()
+                .map(|r| 50.0 + (r.output_tokens() - 1) as f64 * 10.0)
+                .sum::<f64>()
+                / measured.len() as f64;
+            assert!(
+                close(m.e2e.mean, e2e_truth),
+                "E2E {} vs {e2e_truth} {ctx}",
+                m.e2e.mean
+            );
+            assert_eq!(m.token_mismatches, 0, "{ctx}");
+        }
+    }
+}
+
+fn hw() -> Hardware {
+    Hardware {
+        arch: CatalogModel::find("llama-3.1-8b").unwrap().facts,
+        gpu: GpuSpec::find("A100-80GB").unwrap(),
+        tp: 1,
+        quantization: Quantization::Fp16,
+        dtype: Dtype::Auto,
+        kv_cache: KvCacheDtype::Auto,
+    }
+}
+
+#[test]
+fn throughput_rises_to_the_batch_limit_then_latency_grows() {
+    // An 8B model on an A100 (about 9 ms per decode step), four times faster than life.
+    let url = sim_scaled(Mode::Roofline(Box::new(hw())), 8, Quantization::Fp16, 0.25);
+    let at = |c: u32| {
+        let prompts = dataset::random(64, 64, 16, 0.0, 1);
+        measure(
+            cfg(
+                &url,
+                Dialect::OpenaiCompletions,
+                Load::Concurrency { concurrency: c },
+                (6 * c as u64).max(8),
+            ),
+            prompts,
+        )
+    };
+    let (c1, c8, c32) = (at(1), at(8), at(32));
+    assert!(
+        c8.output_throughput > 4.0 * c1.output_throughput,
+        "{} vs {}",
+        c8.output_throughput,
+        c1.output_throughput
+    );
+    assert!(
+        c32.output_throughput < 1.3 * c8.output_throughput,
+        "saturated: {} vs {}",
+        c32.output_throughput,
+        c8.output_throughput
+    );
+    assert!(
+        c32.e2e.mean > 2.5 * c8.e2e.mean,
+        "queueing: {} vs {}",
+        c32.e2e.mean,
+        c8.e2e.mean
+    );
+}
+
+#[test]
+fn open_loop_records_queue_time_under_a_cap() {
+    let url = sim(
+        Mode::Fixed {
+            ttft: Duration::from_millis(50),
+            tpot: Duration::from_millis(5),
+        },
+        1,
+        Quantization::Fp16,
+    );
+    let prompts = dataset::random(16, 16, 8, 0.0, 2);
+    // 200 req/s for requests that take 85 ms, capped at 4 in flight: requests queue.
+    let m = measure(
+        cfg(
+            &url,
+            Dialect::OpenaiChat,
+            Load::Rate {
+                rate: 200.0,
+                burstiness: 1.0,
+                max_concurrency: Some(4),
+            },
+            40,
+        ),
+        prompts.clone(),
+    );
+    assert_eq!(m.failed, 0);
+    assert!(m.queue.mean > 100.0, "{:?}", m.queue);
+    let free = measure(
+        cfg(
+            &url,
+            Dialect::OpenaiChat,
+            Load::Rate {
+                rate: 20.0,
+                burstiness: 1.0,
+                max_concurrency: None,
+            },
+            20,
+        ),
+        prompts,
+    );
+    // Unconstrained, queue time is only the dispatcher's timer lateness (about 1 ms).
+    assert!(free.queue.mean < 2.5, "{:?}", free.queue);
+}
+
+#[test]
+fn eval_accuracy_follows_the_quantization() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eval.jsonl");
+    let lines: String = (0..400)
+        .map(|i| {
+            format!(
+                "{{\"prompt\": \"question number {i} ?\", \"answer\": \"A{}\"}}\n",
+                i % 7
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    let acc = |q: Quantization| {
+        let url = sim(
+            Mode::Fixed {
+                ttft: Duration::from_millis(1),
+                tpot: Duration::from_millis(1),
+            },
+            1,
+            q,
+        );
+        let prompts = dataset::eval(&path, bench_loadgen::Scoring::ExactMatch, 8).unwrap();
+        let mut c = cfg(
+            &url,
+            Dialect::OpenaiCompletions,
+            Load::Concurrency { concurrency: 16 },
+            400,
+        );
+        c.warmup = 0;
+        c.ignore_eos = false;
+        measure(c, prompts).accuracy.unwrap()
+    };
+    let (fp16, int4) = (acc(Quantization::Fp16), acc(Quantization::Int4));
+    assert!((fp16 - 0.80).abs() < 0.06, "{fp16}");
+    assert!(int4 < fp16, "{int4} vs {fp16}");
+}
+
+#[test]
+fn an_unreachable_server_and_a_rejecting_server_are_reported_per_request() {
+    let m = measure(
+        cfg(
+            "http://127.0.0.1:9",
+            Dialect::OpenaiCompletions,
+            Load::Concurrency { concurrency: 2 },
+            4,
+        ),
+        dataset::random(4, 8, 4, 0.0, 1),
+    );
+    assert_eq!((m.completed, m.failed), (0, 4));
+    assert!(
+        m.errors[0].0.starts_with("connection refused or reset"),
+        "{:?}",
+        m.errors
+    );
+    let url = sim(
+        Mode::Fixed {
+            ttft: Duration::from_millis(1),
+            tpot: Duration::from_millis(1),
+        },
+        1,
+        Quantization::Fp16,
+    );
+    // Longer than the server's 4096-token context: a 400 with its message.
+    let m = measure(
+        cfg(
+            &url,
+            Dialect::OpenaiChat,
+            Load::Concurrency { concurrency: 1 },
+            2,
+        ),
+        dataset::random(2, 5000, 4, 0.0, 1),
+    );
+    assert_eq!(m.failed, 2);
+    assert!(m.errors[0].0.starts_with("HTTP 400: "), "{:?}", m.errors);
+    assert!(
+        m.errors[0].0.contains("maximum context length is 4096"),
+        "{:?}",
+        m.errors
+    );
+}
