@@ -76,6 +76,7 @@ pub fn builtin() -> Vec<Box<dyn EnginePlugin>> {
         Box::new(Vllm),
         Box::new(Tgi),
         Box::new(LmDeploy),
+        Box::new(SgLang),
         Box::new(Sim),
     ]
 }
