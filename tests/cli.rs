@@ -165,3 +165,135 @@ fn a_missing_file_is_a_clear_error() {
             "cannot read sweep no/such/sweep.kdl",
         ));
 }
+
+/// Starts the simulated engine on loopback (fixed latencies) for the CLI to drive.
+fn sim_server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let engine = bench_sim::EngineConfig {
+                mode: bench_sim::Mode::Fixed {
+                    ttft: std::time::Duration::from_millis(20),
+                    tpot: std::time::Duration::from_millis(2),
+                },
+                max_batch: 1,
+                noise: 0.0,
+                seed: 0,
+                time_scale: 1.0,
+            };
+            let server = bench_sim::ServerConfig {
+                model: "sim-model".into(),
+                max_seq_len: 4096,
+                max_batch: 64,
+                quantization: bench_catalog::Quantization::Fp16,
+                seed: 0,
+            };
+            bench_sim::serve(listener, engine, server).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+#[test]
+fn load_prints_metrics_and_json_with_definitions() {
+    let url = sim_server();
+    let base = [
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "sim-model",
+        "--concurrency",
+        "4",
+        "--requests",
+        "24",
+        "--warmup",
+        "4",
+    ];
+    for dialect in ["openai-completions", "openai-chat", "tgi"] {
+        let out = bench()
+            .args(base)
+            .args([
+                "--dialect",
+                dialect,
+                "--input-len",
+                "16",
+                "--output-len",
+                "8",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("24 measured (4 warmup), 24 completed, 0 failed"),
+            "{text}"
+        );
+        assert!(text.contains("TTFT"), "{text}");
+    }
+    let out = bench()
+        .args(base)
+        .args([
+            "--dialect",
+            "openai-chat",
+            "--input-len",
+            "16",
+            "--output-len",
+            "8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ttft = doc["metrics"]["ttft"]["mean"].as_f64().unwrap();
+    assert!((19.5..22.0).contains(&ttft), "{ttft}");
+    assert_eq!(doc["metrics"]["output_tokens"], 24 * 8);
+    assert!(
+        doc["definitions"]["tpot"]
+            .as_str()
+            .unwrap()
+            .contains("(E2E − TTFT) / (output tokens − 1)")
+    );
+    assert_eq!(doc["records"].as_array().unwrap().len(), 28);
+    assert!(
+        doc["records"][5]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sim-")
+    );
+}
+
+#[test]
+fn load_against_nothing_fails_clearly() {
+    let out = bench()
+        .args([
+            "load",
+            "--url",
+            "http://127.0.0.1:9",
+            "--dialect",
+            "tgi",
+            "--model",
+            "m",
+            "--concurrency",
+            "1",
+            "--requests",
+            "2",
+            "--warmup",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("× connection refused or reset"));
+}
