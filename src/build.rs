@@ -133,38 +133,35 @@ pub fn statuses(p: &Plan<'_, '_>, cache: Option<&LocalCache>) -> Vec<Why> {
     let Some(cache) = cache else {
         return vec![Why::New; p.graph.node_count()];
     };
-    let sweep = &p.resolved.sweep.name.value;
+    // An empty label index (a fresh cache) spares a file lookup per node.
     let has_labels = std::fs::read_dir(cache.root().join("labels"))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
     p.graph
         .node_indices()
-        .map(|i| {
-            let n = &p.graph[i];
-            let key = n.key.hex();
-            if cache.contains(&key) {
-                return Why::Cached;
-            }
-            if cache.failure(&key).is_some() {
-                return Why::FailedBefore;
-            }
-            if !has_labels {
-                return Why::New;
-            }
-            let l = label(&p.resolved, &p.expansion, &n.subject);
-            match cache.label(sweep, &l) {
-                None => Why::New,
-                Some(rec) => {
-                    let now = params(&p.resolved, &p.expansion, &n.subject);
-                    if rec.params != now {
-                        Why::ParamsChanged
-                    } else {
-                        Why::InputChanged
-                    }
-                }
-            }
-        })
+        .map(|i| why(p, cache, i, has_labels))
         .collect()
+}
+
+/// Whether one node is cached, and if not, why it runs.
+fn why(p: &Plan<'_, '_>, cache: &LocalCache, i: NodeIndex, has_labels: bool) -> Why {
+    let n = &p.graph[i];
+    let key = n.key.hex();
+    if cache.contains(&key) {
+        return Why::Cached;
+    }
+    if cache.failure(&key).is_some() {
+        return Why::FailedBefore;
+    }
+    if !has_labels {
+        return Why::New;
+    }
+    let (r, x) = (&p.resolved, &p.expansion);
+    match cache.label(&r.sweep.name.value, &label(r, x, &n.subject)) {
+        None => Why::New,
+        Some(rec) if rec.params != params(r, x, &n.subject) => Why::ParamsChanged,
+        Some(_) => Why::InputChanged,
+    }
 }
 
 fn executor(kind: ExecutorKind) -> Result<Arc<dyn Executor>, CliError> {
@@ -531,7 +528,7 @@ pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         }
     }
     let key = n.key.hex();
-    let why = statuses_one(plan, &cache, i);
+    let why = why(plan, &cache, i, true);
     println!("  status       {} ({})", why.status(), why.phrase());
     if let Some(f) = cache.failure(&key) {
         println!(
@@ -572,24 +569,6 @@ pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         None => println!("  never committed before"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn statuses_one(plan: &Plan<'_, '_>, cache: &LocalCache, i: NodeIndex) -> Why {
-    // Cheap enough for one node: reuse the whole-plan logic on a one-node view.
-    let key = plan.graph[i].key.hex();
-    if cache.contains(&key) {
-        return Why::Cached;
-    }
-    if cache.failure(&key).is_some() {
-        return Why::FailedBefore;
-    }
-    let (r, x) = (&plan.resolved, &plan.expansion);
-    let l = label(r, x, &plan.graph[i].subject);
-    match cache.label(&r.sweep.name.value, &l) {
-        None => Why::New,
-        Some(rec) if rec.params != params(r, x, &plan.graph[i].subject) => Why::ParamsChanged,
-        Some(_) => Why::InputChanged,
-    }
 }
 
 pub fn logs(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
