@@ -225,7 +225,6 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
                 gpus: h.gpus,
             })
             .collect(),
-        default_notice_window: a.notice_window,
     };
     let mode = progress::Mode::detect(a.quiet);
     let last = summary_path(&dir, &sweep.name.value);

@@ -69,7 +69,6 @@ fn benches(c: &mut Criterion) {
         retry: RetryPolicy::default(),
         actions: "test".into(),
         hosts: vec![],
-        default_notice_window: std::time::Duration::from_secs(120),
     };
     let mut salt = 0u64;
     let mut g = c.benchmark_group("scheduler");

@@ -67,8 +67,6 @@ pub struct BuildOptions {
     pub actions: String,
     /// Hosts and their GPUs; empty means no GPU limits (simulated or unknown hosts).
     pub hosts: Vec<HostSlots>,
-    /// Where job specs are written (inside the cache's staging).
-    pub default_notice_window: Duration,
 }
 
 /// What the outside world can ask of a running build.
