@@ -75,6 +75,16 @@ fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<(), CacheEr
     result
 }
 
+/// Opens (creating) a file that exists only to be locked.
+fn lock_file(path: &Path) -> Result<File, CacheError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(CacheError::io(path))
+}
+
 /// Writes through a temporary file and a rename, without fsync.
 fn write_renamed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), nanos()));
@@ -143,12 +153,7 @@ impl LocalCache {
     pub fn open_for_build(root: impl Into<PathBuf>) -> Result<Self, CacheError> {
         let mut c = Self::open(root)?;
         let path = c.root.join("lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(CacheError::io(&path))?;
+        let f = lock_file(&path)?;
         f.lock_shared().map_err(CacheError::io(&path))?;
         c._build_lock = Some(f);
         c.reclaim_dead_staging();
@@ -417,12 +422,7 @@ impl CacheBackend for LocalCache {
 
     fn claim(&self, key: &str) -> Result<Box<dyn Claim>, CacheError> {
         let path = self.root.join("claims").join(format!("{key}.lock"));
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(CacheError::io(&path))?;
+        let f = lock_file(&path)?;
         f.lock().map_err(CacheError::io(&path))?;
         Ok(Box::new(FileClaim(f)))
     }
@@ -604,13 +604,7 @@ impl CacheBackend for LocalCache {
     }
 
     fn gc(&self, policy: &GcPolicy) -> Result<GcReport, CacheError> {
-        let lock_path = self.root.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(CacheError::io(&lock_path))?;
+        let lock = lock_file(&self.root.join("lock"))?;
         if lock.try_lock().is_err() {
             return Err(CacheError::Busy);
         }
