@@ -163,6 +163,21 @@ fn token_text(g: &Gen, i: u64) -> String {
     }
 }
 
+/// A whole (not streamed) answer: its text and token count.
+async fn collect(
+    g: &Gen,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<TokenEvent>,
+) -> (String, u64) {
+    let mut text = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            TokenEvent::Token(i) => text.push_str(&token_text(g, i)),
+            TokenEvent::Done(n) => return (text, n),
+        }
+    }
+    (text, 0)
+}
+
 fn with_id(mut r: Response, id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(id) {
         r.headers_mut().insert("x-request-id", v);
@@ -288,18 +303,7 @@ async fn openai(
     };
     let id = format!("cmpl-{}", g.id);
     if !stream {
-        let mut text = String::new();
-        let mut rx = rx;
-        let mut n = 0;
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                TokenEvent::Token(i) => text.push_str(&token_text(&g, i)),
-                TokenEvent::Done(k) => {
-                    n = k;
-                    break;
-                }
-            }
-        }
+        let (text, n) = collect(&g, rx).await;
         let choice = match kind {
             OpenAi::Completions => json!({"index": 0, "text": text, "finish_reason": "length"}),
             OpenAi::Chat => {
@@ -443,7 +447,7 @@ async fn generate(
         Ok(g) => g,
         Err(m) => return tgi_error(m),
     };
-    let Some(mut rx) = s.start(&g, arrived) else {
+    let Some(rx) = s.start(&g, arrived) else {
         return tgi_error("engine stopped".into());
     };
     let stream = lmdeploy && body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -459,17 +463,7 @@ async fn generate(
         });
         return with_id(axum::body::Body::from_stream(lines).into_response(), &rid);
     }
-    let mut text = String::new();
-    let mut n = 0;
-    while let Some(ev) = rx.recv().await {
-        match ev {
-            TokenEvent::Token(i) => text.push_str(&token_text(&g, i)),
-            TokenEvent::Done(k) => {
-                n = k;
-                break;
-            }
-        }
-    }
+    let (text, n) = collect(&g, rx).await;
     let body = if lmdeploy {
         json!({"text": text, "tokens": n, "input_tokens": g.prompt_tokens, "finish_reason": "length"})
     } else {
