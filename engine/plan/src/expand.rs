@@ -10,7 +10,7 @@ use bench_engines::ServingPoint;
 use bench_sweep::{Diag, Diags, RuleKind};
 use serde::Serialize;
 
-use crate::resolve::{Axis, NONE, Resolved};
+use crate::resolve::{Axis, Cond, NONE, Resolved};
 
 /// One point of the matrix: indices into the resolved axis tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -229,7 +229,6 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
         list: Vec::new(),
         index: HashMap::new(),
     };
-    let n = |len: usize| 0..len as u16;
     let excludes: Vec<usize> = r
         .rules
         .iter()
@@ -247,156 +246,62 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
         included: 0,
         arg_combos: Vec::new(),
     };
-    let n_models = r.models.len();
-    let n_workloads = r.workloads.len();
-    for e in 0..r.n_matrix_engines as u16 {
-        let engine_combos = combos_for(r, e, &[], &mut combos);
-        for model in n(n_models) {
-            for quantization in n(r.quantization.n_matrix) {
-                for dtype in n(r.dtype.n_matrix) {
-                    for kv_cache in n(r.kv_cache.n_matrix) {
-                        for gpu in n(r.gpu.n_matrix) {
-                            for gpus in n(r.gpus.n_matrix) {
-                                for batch_size in n(r.batch_size.n_matrix) {
-                                    for seq_len in n(r.seq_len.n_matrix) {
-                                        for workload in n(n_workloads) {
-                                            for &args in &engine_combos {
-                                                let c = Config {
-                                                    model,
-                                                    engine: e,
-                                                    quantization,
-                                                    dtype,
-                                                    kv_cache,
-                                                    gpu,
-                                                    gpus,
-                                                    batch_size,
-                                                    seq_len,
-                                                    workload,
-                                                    args,
-                                                };
-                                                out.matrix_points += 1;
-                                                let mut excluded = false;
-                                                for &ri in &excludes {
-                                                    if r.rules[ri].conds.iter().all(|k| {
-                                                        axis_value(&c, k.axis, &combos.list)
-                                                            == k.idx
-                                                    }) {
-                                                        matches[ri] += 1;
-                                                        excluded = true;
-                                                    }
-                                                }
-                                                if excluded {
-                                                    out.excluded += 1;
-                                                    continue;
-                                                }
-                                                match check(r, &c) {
-                                                    Ok(()) => out.valid.push(c),
-                                                    Err(why) => out.pruned.push((c, why)),
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+    let excluded_by = |c: &Config, list: &[Vec<u16>], ri: usize| {
+        r.rules[ri]
+            .conds
+            .iter()
+            .all(|k| axis_value(c, k.axis, list) == k.idx)
+    };
+    product(r, &[], &mut combos, |c, list| {
+        out.matrix_points += 1;
+        let mut excluded = false;
+        for &ri in &excludes {
+            if excluded_by(&c, list, ri) {
+                matches[ri] += 1;
+                excluded = true;
             }
         }
-    }
+        if excluded {
+            out.excluded += 1;
+            return;
+        }
+        match check(r, &c) {
+            Ok(()) => out.valid.push(c),
+            Err(why) => out.pruned.push((c, why)),
+        }
+    });
 
-    // Includes: partial points, the unnamed axes ranging over the matrix.
+    // Includes: partial points, the unnamed axes ranging over the matrix; they win over
+    // excludes, and add each point once.
     let mut seen: HashSet<Config> = HashSet::new();
     for (ri, rule) in r.rules.iter().enumerate() {
         if rule.kind != RuleKind::Include {
             continue;
         }
-        let pin = |axis: Axis, len: usize| -> Vec<u16> {
-            match rule.conds.iter().find(|k| k.axis == axis) {
-                Some(k) => vec![k.idx],
-                None => (0..len as u16).collect(),
-            }
-        };
-        let fixed_args: Vec<(u16, u16)> = rule
-            .conds
-            .iter()
-            .filter_map(|k| match k.axis {
-                Axis::Arg(a) => Some((a, k.idx)),
-                _ => None,
-            })
-            .collect();
         let mut added = 0usize;
-        for e in pin(Axis::Engine, r.n_matrix_engines) {
-            // An argument axis pinned by the rule must apply to the engine.
-            if fixed_args
-                .iter()
-                .any(|(a, _)| r.arg_axes[*a as usize].engine.is_some_and(|x| x != e))
-            {
-                continue;
+        product(r, &rule.conds, &mut combos, |c, list| {
+            let in_matrix = in_matrix(r, &c, list);
+            let excluded = excludes.iter().any(|&x| excluded_by(&c, list, x));
+            if (in_matrix && !excluded) || !seen.insert(c) {
+                return;
             }
-            let engine_combos = combos_for(r, e, &fixed_args, &mut combos);
-            for model in pin(Axis::Model, n_models) {
-                for quantization in pin(Axis::Quantization, r.quantization.n_matrix) {
-                    for dtype in pin(Axis::Dtype, r.dtype.n_matrix) {
-                        for kv_cache in pin(Axis::KvCache, r.kv_cache.n_matrix) {
-                            for gpu in pin(Axis::Gpu, r.gpu.n_matrix) {
-                                for gpus in pin(Axis::Gpus, r.gpus.n_matrix) {
-                                    for batch_size in pin(Axis::BatchSize, r.batch_size.n_matrix) {
-                                        for seq_len in pin(Axis::SeqLen, r.seq_len.n_matrix) {
-                                            for workload in pin(Axis::Workload, n_workloads) {
-                                                for &args in &engine_combos {
-                                                    let c = Config {
-                                                        model,
-                                                        engine: e,
-                                                        quantization,
-                                                        dtype,
-                                                        kv_cache,
-                                                        gpu,
-                                                        gpus,
-                                                        batch_size,
-                                                        seq_len,
-                                                        workload,
-                                                        args,
-                                                    };
-                                                    let in_matrix = in_matrix(r, &c, &combos.list);
-                                                    let excluded = excludes.iter().any(|&x| {
-                                                        r.rules[x].conds.iter().all(|k| {
-                                                            axis_value(&c, k.axis, &combos.list)
-                                                                == k.idx
-                                                        })
-                                                    });
-                                                    if (in_matrix && !excluded) || !seen.insert(c) {
-                                                        continue;
-                                                    }
-                                                    added += 1;
-                                                    if !in_matrix {
-                                                        out.included += 1;
-                                                    } else {
-                                                        out.excluded -= 1;
-                                                    }
-                                                    match check(r, &c) {
-                                                        Ok(()) => {
-                                                            if rule.priority != 0 {
-                                                                out.include_priority.insert(
-                                                                    out.valid.len() as u32,
-                                                                    rule.priority,
-                                                                );
-                                                            }
-                                                            out.valid.push(c);
-                                                        }
-                                                        Err(why) => out.pruned.push((c, why)),
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
+            added += 1;
+            if in_matrix {
+                out.excluded -= 1;
+            } else {
+                out.included += 1;
+            }
+            match check(r, &c) {
+                Ok(()) => {
+                    if rule.priority != 0 {
+                        out.include_priority
+                            .insert(out.valid.len() as u32, rule.priority);
                     }
+                    out.valid.push(c);
                 }
+                Err(why) => out.pruned.push((c, why)),
             }
-        }
+        });
         matches[ri] = added;
     }
 
@@ -421,6 +326,92 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
     }
     out.arg_combos = combos.list;
     out
+}
+
+/// Calls `f` for every point where the axes named in `conds` take their value and the
+/// others range over the matrix (all of it when `conds` is empty), with the argument
+/// combinations that point may index.
+fn product(
+    r: &Resolved<'_, '_>,
+    conds: &[Cond],
+    combos: &mut Combos,
+    mut f: impl FnMut(Config, &[Vec<u16>]),
+) {
+    let pin = |axis: Axis, len: usize| -> Vec<u16> {
+        match conds.iter().find(|k| k.axis == axis) {
+            Some(k) => vec![k.idx],
+            None => (0..len as u16).collect(),
+        }
+    };
+    let fixed_args: Vec<(u16, u16)> = conds
+        .iter()
+        .filter_map(|k| match k.axis {
+            Axis::Arg(a) => Some((a, k.idx)),
+            _ => None,
+        })
+        .collect();
+    let (models, workloads) = (
+        pin(Axis::Model, r.models.len()),
+        pin(Axis::Workload, r.workloads.len()),
+    );
+    let (quantizations, dtypes) = (
+        pin(Axis::Quantization, r.quantization.n_matrix),
+        pin(Axis::Dtype, r.dtype.n_matrix),
+    );
+    let (kv_caches, gpu_types) = (
+        pin(Axis::KvCache, r.kv_cache.n_matrix),
+        pin(Axis::Gpu, r.gpu.n_matrix),
+    );
+    let (gpu_counts, batch_sizes) = (
+        pin(Axis::Gpus, r.gpus.n_matrix),
+        pin(Axis::BatchSize, r.batch_size.n_matrix),
+    );
+    let seq_lens = pin(Axis::SeqLen, r.seq_len.n_matrix);
+    for e in pin(Axis::Engine, r.n_matrix_engines) {
+        // An argument axis pinned by a rule must apply to the engine.
+        if fixed_args
+            .iter()
+            .any(|(a, _)| r.arg_axes[*a as usize].engine.is_some_and(|x| x != e))
+        {
+            continue;
+        }
+        let engine_combos = combos_for(r, e, &fixed_args, combos);
+        let list = &combos.list;
+        for &model in &models {
+            for &quantization in &quantizations {
+                for &dtype in &dtypes {
+                    for &kv_cache in &kv_caches {
+                        for &gpu in &gpu_types {
+                            for &gpus in &gpu_counts {
+                                for &batch_size in &batch_sizes {
+                                    for &seq_len in &seq_lens {
+                                        for &workload in &workloads {
+                                            for &args in &engine_combos {
+                                                let c = Config {
+                                                    model,
+                                                    engine: e,
+                                                    quantization,
+                                                    dtype,
+                                                    kv_cache,
+                                                    gpu,
+                                                    gpus,
+                                                    batch_size,
+                                                    seq_len,
+                                                    workload,
+                                                    args,
+                                                };
+                                                f(c, list);
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn in_matrix(r: &Resolved<'_, '_>, c: &Config, combos: &[Vec<u16>]) -> bool {
