@@ -68,6 +68,27 @@ impl NodeDetails for View<'_, '_, '_> {
             &p.graph[NodeIndex::new(i)].subject,
         )
     }
+
+    fn context(&self, i: usize) -> serde_json::Value {
+        let (r, x) = (&self.0.resolved, &self.0.expansion);
+        match self.0.graph[NodeIndex::new(i)].subject {
+            Subject::Setup { engine, gpu } => {
+                serde_json::json!({ "simulated": r.simulated(engine, gpu) })
+            }
+            Subject::Bench { config, .. } => {
+                let c = &x.valid[config as usize];
+                let w = &r.workloads[c.workload as usize];
+                serde_json::to_value(bench_actions::BenchContext {
+                    model: r.models[c.model as usize].decl.name.value.clone(),
+                    simulated: r.simulated(c.engine, c.gpu),
+                    dataset_path: w.dataset_path.clone(),
+                    timeout_secs: None,
+                })
+                .unwrap_or_default()
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
 }
 
 fn sched_nodes(p: &Plan<'_, '_>) -> Vec<SchedNode> {
@@ -165,12 +186,13 @@ fn why(p: &Plan<'_, '_>, cache: &LocalCache, i: NodeIndex, has_labels: bool) -> 
 }
 
 fn executor(kind: ExecutorKind) -> Result<Arc<dyn Executor>, CliError> {
+    let actions = bench_actions::action_for;
     Ok(match kind {
         ExecutorKind::Local => Arc::new(
             bench_exec::executors::LocalProcess::current_exe()
                 .map_err(|e| CliError::Other(format!("cannot find the bench executable: {e}")))?,
         ),
-        ExecutorKind::InProcess => Arc::new(bench_exec::executors::InProcess),
+        ExecutorKind::InProcess => Arc::new(bench_exec::executors::InProcess { actions }),
     })
 }
 
@@ -223,6 +245,12 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
                 name: h.name.value.clone(),
                 gpu: h.gpu.value.clone(),
                 gpus: h.gpus,
+                executor: if plan.resolved.simulate {
+                    "sim".into()
+                } else {
+                    h.executor.name().into()
+                },
+                address: h.address.as_ref().map(|a| a.value.clone()),
             })
             .collect(),
     };

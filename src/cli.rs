@@ -23,6 +23,12 @@ pub struct Cli {
     /// More log output (-v: debug, -vv: trace). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Rehearse: run every configuration on the simulated engine, in its engine's dialect.
+    /// Simulated results are keyed and labelled apart (`vllm~sim`) and never mixed with
+    /// real ones; give the flag to `plan`, `status` and `explain` too to see them.
+    #[arg(long, global = true)]
+    pub simulate: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +57,10 @@ pub enum Command {
     /// Run one node's attempt from its job spec (used by executors on the far side).
     #[command(hide = true)]
     ExecNode { spec: PathBuf },
+    /// Serve the simulated engine (what simulated bench nodes start; also shipped alone as
+    /// `bench-sim-engine`).
+    #[command(hide = true)]
+    SimEngine(bench_sim::cli::SimArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -13,10 +13,11 @@ use crate::error::CliError;
 use crate::render::{diagnostic, thousands};
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let sim = cli.simulate;
     match cli.command {
-        Command::Plan(a) => plan(a),
-        Command::Check(a) => check(a),
-        Command::Graph(a) => graph(a),
+        Command::Plan(a) => plan(a, sim),
+        Command::Check(a) => check(a, sim),
+        Command::Graph(a) => graph(a, sim),
         Command::Build(a) => {
             if a.dry_run {
                 return plan(PlanArgs {
@@ -24,22 +25,22 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     json: false,
                     show_pruned: false,
                     cache: a.cache,
-                });
+                }, sim);
             }
             let path = a.sweep.clone();
-            with_plan(&path, |p| crate::build::build(a, p))
+            with_plan(&path, sim, |p| crate::build::build(a, p))
         }
         Command::Status(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, |p| crate::build::status(a, p))
+            with_plan(&path, sim, |p| crate::build::status(a, p))
         }
         Command::Explain(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, |p| crate::build::explain(a, p))
+            with_plan(&path, sim, |p| crate::build::explain(a, p))
         }
         Command::Logs(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, |p| crate::build::logs(a, p))
+            with_plan(&path, sim, |p| crate::build::logs(a, p))
         }
         Command::Gc(a) => {
             let keep = if a.sweeps.is_empty() {
@@ -47,7 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 let mut keep = std::collections::HashSet::new();
                 for s in &a.sweeps {
-                    with_plan(s, |p| {
+                    with_plan(s, sim, |p| {
                         keep.extend(p.graph.node_weights().map(|n| n.key.hex()));
                         Ok(ExitCode::SUCCESS)
                     })?;
@@ -59,20 +60,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Cache(a) => crate::build::cache_cmd(a),
         Command::Load(a) => crate::load::load(a),
         Command::ExecNode { spec } => Ok(ExitCode::from(
-            bench_exec::job::run_job(&spec).clamp(0, 255) as u8,
+            bench_exec::job::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
         )),
+        Command::SimEngine(a) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Other(format!("cannot start the runtime: {e}")))?;
+            rt.block_on(bench_sim::cli::run(a))
+                .map_err(CliError::Other)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// Parses and plans a sweep, printing its warnings, and hands the plan to `f`.
 fn with_plan(
     path: &Path,
+    simulate: bool,
     f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
     let source = read_source(path)?;
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, path)?;
+    let plan = compile(&parsed, &source, &registry, path, simulate)?;
     f(&plan)
 }
 
@@ -83,8 +94,9 @@ pub fn read_source(path: &Path) -> Result<Source, CliError> {
     Ok(Source::new(path.display().to_string(), text))
 }
 
-fn options(path: &Path) -> PlanOptions {
+fn options(path: &Path, simulate: bool) -> PlanOptions {
     PlanOptions {
+        simulate,
         base_dir: path.parent().map(|p| {
             if p.as_os_str().is_empty() {
                 Path::new(".").to_path_buf()
@@ -107,18 +119,19 @@ fn compile<'s, 'r>(
     source: &Source,
     registry: &'r [Box<dyn EnginePlugin>],
     path: &Path,
+    simulate: bool,
 ) -> Result<Plan<'s, 'r>, CliError> {
     print_warnings(&parsed.warnings);
-    let plan = bench_plan::plan(&parsed.sweep, source, registry, &options(path))?;
+    let plan = bench_plan::plan(&parsed.sweep, source, registry, &options(path, simulate))?;
     print_warnings(&plan.warnings);
     Ok(plan)
 }
 
-fn plan(a: PlanArgs) -> Result<ExitCode, CliError> {
+fn plan(a: PlanArgs, sim: bool) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, &a.sweep)?;
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
     let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
     let cache = if dir.join("layout").exists() {
         bench_cache::LocalCache::open(&dir).ok()
@@ -260,7 +273,7 @@ fn write_human(
     Ok(())
 }
 
-fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
+fn check(a: CheckArgs, sim: bool) -> Result<ExitCode, CliError> {
     let registry = bench_engines::builtin();
     let mut failed = false;
     for path in &a.sweeps {
@@ -269,7 +282,7 @@ fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
             .map_err(CliError::from)
             .and_then(|parsed| {
                 print_warnings(&parsed.warnings);
-                let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path))?;
+                let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
                 print_warnings(&plan.warnings);
                 Ok((
                     parsed.warnings.len() + plan.warnings.len(),
@@ -304,11 +317,11 @@ fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn graph(a: GraphArgs) -> Result<ExitCode, CliError> {
+fn graph(a: GraphArgs, sim: bool) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
     let parsed = bench_sweep::parse(&source)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, &a.sweep)?;
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
     let text = match a.format {
         GraphFormat::Dot => output::dot(&plan),
         GraphFormat::Mermaid => output::mermaid(&plan),

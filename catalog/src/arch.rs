@@ -3,10 +3,10 @@
 //! The built-in catalog covers common open models; a sweep can name an entry with
 //! `arch="..."` or give the facts inline for anything else.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What bench needs to know about a transformer to estimate memory and speed.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArchFacts {
     /// All parameters, every expert of a mixture-of-experts model included.
     pub params: f64,

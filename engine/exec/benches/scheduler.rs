@@ -83,7 +83,9 @@ fn benches(c: &mut Criterion) {
                 (dir, cache, graph(salt))
             },
             |(dir, cache, graph)| {
-                let exec: Arc<dyn Executor> = Arc::new(InProcess);
+                let exec: Arc<dyn Executor> = Arc::new(InProcess {
+                    actions: bench_exec::job::action_for,
+                });
                 let summary = rt.block_on(async {
                     let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
                     let (_ctx, crx) = tokio::sync::mpsc::unbounded_channel();

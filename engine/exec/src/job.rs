@@ -33,8 +33,23 @@ pub struct JobSpec {
     pub actions: String,
     /// The host the attempt was placed on (empty when hosts are not modelled).
     pub host: String,
+    /// How to reach the host the attempt was placed on (bench nodes).
+    #[serde(default)]
+    pub target: Option<HostTarget>,
+    /// Unkeyed details the action needs (see [`crate::NodeDetails::context`]).
+    #[serde(default)]
+    pub context: serde_json::Value,
     /// GPU ids assigned to this attempt on its host.
     pub gpu_ids: Vec<u32>,
+}
+
+/// A host as an attempt sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostTarget {
+    pub name: String,
+    /// `local`, `docker`, `sim` or `endpoint`.
+    pub executor: String,
+    pub address: Option<String>,
 }
 
 impl JobSpec {
@@ -183,7 +198,11 @@ impl Action for Unavailable {
     }
 }
 
-/// The action that runs a job, by kind and mode.
+/// Finds the action for a job. The crate that links the real actions (bench-actions)
+/// supplies its own; [`action_for`] knows only the test action.
+pub type ActionLookup = fn(&JobSpec) -> Box<dyn Action>;
+
+/// The actions this crate knows: the test action, and [`Unavailable`] for every real kind.
 pub fn action_for(job: &JobSpec) -> Box<dyn Action> {
     if job.actions == "test" {
         return Box::new(TestAction);
@@ -198,7 +217,7 @@ pub fn action_for(job: &JobSpec) -> Box<dyn Action> {
 
 /// Runs a job in this process (the far side of an executor): the action, then a failure
 /// file on error. Returns the process exit status.
-pub fn run_job(spec_path: &Path) -> i32 {
+pub fn run_job(spec_path: &Path, lookup: ActionLookup) -> i32 {
     let job = match JobSpec::read(spec_path) {
         Ok(j) => j,
         Err(e) => {
@@ -206,7 +225,7 @@ pub fn run_job(spec_path: &Path) -> i32 {
             return 2;
         }
     };
-    match action_for(&job).run(&job) {
+    match lookup(&job).run(&job) {
         Ok(()) => 0,
         Err(f) => {
             eprintln!("{f}");

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::{Executor, Job};
 use crate::failure::{Failure, FailureClass, RetryPolicy};
-use crate::job::{JobInput, JobSpec};
+use crate::job::{HostTarget, JobInput, JobSpec};
 
 /// A node as the scheduler sees it.
 #[derive(Clone, Debug)]
@@ -45,6 +45,11 @@ pub struct GpuNeed {
 pub trait NodeDetails: Sync {
     fn label(&self, i: usize) -> String;
     fn params(&self, i: usize) -> serde_json::Value;
+    /// What an attempt needs besides its params and is not keyed: file paths of this
+    /// machine, the served model name, SLOs. Never secrets.
+    fn context(&self, _i: usize) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// A host's GPUs, as slots.
@@ -53,6 +58,10 @@ pub struct HostSlots {
     pub name: String,
     pub gpu: String,
     pub gpus: u32,
+    /// How engines run there: `local`, `docker`, `sim`, `endpoint`.
+    pub executor: String,
+    /// The Docker endpoint or the endpoint's base URL.
+    pub address: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -434,14 +443,16 @@ pub async fn build(
                             .collect();
                         let label = details.label(item.idx);
                         let params = details.params(item.idx);
-                        let host_name = slots
-                            .hosts
-                            .get(host)
-                            .map(|h| h.0.name.clone())
-                            .unwrap_or_default();
+                        let context = details.context(item.idx);
+                        let target = slots.hosts.get(host).map(|h| HostTarget {
+                            name: h.0.name.clone(),
+                            executor: h.0.executor.clone(),
+                            address: h.0.address.clone(),
+                        });
                         futs.push(run_node(NodeRun {
                             idx: item.idx,
-                            host: host_name,
+                            target,
+                            context,
                             key: n.key.clone(),
                             kind: n.kind,
                             label,
@@ -615,7 +626,8 @@ fn skip_dependents(
 
 struct NodeRun {
     idx: usize,
-    host: String,
+    target: Option<HostTarget>,
+    context: serde_json::Value,
     key: String,
     kind: &'static str,
     label: String,
@@ -714,7 +726,9 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             inputs: inputs.clone(),
             out_dir: staging.out_dir.clone(),
             actions: r.opts.actions.clone(),
-            host: r.host.clone(),
+            host: r.target.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+            target: r.target.clone(),
+            context: r.context.clone(),
             gpu_ids: r.gpu_ids.clone(),
         };
         let spec_path = staging.root.join("job.json");

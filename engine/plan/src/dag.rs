@@ -95,7 +95,8 @@ pub fn label(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
         Subject::Setup { engine, gpu } => {
             format!(
                 "setup/{}/{}",
-                r.engines[engine as usize].name, r.gpu.values[gpu as usize].name
+                r.engine_label(engine, gpu),
+                r.gpu.values[gpu as usize].name
             )
         }
         Subject::Bench {
@@ -390,7 +391,13 @@ fn config_keys(
     if let Some(a) = shared.aggregate.get(&(c.workload, c.gpu, c.gpus)) {
         agg_prefix.put(a);
     }
-    let fp = &shared.fingerprint[c.engine as usize];
+    let sim_fp;
+    let fp = if r.engines[c.engine as usize].name != "sim" && r.simulated(c.engine, c.gpu) {
+        sim_fp = format!("sim:{}", shared.fingerprint[c.engine as usize]);
+        &sim_fp
+    } else {
+        &shared.fingerprint[c.engine as usize]
+    };
     let mut out = Vec::with_capacity(w.load.len() * (2 * w.repeats as usize + 1));
     for li in 0..w.load.len() {
         let first = out.len();
@@ -469,7 +476,7 @@ pub fn config_label(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> String {
     let mut s = format!(
         "{}/{}/{}/{}/{}/{}x{}/b{}/s{}",
         r.models[c.model as usize].decl.name.value,
-        r.engines[c.engine as usize].name,
+        r.engine_label(c.engine, c.gpu),
         r.quantization.values[c.quantization as usize].name(),
         r.dtype.values[c.dtype as usize].name(),
         r.kv_cache.values[c.kv_cache as usize].name(),
@@ -605,14 +612,25 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
     match *s {
         Subject::Download { model } => {
             let m = &r.models[model as usize];
-            match &m.decl.source {
+            let mut p = match &m.decl.source {
                 ModelSource::Hub { id, revision } => json!({
                     "source": "hub",
                     "id": id,
                     "revision": revision.as_deref().unwrap_or("main"),
                 }),
                 ModelSource::Local { path } => json!({ "source": "local", "path": path }),
+            };
+            // Only simulated configurations use the model: no weights, and the facts that
+            // drive the simulator are what the node produces, so they are keyed.
+            if x.facts_only_models.get(model as usize) == Some(&true)
+                && let Value::Object(o) = &mut p
+            {
+                o.insert("weights".into(), json!(false));
+                if let Some(f) = &m.facts {
+                    o.insert("facts".into(), serde_json::to_value(f).unwrap_or(Value::Null));
+                }
             }
+            p
         }
         Subject::Setup { engine, gpu } => json!({
             "engine": r.engines[engine as usize].name,
@@ -650,15 +668,24 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
 /// The fingerprint that enters a node's key.
 pub fn fingerprint(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
     match *s {
-        Subject::Setup { engine, .. } => {
-            let e = &r.engines[engine as usize];
-            e.plugin.fingerprint(&e.image)
-        }
+        Subject::Setup { engine, gpu } => engine_fingerprint(r, engine, gpu),
         Subject::Bench { config, .. } => {
-            let e = &r.engines[x.valid[config as usize].engine as usize];
-            e.plugin.fingerprint(&e.image)
+            let c = &x.valid[config as usize];
+            engine_fingerprint(r, c.engine, c.gpu)
         }
         _ => String::new(),
+    }
+}
+
+/// An engine's fingerprint, marked `sim:` when a real engine is simulated: simulated
+/// results never share a key with real ones.
+fn engine_fingerprint(r: &Resolved<'_, '_>, engine: u16, gpu: u16) -> String {
+    let e = &r.engines[engine as usize];
+    let fp = e.plugin.fingerprint(&e.image);
+    if e.name != "sim" && r.simulated(engine, gpu) {
+        format!("sim:{fp}")
+    } else {
+        fp
     }
 }
 

@@ -149,6 +149,8 @@ pub struct Expansion {
     /// Engine-argument value indices per combination (one entry per argument axis; [`NONE`]
     /// where the axis does not apply).
     pub arg_combos: Vec<Vec<u16>>,
+    /// By model: every configuration is simulated, so its download records facts only.
+    pub facts_only_models: Vec<bool>,
 }
 
 impl Expansion {
@@ -245,6 +247,7 @@ pub fn expand(r: &Resolved<'_, '_>, d: &mut Diags) -> Expansion {
         matrix_points: 0,
         included: 0,
         arg_combos: Vec::new(),
+        facts_only_models: Vec::new(),
     };
     let excluded_by = |c: &Config, list: &[Vec<u16>], ri: usize| {
         r.rules[ri]

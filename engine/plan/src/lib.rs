@@ -28,6 +28,9 @@ pub use resolve::Resolved;
 pub struct PlanOptions {
     /// The sweep file's directory: relative dataset and model paths start here.
     pub base_dir: Option<PathBuf>,
+    /// Run every configuration on the simulated engine, in its engine's dialect; results
+    /// are keyed and labelled apart from real ones.
+    pub simulate: bool,
 }
 
 /// A compiled sweep.
@@ -48,7 +51,7 @@ pub fn plan<'s, 'r>(
 ) -> Result<Plan<'s, 'r>, SweepError> {
     let mut d = Diags::default();
     let t0 = std::time::Instant::now();
-    let resolved = resolve::resolve(sweep, registry, opts.base_dir.as_deref(), &mut d);
+    let resolved = resolve::resolve(sweep, registry, opts.base_dir.as_deref(), opts.simulate, &mut d);
     if d.has_errors() {
         return Err(fail(source, d));
     }
@@ -67,6 +70,8 @@ pub fn plan<'s, 'r>(
     }
     let t1 = std::time::Instant::now();
     let expansion = expand::expand(&resolved, &mut d);
+    let mut expansion = expansion;
+    expansion.facts_only_models = facts_only_models(&resolved, &expansion);
     let t2 = std::time::Instant::now();
     let graph = dag::Builder {
         r: &resolved,
@@ -90,6 +95,19 @@ pub fn plan<'s, 'r>(
         graph,
         warnings,
     })
+}
+
+/// Models every configuration of which is simulated: their download needs no weights.
+fn facts_only_models(r: &Resolved<'_, '_>, x: &Expansion) -> Vec<bool> {
+    let mut used = vec![false; r.models.len()];
+    let mut real = vec![false; r.models.len()];
+    for c in &x.valid {
+        used[c.model as usize] = true;
+        if !r.simulated(c.engine, c.gpu) {
+            real[c.model as usize] = true;
+        }
+    }
+    used.iter().zip(&real).map(|(u, r)| *u && !r).collect()
 }
 
 /// The largest cartesian product the planner expands (about 2 GB of configurations).

@@ -7,7 +7,7 @@ use std::path::Path;
 use bench_catalog::{ArchFacts, CatalogModel, Dtype, GPUS, GpuSpec, KvCacheDtype, Quantization};
 use bench_engines::EnginePlugin;
 use bench_sweep::{
-    ArchOverride, Diag, Diags, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep, Workload,
+    ArchOverride, Diag, Diags, ExecutorKind, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep, Workload,
     suggest,
 };
 use miette::SourceSpan;
@@ -54,6 +54,8 @@ pub struct RWorkload<'s> {
     pub decl: &'s Workload,
     /// blake3 of the dataset file, for datasets read from a file.
     pub dataset_digest: Option<String>,
+    /// Where the dataset file is on this machine (never keyed).
+    pub dataset_path: Option<std::path::PathBuf>,
 }
 
 pub struct RArgAxis {
@@ -119,12 +121,47 @@ pub struct Resolved<'s, 'r> {
     pub workloads: Vec<RWorkload<'s>>,
     pub arg_axes: Vec<RArgAxis>,
     pub rules: Vec<RRule>,
+    /// `--simulate`: every configuration runs on the simulated engine.
+    pub simulate: bool,
+}
+
+impl Resolved<'_, '_> {
+    /// Whether configurations of an engine on a GPU type run on the simulated engine: the
+    /// `sim` engine itself, `--simulate`, or when every host providing the GPU is a
+    /// `sim` host. Simulated results are keyed apart (see [`crate::dag::fingerprint`]).
+    pub fn simulated(&self, engine: u16, gpu: u16) -> bool {
+        if self.simulate || self.engines[engine as usize].name == "sim" {
+            return true;
+        }
+        let name = self.gpu.values[gpu as usize].name;
+        let mut any = false;
+        self.sweep
+            .hosts
+            .iter()
+            .filter(|h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
+            .all(|h| {
+                any = true;
+                h.executor == ExecutorKind::Sim
+            })
+            && any
+    }
+
+    /// The engine's name in labels: `vllm~sim` when a real engine is simulated.
+    pub fn engine_label(&self, engine: u16, gpu: u16) -> std::borrow::Cow<'_, str> {
+        let name = &self.engines[engine as usize].name;
+        if name != "sim" && self.simulated(engine, gpu) {
+            format!("{name}~sim").into()
+        } else {
+            name.as_str().into()
+        }
+    }
 }
 
 pub fn resolve<'s, 'r>(
     sweep: &'s Sweep,
     registry: &'r [Box<dyn EnginePlugin>],
     base_dir: Option<&Path>,
+    simulate: bool,
     d: &mut Diags,
 ) -> Resolved<'s, 'r> {
     let plugin_names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
@@ -189,6 +226,27 @@ pub fn resolve<'s, 'r>(
             find_gpu(&h.gpu, d);
         }
     }
+    // A GPU type is simulated or real, never both: results would mix under one key.
+    for (i, h) in sweep.hosts.iter().enumerate() {
+        if let Some(other) = sweep.hosts[..i].iter().find(|o| {
+            o.gpu.value.eq_ignore_ascii_case(&h.gpu.value)
+                && (o.executor == ExecutorKind::Sim) != (h.executor == ExecutorKind::Sim)
+        }) {
+            d.push(
+                Diag::error(
+                    "plan::mixed-sim-hosts",
+                    h.span,
+                    format!(
+                        "hosts `{}` and `{}` both provide {}, one simulated and one not",
+                        other.name.value, h.name.value, h.gpu.value
+                    ),
+                )
+                .label("this host")
+                .also(other.span, "the other")
+                .help("simulated and real results are kept apart per GPU type: make both hosts executor=\"sim\" or neither, or use `bench build --simulate`"),
+            );
+        }
+    }
     let has_auto_host = sweep.hosts.iter().any(|h| h.gpu.value == "auto");
     if !sweep.hosts.is_empty() && !has_auto_host {
         for g in &sweep.matrix.gpu {
@@ -238,6 +296,7 @@ pub fn resolve<'s, 'r>(
         workloads,
         arg_axes: Vec::new(),
         rules: Vec::new(),
+        simulate,
     };
 
     for a in &sweep.matrix.args {
@@ -499,9 +558,17 @@ fn resolve_workloads<'s>(
                     }
                 }
             });
+            let dataset_path = w.dataset.path().map(|p| {
+                let path = match base_dir {
+                    Some(b) => b.join(p),
+                    None => Path::new(p).to_path_buf(),
+                };
+                std::fs::canonicalize(&path).unwrap_or(path)
+            });
             RWorkload {
                 decl: w,
                 dataset_digest,
+                dataset_path,
             }
         })
         .collect()

@@ -358,6 +358,15 @@ pub enum ExecutorKind {
 impl ExecutorKind {
     pub const NAMES: &'static [&'static str] = &["local", "docker", "sim", "endpoint"];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Docker => "docker",
+            Self::Sim => "sim",
+            Self::Endpoint => "endpoint",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "local" => Self::Local,

@@ -4,6 +4,7 @@
 //! [`model`] is the roofline; [`engine`] runs continuous batching on its own thread;
 //! [`server`] speaks the engines' dialects. The `bench-sim-engine` binary links nothing else.
 
+pub mod cli;
 pub mod engine;
 pub mod model;
 pub mod server;

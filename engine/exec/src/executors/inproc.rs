@@ -5,9 +5,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecFuture, Executor, Job};
 use crate::failure::{Failure, FailureClass};
-use crate::job::{JobSpec, action_for};
+use crate::job::{ActionLookup, JobSpec};
 
-pub struct InProcess;
+pub struct InProcess {
+    pub actions: ActionLookup,
+}
 
 impl Executor for InProcess {
     fn name(&self) -> &'static str {
@@ -18,7 +20,8 @@ impl Executor for InProcess {
         Box::pin(async move {
             let spec = JobSpec::read(&job.spec)
                 .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
-            let work = tokio::task::spawn_blocking(move || action_for(&spec).run(&spec));
+            let lookup = self.actions;
+            let work = tokio::task::spawn_blocking(move || lookup(&spec).run(&spec));
             tokio::select! {
                 r = work => r.map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?,
                 () = cancel.cancelled() => Err(Failure::new(FailureClass::Cancelled, "stopped before it finished")),

@@ -57,7 +57,10 @@ impl Executor for LocalProcess {
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::from(log2))
-                .kill_on_drop(true);
+                .kill_on_drop(true)
+                // Its own process group: Ctrl-C in the terminal reaches the build, which
+                // drains, not every node at once.
+                .process_group(0);
             if !job.gpu_ids.is_empty() {
                 let ids = job
                     .gpu_ids

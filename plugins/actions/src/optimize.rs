@@ -1,0 +1,247 @@
+//! The optimize node: every aggregate of the sweep ranked. Invalid configurations (a repeat
+//! failed validation) and those breaking a constraint are reported, never ranked; the rest
+//! are ordered by the sweep's method:
+//!
+//! * `combined` (default): Pareto front first, TOPSIS closeness within it
+//!   ([`bench_analysis::recommend`]);
+//! * `topsis`: TOPSIS closeness alone;
+//! * `pareto`: front, then crowding distance (larger first).
+//!
+//! An objective whose metric no configuration has (say `cost-per-mtok` without prices) is
+//! dropped with a note rather than leaving every configuration unscored.
+
+use std::collections::BTreeMap;
+
+use bench_analysis::{Bound, Criterion, Normalization, Sense, recommend};
+use bench_exec::Failure;
+use bench_exec::job::{Action, JobSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::AggregateOutput;
+use crate::{inputs, output, outputs, params, permanent, read_json, write_json};
+
+#[derive(Deserialize)]
+struct Params {
+    objectives: Vec<ObjectiveSpec>,
+    constraints: Vec<ConstraintSpec>,
+    method: String,
+    normalization: String,
+    profile: Option<String>,
+    top: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct ObjectiveSpec {
+    pub metric: String,
+    /// `maximize` or `minimize`.
+    pub direction: String,
+    pub weight: f64,
+}
+
+#[derive(Deserialize)]
+struct ConstraintSpec {
+    metric: String,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+/// One configuration-and-load point, ranked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Ranked {
+    /// The aggregate node's key.
+    pub key: String,
+    /// Passed validation in every repeat.
+    pub valid: bool,
+    /// Valid and within every constraint.
+    pub feasible: bool,
+    /// Why not feasible: validation reasons and broken constraints.
+    pub reasons: Vec<String>,
+    pub score: Option<f64>,
+    pub front: Option<u32>,
+    /// Crowding distance in its front; `None` when infinite (a front's extremes).
+    pub crowding: Option<f64>,
+    /// 1 = recommended first.
+    pub rank: Option<usize>,
+    /// The objectives' values.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// `recommendations.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OptimizeOutput {
+    pub method: String,
+    pub normalization: String,
+    pub objectives: Vec<ObjectiveSpec>,
+    pub notes: Vec<String>,
+    /// One entry per aggregate, in the DAG's order.
+    pub ranked: Vec<Ranked>,
+    /// Keys of the recommended points, best first (at most `top`).
+    pub top: Vec<String>,
+}
+
+pub struct Optimize;
+
+impl Action for Optimize {
+    fn run(&self, job: &JobSpec) -> Result<(), Failure> {
+        let p: Params = params(job)?;
+        let mut aggs = Vec::new();
+        for i in inputs(job, "aggregate") {
+            let a: AggregateOutput = read_json(output(i, outputs::AGGREGATE)?)?;
+            aggs.push((i.key.clone(), a));
+        }
+        let out = optimize(&p, &aggs)?;
+        for n in &out.notes {
+            println!("note: {n}");
+        }
+        println!(
+            "{} points ranked, {} infeasible",
+            out.ranked.iter().filter(|r| r.rank.is_some()).count(),
+            out.ranked.iter().filter(|r| !r.feasible).count()
+        );
+        write_json(job, outputs::RECOMMENDATIONS, &out)
+    }
+}
+
+fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
+    let mut notes = Vec::new();
+    let mut objectives: Vec<ObjectiveSpec> = match &p.profile {
+        Some(name) => bench_analysis::profile(name)
+            .ok_or_else(|| permanent(format!("unknown profile {name}")))?
+            .iter()
+            .map(|(m, s, w)| ObjectiveSpec {
+                metric: m.to_string(),
+                direction: if *s == Sense::Max { "maximize" } else { "minimize" }.into(),
+                weight: *w,
+            })
+            .collect(),
+        None if p.objectives.is_empty() => bench_analysis::profile("balanced")
+            .unwrap_or_default()
+            .iter()
+            .map(|(m, s, w)| ObjectiveSpec {
+                metric: m.to_string(),
+                direction: if *s == Sense::Max { "maximize" } else { "minimize" }.into(),
+                weight: *w,
+            })
+            .collect(),
+        None => p.objectives.clone(),
+    };
+    objectives.retain(|o| {
+        let known = aggs.iter().any(|(_, a)| a.metrics.contains_key(&o.metric));
+        if !known && !aggs.is_empty() {
+            notes.push(format!(
+                "objective {} dropped: no configuration has this metric",
+                o.metric
+            ));
+        }
+        known || aggs.is_empty()
+    });
+    if objectives.is_empty() || objectives.iter().all(|o| o.weight == 0.0) {
+        return Err(permanent(
+            "no objective left to rank by (see the notes above)",
+        ));
+    }
+    let value = |a: &AggregateOutput, m: &str| a.metrics.get(m).copied().unwrap_or(f64::NAN);
+    let cols: Vec<Vec<f64>> = objectives
+        .iter()
+        .map(|o| aggs.iter().map(|(_, a)| value(a, &o.metric)).collect())
+        .collect();
+    let col_refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let criteria: Vec<Criterion> = objectives
+        .iter()
+        .map(|o| Criterion {
+            sense: if o.direction == "maximize" { Sense::Max } else { Sense::Min },
+            weight: o.weight,
+        })
+        .collect();
+    // Validity is a constraint like the others: 1 for valid, bound below by 1.
+    let valid: Vec<f64> = aggs
+        .iter()
+        .map(|(_, a)| if a.valid { 1.0 } else { 0.0 })
+        .collect();
+    let ccols: Vec<Vec<f64>> = p
+        .constraints
+        .iter()
+        .map(|c| aggs.iter().map(|(_, a)| value(a, &c.metric)).collect())
+        .collect();
+    let mut bounds = vec![Bound {
+        values: &valid,
+        min: Some(1.0),
+        max: None,
+    }];
+    for (c, col) in p.constraints.iter().zip(&ccols) {
+        bounds.push(Bound {
+            values: col,
+            min: c.min,
+            max: c.max,
+        });
+    }
+    let norm = Normalization::parse(&p.normalization).unwrap_or(Normalization::MinMax);
+    let recs = recommend(&col_refs, &criteria, norm, &bounds)
+        .map_err(|e| permanent(format!("cannot rank: {e}")))?;
+    let mut ranked: Vec<Ranked> = recs
+        .iter()
+        .zip(aggs)
+        .map(|(r, (key, a))| {
+            let mut reasons: Vec<String> = Vec::new();
+            for k in &r.violates {
+                if *k == 0 {
+                    reasons.extend(a.reasons.iter().cloned());
+                    if a.reasons.is_empty() {
+                        reasons.push("no valid repeat".into());
+                    }
+                } else {
+                    let c = &p.constraints[k - 1];
+                    let v = value(a, &c.metric);
+                    reasons.push(match (c.min, c.max) {
+                        _ if v.is_nan() => format!("{} is unknown", c.metric),
+                        (Some(lo), _) if v < lo => format!("{} {v:.3} below {lo}", c.metric),
+                        (_, Some(hi)) => format!("{} {v:.3} above {hi}", c.metric),
+                        _ => format!("{} out of bounds", c.metric),
+                    });
+                }
+            }
+            Ranked {
+                key: key.clone(),
+                valid: a.valid,
+                feasible: r.feasible,
+                reasons,
+                score: r.score,
+                front: r.front,
+                crowding: r.crowding_finite(),
+                rank: r.rank,
+                values: objectives
+                    .iter()
+                    .filter_map(|o| a.metrics.get(&o.metric).map(|v| (o.metric.clone(), *v)))
+                    .collect(),
+            }
+        })
+        .collect();
+    // Other methods reorder the ranked points.
+    let mut order: Vec<usize> = (0..ranked.len()).filter(|i| ranked[*i].rank.is_some()).collect();
+    match p.method.as_str() {
+        "topsis" => order.sort_by(|a, b| {
+            ranked[*b].score.unwrap_or(0.0).total_cmp(&ranked[*a].score.unwrap_or(0.0)).then(a.cmp(b))
+        }),
+        "pareto" => order.sort_by(|a, b| {
+            let inf = |i: usize| recs[i].crowding.unwrap_or(0.0);
+            ranked[*a].front.cmp(&ranked[*b].front).then(inf(*b).total_cmp(&inf(*a))).then(a.cmp(b))
+        }),
+        _ => order.sort_by_key(|i| ranked[*i].rank),
+    }
+    for (pos, i) in order.iter().enumerate() {
+        ranked[*i].rank = Some(pos + 1);
+    }
+    let top = order
+        .iter()
+        .take(p.top as usize)
+        .map(|i| ranked[*i].key.clone())
+        .collect();
+    Ok(OptimizeOutput {
+        method: p.method.clone(),
+        normalization: p.normalization.clone(),
+        objectives,
+        notes,
+        ranked,
+        top,
+    })
+}

@@ -1,0 +1,72 @@
+//! Multi-criteria analysis, as pure functions over columns of numbers:
+//!
+//! * [`topsis`]: closeness to the ideal solution (Hwang & Yoon), min-max or vector
+//!   normalisation, benefit and cost criteria, weights;
+//! * [`pareto`]: non-dominated sorting (O(N log N) for two objectives, ENS with binary
+//!   search for more) and NSGA-II crowding distance;
+//! * [`recommend`]: constraints first, then the Pareto fronts ordered by TOPSIS closeness.
+//!
+//! Data is column-major (`&[&[f64]]`, one slice per criterion), the way results come out of
+//! a table, so a million alternatives cost no allocation per row.
+
+pub mod pareto;
+pub mod recommend;
+pub mod topsis;
+
+pub use pareto::{crowding_distance, non_dominated_fronts};
+pub use recommend::{Bound, Recommendation, recommend};
+pub use topsis::{Criterion, Normalization, TopsisError, rank_descending, topsis};
+
+/// Whether more or less of a criterion is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sense {
+    /// More is better (a benefit criterion).
+    Max,
+    /// Less is better (a cost criterion).
+    Min,
+}
+
+/// Named weight profiles: (profile, [(metric, sense, weight)]). A sweep's `profile` and
+/// `bench recommend --profile` use these instead of explicit objectives.
+pub const PROFILES: &[(&str, &[(&str, Sense, f64)])] = &[
+    (
+        "balanced",
+        &[
+            ("output-throughput", Sense::Max, 0.25),
+            ("ttft-p95", Sense::Min, 0.25),
+            ("tpot-p95", Sense::Min, 0.25),
+            ("cost-per-mtok", Sense::Min, 0.25),
+        ],
+    ),
+    (
+        "latency",
+        &[
+            ("ttft-p95", Sense::Min, 0.4),
+            ("tpot-p95", Sense::Min, 0.3),
+            ("e2e-p95", Sense::Min, 0.2),
+            ("output-throughput", Sense::Max, 0.1),
+        ],
+    ),
+    (
+        "throughput",
+        &[
+            ("output-throughput", Sense::Max, 0.5),
+            ("goodput", Sense::Max, 0.3),
+            ("ttft-p95", Sense::Min, 0.2),
+        ],
+    ),
+    (
+        "cost",
+        &[
+            ("cost-per-mtok", Sense::Min, 0.6),
+            ("output-throughput", Sense::Max, 0.2),
+            ("ttft-p95", Sense::Min, 0.2),
+        ],
+    ),
+];
+
+/// The objectives of a named profile.
+pub fn profile(name: &str) -> Option<&'static [(&'static str, Sense, f64)]> {
+    PROFILES.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+}

@@ -1,0 +1,224 @@
+//! Non-dominated sorting and crowding distance (NSGA-II, Deb et al. 2002). Every objective
+//! is minimised: negate the ones to maximise.
+//!
+//! Sorting is lexicographic first, after which a point can only be dominated by points
+//! before it, and identical points are neighbours (they share a front: duplicates do not
+//! dominate each other). Then each point goes to the first front none of whose members
+//! dominates it, found by binary search over the fronts (fronts only get "worse"):
+//!
+//! * two objectives: a front dominates a later point exactly when its smallest second
+//!   objective is ≤ the point's, so the search is O(log F) and the sort O(N log N);
+//! * more objectives: ENS-BS (Zhang et al. 2015), comparing against the members of a front,
+//!   newest first.
+//!
+//! Points with a non-finite objective get no front (`None`).
+
+/// The 0-based non-dominated front of every point, in input order.
+pub fn non_dominated_fronts(objectives: &[&[f64]]) -> Vec<Option<u32>> {
+    let m = objectives.len();
+    let n = objectives.first().map_or(0, |c| c.len());
+    let mut front = vec![None; n];
+    if m == 0 {
+        return front;
+    }
+    let mut order: Vec<u32> = (0..n as u32)
+        .filter(|i| objectives.iter().all(|c| c[*i as usize].is_finite()))
+        .collect();
+    let cmp = |a: &u32, b: &u32| {
+        for c in objectives {
+            match c[*a as usize].total_cmp(&c[*b as usize]) {
+                std::cmp::Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        std::cmp::Ordering::Equal
+    };
+    order.sort_unstable_by(|a, b| cmp(a, b).then(a.cmp(b)));
+    let same = |a: u32, b: u32| objectives.iter().all(|c| c[a as usize] == c[b as usize]);
+
+    if m == 1 {
+        // Fronts are the distinct values, in order.
+        let mut f = 0u32;
+        for (k, &i) in order.iter().enumerate() {
+            if k > 0 && !same(order[k - 1], i) {
+                f += 1;
+            }
+            front[i as usize] = Some(f);
+        }
+        return front;
+    }
+
+    if m == 2 {
+        let f2 = objectives[1];
+        let mut min_f2: Vec<f64> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            let f = if k > 0 && same(order[k - 1], i) {
+                front[order[k - 1] as usize].unwrap_or(0)
+            } else {
+                let y = f2[i as usize];
+                let f = min_f2.partition_point(|m| *m <= y);
+                if f == min_f2.len() {
+                    min_f2.push(y);
+                } else {
+                    min_f2[f] = min_f2[f].min(y);
+                }
+                f as u32
+            };
+            front[i as usize] = Some(f);
+        }
+        return front;
+    }
+
+    // ENS-BS for three or more objectives.
+    let dominates = |a: u32, b: u32| {
+        // a precedes b lexicographically and differs from it: a dominates b iff a ≤ b in
+        // every objective.
+        objectives.iter().all(|c| c[a as usize] <= c[b as usize])
+    };
+    let mut fronts: Vec<Vec<u32>> = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        let f = if k > 0 && same(order[k - 1], i) {
+            front[order[k - 1] as usize].unwrap_or(0) as usize
+        } else {
+            let dominated_by = |f: &Vec<u32>| f.iter().rev().any(|&p| dominates(p, i));
+            // First front that does not dominate i (fronts dominating i form a prefix).
+            let (mut lo, mut hi) = (0usize, fronts.len());
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if dominated_by(&fronts[mid]) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        if f == fronts.len() {
+            fronts.push(Vec::new());
+        }
+        fronts[f].push(i);
+        front[i as usize] = Some(f as u32);
+    }
+    front
+}
+
+/// Crowding distance of each point within its front (Deb et al. 2002, the sum over
+/// objectives not divided by their number): per objective, the front's extreme points get
+/// infinity and inner points add `(next − prev) / (max − min)`; an objective with zero range
+/// adds nothing; fronts of one or two points are all infinite. Points without a front get
+/// `None`.
+pub fn crowding_distance(objectives: &[&[f64]], fronts: &[Option<u32>]) -> Vec<Option<f64>> {
+    let n = fronts.len();
+    let mut dist: Vec<Option<f64>> = fronts.iter().map(|f| f.map(|_| 0.0)).collect();
+    let nf = fronts.iter().flatten().max().map_or(0, |m| *m as usize + 1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); nf];
+    for (i, f) in fronts.iter().enumerate().take(n) {
+        if let Some(f) = f {
+            members[*f as usize].push(i);
+        }
+    }
+    for mut mem in members {
+        if mem.len() <= 2 {
+            for i in mem {
+                dist[i] = Some(f64::INFINITY);
+            }
+            continue;
+        }
+        for c in objectives {
+            // Stable: equal values keep input order.
+            mem.sort_by(|a, b| c[*a].total_cmp(&c[*b]));
+            let (lo, hi) = (c[mem[0]], c[mem[mem.len() - 1]]);
+            dist[mem[0]] = Some(f64::INFINITY);
+            dist[mem[mem.len() - 1]] = Some(f64::INFINITY);
+            let range = hi - lo;
+            if range <= 0.0 {
+                continue;
+            }
+            for k in 1..mem.len() - 1 {
+                if let Some(d) = &mut dist[mem[k]] {
+                    *d += (c[mem[k + 1]] - c[mem[k - 1]]) / range;
+                }
+            }
+        }
+    }
+    dist
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, O(M N²): the reference the fast paths are checked against.
+    fn naive(objectives: &[&[f64]]) -> Vec<Option<u32>> {
+        let n = objectives[0].len();
+        let dom = |a: usize, b: usize| {
+            objectives.iter().all(|c| c[a] <= c[b]) && objectives.iter().any(|c| c[a] < c[b])
+        };
+        let mut front = vec![None; n];
+        let mut left: Vec<usize> = (0..n).collect();
+        let mut f = 0;
+        while !left.is_empty() {
+            let now: Vec<usize> = left
+                .iter()
+                .copied()
+                .filter(|&i| !left.iter().any(|&j| dom(j, i)))
+                .collect();
+            for &i in &now {
+                front[i] = Some(f);
+            }
+            left.retain(|i| !now.contains(i));
+            f += 1;
+        }
+        front
+    }
+
+    #[test]
+    fn two_objective_staircase() {
+        let a = [1.0, 2.0, 3.0, 2.0, 3.0, 1.0];
+        let b = [3.0, 2.0, 1.0, 3.0, 3.0, 3.0];
+        let f = non_dominated_fronts(&[&a, &b]);
+        // (1,3) twice: duplicates share front 0.
+        assert_eq!(f, vec![Some(0), Some(0), Some(0), Some(1), Some(2), Some(0)]);
+    }
+
+    #[test]
+    fn non_finite_points_have_no_front() {
+        let a = [1.0, f64::NAN, 2.0];
+        let b = [2.0, 0.0, 1.0];
+        assert_eq!(non_dominated_fronts(&[&a, &b]), vec![Some(0), None, Some(0)]);
+    }
+
+    #[test]
+    fn crowding_of_a_front() {
+        let a = [1.0, 2.0, 4.0, 5.0];
+        let b = [4.0, 3.0, 1.0, 0.0];
+        let f = non_dominated_fronts(&[&a, &b]);
+        assert!(f.iter().all(|x| *x == Some(0)));
+        let d = crowding_distance(&[&a, &b], &f);
+        assert_eq!(d[0], Some(f64::INFINITY));
+        assert_eq!(d[3], Some(f64::INFINITY));
+        // Point 1: (4 − 1)/4 + (4 − 1)/4 = 1.5; point 2: (5 − 2)/4 + (3 − 0)/4 = 1.5.
+        assert_eq!(d[1], Some(1.5));
+        assert_eq!(d[2], Some(1.5));
+        // Two-point fronts are infinite.
+        let d = crowding_distance(&[&a[..2], &b[..2]], &f[..2]);
+        assert_eq!(d, vec![Some(f64::INFINITY); 2]);
+    }
+
+    proptest! {
+        #[test]
+        fn fast_sort_matches_the_definition(
+            m in 1usize..5,
+            pts in prop::collection::vec(prop::collection::vec(0u8..6, 4), 0..60),
+        ) {
+            let cols: Vec<Vec<f64>> = (0..m).map(|j| pts.iter().map(|p| p[j] as f64).collect()).collect();
+            let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+            if pts.is_empty() {
+                prop_assert!(non_dominated_fronts(&refs).is_empty());
+            } else {
+                prop_assert_eq!(non_dominated_fronts(&refs), naive(&refs));
+            }
+        }
+    }
+}
