@@ -73,7 +73,10 @@ impl NodeDetails for View<'_, '_, '_> {
         let (r, x) = (&self.0.resolved, &self.0.expansion);
         match self.0.graph[NodeIndex::new(i)].subject {
             Subject::Setup { engine, gpu } => {
-                serde_json::json!({ "simulated": r.simulated(engine, gpu) })
+                serde_json::json!({
+                    "simulated": r.simulated(engine, gpu),
+                    "endpoint": r.on_endpoints(gpu),
+                })
             }
             Subject::Bench { config, .. } => {
                 let c = &x.valid[config as usize];
@@ -351,6 +354,9 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         serde_json::to_vec_pretty(&record).unwrap_or_default(),
     );
     print_summary(&summary, &last);
+    if mode != progress::Mode::Quiet {
+        crate::results::after_build(plan, &dir);
+    }
     Ok(match summary.status {
         BuildStatus::Succeeded => ExitCode::SUCCESS,
         BuildStatus::Failed => ExitCode::from(1),

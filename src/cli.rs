@@ -46,6 +46,9 @@ pub enum Command {
     /// Why a node's key is what it is, and what differs from the last committed key of the
     /// same node (like `ninja -d explain`).
     Explain(NodeArgs),
+    /// The measured results: one row per configuration and load point, in recommendation
+    /// order, with the reasons of the invalid ones.
+    Results(ResultsArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
     /// Remove cache entries: those no given sweep references, or by age or size.
@@ -208,6 +211,20 @@ pub struct BuildArgs {
     /// How often the metadata service is polled.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub poll_interval: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResultsArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    #[command(flatten)]
+    pub cache: CacheDir,
+    /// Every row (default: the first 20).
+    #[arg(long)]
+    pub all: bool,
+    /// Print the rows, with every aggregated metric, and the recommendations as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

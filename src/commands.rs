@@ -34,6 +34,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::build::status(a, p))
         }
+        Command::Results(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, sim, |p| crate::results::results(a, p))
+        }
         Command::Explain(a) => {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::build::explain(a, p))

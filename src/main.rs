@@ -7,6 +7,7 @@ mod error;
 mod load;
 mod progress;
 mod render;
+mod results;
 
 use std::process::ExitCode;
 

@@ -395,6 +395,9 @@ fn config_keys(
     let fp = if r.engines[c.engine as usize].name != "sim" && r.simulated(c.engine, c.gpu) {
         sim_fp = format!("sim:{}", shared.fingerprint[c.engine as usize]);
         &sim_fp
+    } else if r.on_endpoints(c.gpu) {
+        sim_fp = format!("endpoint:{}", shared.fingerprint[c.engine as usize]);
+        &sim_fp
     } else {
         &shared.fingerprint[c.engine as usize]
     };
@@ -684,6 +687,8 @@ fn engine_fingerprint(r: &Resolved<'_, '_>, engine: u16, gpu: u16) -> String {
     let fp = e.plugin.fingerprint(&e.image);
     if e.name != "sim" && r.simulated(engine, gpu) {
         format!("sim:{fp}")
+    } else if r.on_endpoints(gpu) {
+        format!("endpoint:{fp}")
     } else {
         fp
     }

@@ -97,13 +97,14 @@ pub fn plan<'s, 'r>(
     })
 }
 
-/// Models every configuration of which is simulated: their download needs no weights.
+/// Models every configuration of which is simulated or served by an endpoint: their
+/// download needs no weights.
 fn facts_only_models(r: &Resolved<'_, '_>, x: &Expansion) -> Vec<bool> {
     let mut used = vec![false; r.models.len()];
     let mut real = vec![false; r.models.len()];
     for c in &x.valid {
         used[c.model as usize] = true;
-        if !r.simulated(c.engine, c.gpu) {
+        if !r.simulated(c.engine, c.gpu) && !r.on_endpoints(c.gpu) {
             real[c.model as usize] = true;
         }
     }

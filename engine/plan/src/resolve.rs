@@ -146,6 +146,25 @@ impl Resolved<'_, '_> {
             && any
     }
 
+    /// Whether configurations on a GPU type go to already-running servers: every host
+    /// providing it is an `endpoint` host. Nothing is downloaded or set up for them.
+    pub fn on_endpoints(&self, gpu: u16) -> bool {
+        if self.simulate {
+            return false;
+        }
+        let name = self.gpu.values[gpu as usize].name;
+        let mut any = false;
+        self.sweep
+            .hosts
+            .iter()
+            .filter(|h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
+            .all(|h| {
+                any = true;
+                h.executor == ExecutorKind::Endpoint
+            })
+            && any
+    }
+
     /// The engine's name in labels: `vllm~sim` when a real engine is simulated.
     pub fn engine_label(&self, engine: u16, gpu: u16) -> std::borrow::Cow<'_, str> {
         let name = &self.engines[engine as usize].name;

@@ -49,7 +49,7 @@ impl Action for Download {
             )));
         }
         println!(
-            "model {} (facts only: every configuration of it is simulated)",
+            "model {} (facts only: every configuration of it is simulated or served by an endpoint)",
             p.id.as_deref().or(p.path.as_deref()).unwrap_or("?")
         );
         write_json(

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 pub use aggregate::{AggregateOutput, Ci};
 pub use bench::{BenchContext, RunInfo};
 pub use download::ModelInfo;
-pub use optimize::{OptimizeOutput, Ranked};
+pub use optimize::{ObjectiveSpec, OptimizeOutput, Ranked};
 pub use sim::SIM_ENGINE_ENV;
 pub use validate::Validation;
 

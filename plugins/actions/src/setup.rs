@@ -18,6 +18,8 @@ struct Params {
 struct Context {
     #[serde(default)]
     simulated: bool,
+    #[serde(default)]
+    endpoint: bool,
 }
 
 pub struct Setup;
@@ -26,6 +28,14 @@ impl Action for Setup {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
         let p: Params = params(job)?;
         let c: Context = serde_json::from_value(job.context.clone()).unwrap_or_default();
+        if c.endpoint {
+            println!("{} on {}: served by endpoint hosts, nothing to set up", p.engine, p.gpu);
+            return write_json(
+                job,
+                outputs::SETUP,
+                &serde_json::json!({ "engine": p.engine, "gpu": p.gpu, "endpoint": true }),
+            );
+        }
         if !c.simulated {
             return Err(permanent(format!(
                 "setting up {} ({}) on {} hosts needs the Docker executor, not in this build \
