@@ -49,6 +49,9 @@ pub enum Command {
     /// The measured results: one row per configuration and load point, in recommendation
     /// order, with the reasons of the invalid ones.
     Results(ResultsArgs),
+    /// Rank the rows of any table (CSV) by TOPSIS or Pareto fronts: re-rank results with new
+    /// weights without rerunning anything.
+    Rank(RankArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
     /// Remove cache entries: those no given sweep references, or by age or size.
@@ -211,6 +214,50 @@ pub struct BuildArgs {
     /// How often the metadata service is polled.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub poll_interval: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RankMethod {
+    /// TOPSIS closeness; ties share a rank.
+    Topsis,
+    /// Non-dominated front, then crowding distance (larger first).
+    Pareto,
+    /// Front first, TOPSIS closeness within it (what `optimize` does by default).
+    Combined,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum NormArg {
+    /// (x − min) / (max − min), reversed for costs.
+    Minmax,
+    /// x / ‖column‖₂.
+    Vector,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RankFormat {
+    Json,
+    Table,
+}
+
+/// `--criteria ttft_p95:min:0.3,throughput:max:0.7`: JSON output is an array in input order
+/// with `row` (0-based), `score` (TOPSIS closeness; null for pareto), `rank` (1 = best),
+/// `front` (0-based non-dominated front) and `crowding` (null when infinite). Rows with an
+/// empty or NaN cell in a weighted criterion get null score, rank and front.
+#[derive(Debug, clap::Args)]
+pub struct RankArgs {
+    /// The table: a CSV file with a header row.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// NAME:max|min[:WEIGHT], comma-separated (weight 1 when left out).
+    #[arg(long, value_delimiter = ',', value_parser = crate::rank::parse_criterion, required = true)]
+    pub criteria: Vec<crate::rank::CriterionArg>,
+    #[arg(long, value_enum, default_value = "topsis")]
+    pub method: RankMethod,
+    #[arg(long, value_enum, default_value = "minmax")]
+    pub normalization: NormArg,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RankFormat,
 }
 
 #[derive(Debug, clap::Args)]

@@ -20,12 +20,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Graph(a) => graph(a, sim),
         Command::Build(a) => {
             if a.dry_run {
-                return plan(PlanArgs {
-                    sweep: a.sweep,
-                    json: false,
-                    show_pruned: false,
-                    cache: a.cache,
-                }, sim);
+                return plan(
+                    PlanArgs {
+                        sweep: a.sweep,
+                        json: false,
+                        show_pruned: false,
+                        cache: a.cache,
+                    },
+                    sim,
+                );
             }
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::build::build(a, p))
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::build::status(a, p))
         }
+        Command::Rank(a) => crate::rank::rank(a),
         Command::Results(a) => {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::results::results(a, p))
@@ -286,7 +290,8 @@ fn check(a: CheckArgs, sim: bool) -> Result<ExitCode, CliError> {
             .map_err(CliError::from)
             .and_then(|parsed| {
                 print_warnings(&parsed.warnings);
-                let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
+                let plan =
+                    bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
                 print_warnings(&plan.warnings);
                 Ok((
                     parsed.warnings.len() + plan.warnings.len(),

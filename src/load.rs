@@ -101,10 +101,7 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
         } else {
             None
         };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    let rt = bench_loadgen::runtime_for(&cfg.load)
         .map_err(|e| CliError::Other(format!("cannot start the runtime: {e}")))?;
     let records = rt
         .block_on(run(cfg, prompts, progress))

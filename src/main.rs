@@ -6,6 +6,7 @@ mod commands;
 mod error;
 mod load;
 mod progress;
+mod rank;
 mod render;
 mod results;
 

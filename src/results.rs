@@ -104,14 +104,21 @@ fn fmt(v: Option<&f64>, prec: usize) -> String {
 /// Prints the table: at most `limit` rows (all with `None`).
 pub fn print(res: &Results, limit: Option<usize>) {
     if res.rows.is_empty() {
-        println!("no results yet for {}: `bench build` runs the sweep", res.sweep);
+        println!(
+            "no results yet for {}: `bench build` runs the sweep",
+            res.sweep
+        );
         return;
     }
     let simulated = res.rows.iter().any(|r| r.aggregate.simulated);
     println!(
         "\nresults of {}{} — latencies in ms (pooled over repeats), throughput the mean over repeats",
         res.sweep,
-        if simulated { " (SIMULATED engines)" } else { "" }
+        if simulated {
+            " (SIMULATED engines)"
+        } else {
+            ""
+        }
     );
     let width = res
         .rows
@@ -123,7 +130,15 @@ pub fn print(res: &Results, limit: Option<usize>) {
         .clamp(10, 90);
     println!(
         "{:>4}  {:<width$}  {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8}",
-        "rank", "configuration / load", "TTFT p50", "TTFT p95", "TPOT p50", "E2E p95", "out tok/s", "goodput", "$/Mtok"
+        "rank",
+        "configuration / load",
+        "TTFT p50",
+        "TTFT p95",
+        "TPOT p50",
+        "E2E p95",
+        "out tok/s",
+        "goodput",
+        "$/Mtok"
     );
     let shown = limit.unwrap_or(usize::MAX);
     for row in res.rows.iter().take(shown) {
@@ -161,13 +176,27 @@ pub fn print(res: &Results, limit: Option<usize>) {
         );
     }
     if res.missing > 0 {
-        println!("      {} configuration/load points not built yet", res.missing);
+        println!(
+            "      {} configuration/load points not built yet",
+            res.missing
+        );
     }
     if let Some(o) = &res.recommendations {
         let objectives: Vec<String> = o
             .objectives
             .iter()
-            .map(|x| format!("{} {} ×{}", x.metric, if x.direction == "maximize" { "↑" } else { "↓" }, x.weight))
+            .map(|x| {
+                format!(
+                    "{} {} ×{}",
+                    x.metric,
+                    if x.direction == "maximize" {
+                        "↑"
+                    } else {
+                        "↓"
+                    },
+                    x.weight
+                )
+            })
             .collect();
         println!(
             "ranked by {} ({}): {}",

@@ -297,3 +297,110 @@ fn load_against_nothing_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("× connection refused or reset"));
 }
+
+const FIGHTERS: &str = "aircraft,speed,range,payload,cost,reliability,maneuverability
+A1,2.0,1500,20000,5.5,5,9
+A2,2.5,2700,18000,6.5,3,5
+A3,1.8,2000,21000,4.5,7,7
+A4,2.2,1800,20000,5.0,5,5
+";
+
+#[test]
+fn rank_reproduces_hwang_and_yoon() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fighters.csv");
+    std::fs::write(&csv, FIGHTERS).unwrap();
+    let out = bench()
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args([
+            "--criteria",
+            "speed:max:0.2,range:max:0.1,payload:max:0.1,cost:min:0.1,reliability:max:0.2,maneuverability:max:0.3",
+            "--method",
+            "topsis",
+            "--normalization",
+            "vector",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let want = [0.643277, 0.268384, 0.613542, 0.312291];
+    let ranks = [1, 4, 2, 3];
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["row"], i);
+        let s = r["score"].as_f64().unwrap();
+        assert_eq!(format!("{s:.6}"), format!("{:.6}", want[i]), "row {i}");
+        assert_eq!(r["rank"], ranks[i]);
+        assert!(r["front"].is_u64());
+    }
+}
+
+#[test]
+fn rank_pareto_fronts_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "thr,lat\n100,10\n90,20\n50,5\n200,400\n,3\n").unwrap();
+    let out = bench()
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args([
+            "--criteria",
+            "thr:max,lat:min",
+            "--method",
+            "pareto",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let fronts: Vec<Value> = rows.iter().map(|r| r["front"].clone()).collect();
+    assert_eq!(
+        fronts,
+        vec![0.into(), 1.into(), 0.into(), 0.into(), Value::Null]
+    );
+    assert!(rows.iter().all(|r| r["score"].is_null()));
+    // The front's extremes have infinite crowding (null); the inner point a finite one.
+    assert!(rows[2]["crowding"].is_null() && rows[3]["crowding"].is_null());
+    assert!(rows[0]["crowding"].as_f64().unwrap() > 0.0);
+    assert_eq!(rows[1]["rank"], 4);
+    assert_eq!(rows[4]["rank"], Value::Null);
+
+    bench()
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args(["--criteria", "throughput:max"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no column `throughput`"))
+        .stderr(predicate::str::contains("columns: thr, lat"));
+    bench()
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args(["--criteria", "thr:up"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("`up` is not max or min"));
+    std::fs::write(&csv, "thr,lat\n100,10\nfast,20\n").unwrap();
+    bench()
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args(["--criteria", "thr:max"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "t.csv:3: `fast` in column `thr` is not a number",
+        ));
+}

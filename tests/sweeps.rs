@@ -97,9 +97,16 @@ fn a_sim_sweep_runs_end_to_end_ranks_its_results_and_reruns_nothing() {
     let o = p.bench(&["build", "s.kdl"]);
     assert!(o.status.success(), "{}", text(&o));
     // 1 download, 1 setup, 2 configs × 2 loads × 2 repeats × (bench + validate), 4 aggregates, optimize.
-    assert!(summary(&o).contains("23 nodes, 0 cached, 23 built"), "{}", text(&o));
+    assert!(
+        summary(&o).contains("23 nodes, 0 cached, 23 built"),
+        "{}",
+        text(&o)
+    );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("results of small (SIMULATED engines)"), "{out}");
+    assert!(
+        out.contains("results of small (SIMULATED engines)"),
+        "{out}"
+    );
 
     let r = p.results(&[]);
     let rows = r["rows"].as_array().unwrap();
@@ -124,7 +131,10 @@ fn a_sim_sweep_runs_end_to_end_ranks_its_results_and_reruns_nothing() {
         // cost = price × GPUs / 3600 / output tokens per second × 1e6
         let cost = m["cost-per-mtok"].as_f64().unwrap();
         let want = 2.0 / 3600.0 / m["output-throughput"].as_f64().unwrap() * 1e6;
-        assert!((cost - want).abs() < 1e-9 * want.max(1.0), "{cost} vs {want}");
+        assert!(
+            (cost - want).abs() < 1e-9 * want.max(1.0),
+            "{cost} vs {want}"
+        );
         // Two repeats: a confidence interval around the mean.
         let ci = &a["ci"]["output-throughput"];
         assert_eq!(ci["n"], 2);
@@ -138,11 +148,24 @@ fn a_sim_sweep_runs_end_to_end_ranks_its_results_and_reruns_nothing() {
     // Every request of every run was recorded: 9 lines (1 warmup + 8) per bench node.
     let plan: serde_json::Value =
         serde_json::from_slice(&p.bench(&["plan", "s.kdl", "--json"]).stdout).unwrap();
-    let logs = p.bench(&["logs", "s.kdl", "bench/Qwen/Qwen2.5-0.5B-Instruct/sim/fp16/auto/auto/H100-80GBx1/b8/s1024/chat/c4/r1"]);
+    let logs = p.bench(&[
+        "logs",
+        "s.kdl",
+        "bench/Qwen/Qwen2.5-0.5B-Instruct/sim/fp16/auto/auto/H100-80GBx1/b8/s1024/chat/c4/r1",
+    ]);
     let log = String::from_utf8_lossy(&logs.stdout);
-    assert!(log.contains("simulated engine listening on http://127.0.0.1:"), "{log}");
+    assert!(
+        log.contains("simulated engine listening on http://127.0.0.1:"),
+        "{log}"
+    );
     assert!(log.contains("9 requests against"), "{log}");
-    assert!(plan["nodes"].as_array().unwrap().iter().all(|n| n["status"] == "cached"));
+    assert!(
+        plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["status"] == "cached")
+    );
 
     // Nothing changed: nothing runs.
     let o = p.bench(&["build", "s.kdl"]);
@@ -180,7 +203,12 @@ fn simulate_rehearses_real_engines_in_their_dialects_keyed_apart() {
             .unwrap()
             .iter()
             .filter(|n| n["kind"] == "bench")
-            .map(|n| (n["label"].as_str().unwrap().to_string(), n["key"].as_str().unwrap().to_string()))
+            .map(|n| {
+                (
+                    n["label"].as_str().unwrap().to_string(),
+                    n["key"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let real = keys(&["plan", "s.kdl", "--json"]);
@@ -189,13 +217,20 @@ fn simulate_rehearses_real_engines_in_their_dialects_keyed_apart() {
     for ((rl, rk), (sl, sk)) in real.iter().zip(&sim) {
         assert_ne!(rk, sk, "simulated and real runs share a key");
         assert!(!rl.contains("~sim"), "{rl}");
-        assert!(sl.contains("/vllm~sim/") || sl.contains("/tgi~sim/"), "{sl}");
+        assert!(
+            sl.contains("/vllm~sim/") || sl.contains("/tgi~sim/"),
+            "{sl}"
+        );
     }
 
     // Without a GPU path in this build, the real sweep says what to do.
     let o = p.bench(&["build", "s.kdl"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--simulate"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--simulate"),
+        "{}",
+        text(&o)
+    );
 
     let o = p.bench(&["build", "s.kdl", "--simulate"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -208,11 +243,15 @@ fn simulate_rehearses_real_engines_in_their_dialects_keyed_apart() {
     }
     // Each engine was driven in its own dialect: TGI's completions API is /generate_stream.
     let log = |label: &str| {
-        String::from_utf8_lossy(&p.bench(&["logs", "s.kdl", "--simulate", label]).stdout).to_string()
+        String::from_utf8_lossy(&p.bench(&["logs", "s.kdl", "--simulate", label]).stdout)
+            .to_string()
     };
-    let tgi = log("bench/Qwen/Qwen2.5-0.5B-Instruct/tgi~sim/fp16/auto/auto/H100-80GBx1/b8/s1024/w/c2/r0");
+    let tgi =
+        log("bench/Qwen/Qwen2.5-0.5B-Instruct/tgi~sim/fp16/auto/auto/H100-80GBx1/b8/s1024/w/c2/r0");
     assert!(tgi.contains("(Tgi)"), "{tgi}");
-    let vllm = log("bench/Qwen/Qwen2.5-0.5B-Instruct/vllm~sim/fp16/auto/auto/H100-80GBx1/b8/s1024/w/c2/r0");
+    let vllm = log(
+        "bench/Qwen/Qwen2.5-0.5B-Instruct/vllm~sim/fp16/auto/auto/H100-80GBx1/b8/s1024/w/c2/r0",
+    );
     assert!(vllm.contains("(OpenaiCompletions)"), "{vllm}");
 }
 
@@ -222,14 +261,28 @@ struct Server(Child, String);
 impl Server {
     fn start(model: &str) -> Self {
         let mut c = Command::new(bin())
-            .args(["sim-engine", "--port", "0", "--model", model, "--arch", "qwen2.5-0.5b"])
+            .args([
+                "sim-engine",
+                "--port",
+                "0",
+                "--model",
+                model,
+                "--arch",
+                "qwen2.5-0.5b",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(c.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap().to_string();
+        BufReader::new(c.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
         Server(c, url)
     }
 }
@@ -276,8 +329,14 @@ sweep "endpoints" {{
     let r = p.results(&[]);
     let rows = r["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    let h100 = rows.iter().find(|x| x["label"].as_str().unwrap().contains("H100")).unwrap();
-    let a100 = rows.iter().find(|x| x["label"].as_str().unwrap().contains("A100")).unwrap();
+    let h100 = rows
+        .iter()
+        .find(|x| x["label"].as_str().unwrap().contains("H100"))
+        .unwrap();
+    let a100 = rows
+        .iter()
+        .find(|x| x["label"].as_str().unwrap().contains("A100"))
+        .unwrap();
     assert_eq!(h100["rank"], 1);
     assert_eq!(h100["aggregate"]["valid"], true);
     assert_eq!(h100["aggregate"]["simulated"], false);

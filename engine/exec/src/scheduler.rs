@@ -726,7 +726,11 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             inputs: inputs.clone(),
             out_dir: staging.out_dir.clone(),
             actions: r.opts.actions.clone(),
-            host: r.target.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+            host: r
+                .target
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
             target: r.target.clone(),
             context: r.context.clone(),
             gpu_ids: r.gpu_ids.clone(),

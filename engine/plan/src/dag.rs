@@ -630,7 +630,10 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
             {
                 o.insert("weights".into(), json!(false));
                 if let Some(f) = &m.facts {
-                    o.insert("facts".into(), serde_json::to_value(f).unwrap_or(Value::Null));
+                    o.insert(
+                        "facts".into(),
+                        serde_json::to_value(f).unwrap_or(Value::Null),
+                    );
                 }
             }
             p

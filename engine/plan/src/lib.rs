@@ -51,7 +51,13 @@ pub fn plan<'s, 'r>(
 ) -> Result<Plan<'s, 'r>, SweepError> {
     let mut d = Diags::default();
     let t0 = std::time::Instant::now();
-    let resolved = resolve::resolve(sweep, registry, opts.base_dir.as_deref(), opts.simulate, &mut d);
+    let resolved = resolve::resolve(
+        sweep,
+        registry,
+        opts.base_dir.as_deref(),
+        opts.simulate,
+        &mut d,
+    );
     if d.has_errors() {
         return Err(fail(source, d));
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 use bench_catalog::{ArchFacts, CatalogModel, Dtype, GPUS, GpuSpec, KvCacheDtype, Quantization};
 use bench_engines::EnginePlugin;
 use bench_sweep::{
-    ArchOverride, Diag, Diags, ExecutorKind, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep, Workload,
-    suggest,
+    ArchOverride, Diag, Diags, ExecutorKind, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep,
+    Workload, suggest,
 };
 use miette::SourceSpan;
 

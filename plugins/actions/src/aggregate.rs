@@ -95,13 +95,20 @@ impl Action for Aggregate {
             "{} of {} repeats valid; output {:.1} tok/s",
             out.repeats_valid,
             out.repeats,
-            out.metrics.get("output-throughput").copied().unwrap_or(f64::NAN)
+            out.metrics
+                .get("output-throughput")
+                .copied()
+                .unwrap_or(f64::NAN)
         );
         write_json(job, outputs::AGGREGATE, &out)
     }
 }
 
-fn aggregate(runs: &[(RunInfo, Validation, Vec<Record>)], p: &Params, slo: &Slo) -> AggregateOutput {
+fn aggregate(
+    runs: &[(RunInfo, Validation, Vec<Record>)],
+    p: &Params,
+    slo: &Slo,
+) -> AggregateOutput {
     let mut reasons = Vec::new();
     for (run, val, _) in runs {
         for r in &val.reasons {
@@ -110,12 +117,20 @@ fn aggregate(runs: &[(RunInfo, Validation, Vec<Record>)], p: &Params, slo: &Slo)
     }
     let valid_runs: Vec<&(RunInfo, Validation, Vec<Record>)> =
         runs.iter().filter(|(_, v, _)| v.passed).collect();
-    let forced = runs.first().is_some_and(|(r, _, _)| r.dialect != Dialect::Tgi);
+    let forced = runs
+        .first()
+        .is_some_and(|(r, _, _)| r.dialect != Dialect::Tgi);
     let pooled: Vec<Record> = valid_runs
         .iter()
         .flat_map(|(_, _, rs)| rs.iter().cloned())
         .collect();
     let all = bench_loadgen::compute(&pooled, slo, &p.percentiles, forced);
+    // Counts and errors over every run, valid or not: an invalid configuration says why.
+    let every: Vec<Record> = runs
+        .iter()
+        .flat_map(|(_, _, rs)| rs.iter().cloned())
+        .collect();
+    let counts = bench_loadgen::compute(&every, slo, &[], forced);
     let mut metrics = BTreeMap::new();
     let mut dist = |family: &str, d: &Dist| {
         if d.count == 0 {
@@ -165,8 +180,11 @@ fn aggregate(runs: &[(RunInfo, Validation, Vec<Record>)], p: &Params, slo: &Slo)
     if let Some(a) = all.accuracy {
         metrics.insert("accuracy".into(), a);
     }
-    if all.requests > 0 {
-        metrics.insert("error-rate".into(), all.failed as f64 / all.requests as f64);
+    if counts.requests > 0 {
+        metrics.insert(
+            "error-rate".into(),
+            counts.failed as f64 / counts.requests as f64,
+        );
     }
     metrics.insert("gpus".into(), p.gpus as f64);
     if let Some(g) = runs.first().and_then(|(r, _, _)| r.gpu_memory_gb) {
@@ -177,13 +195,13 @@ fn aggregate(runs: &[(RunInfo, Validation, Vec<Record>)], p: &Params, slo: &Slo)
         reasons,
         repeats: runs.len() as u32,
         repeats_valid: valid_runs.len() as u32,
-        requests: all.requests,
-        completed: all.completed,
+        requests: counts.requests,
+        completed: counts.completed,
         simulated: runs.iter().any(|(r, _, _)| r.simulated),
         metrics,
         ci,
         confidence: p.confidence,
-        errors: all.errors,
+        errors: counts.errors,
     }
 }
 

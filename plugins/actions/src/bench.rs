@@ -42,7 +42,11 @@ pub(crate) struct Workload {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
 pub(crate) enum Dataset {
     Random {
         input_len: u32,
@@ -72,7 +76,11 @@ pub(crate) struct StopSpec {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
 pub(crate) enum LoadSpec {
     Concurrency {
         concurrency: u32,
@@ -145,8 +153,9 @@ impl Action for Bench {
             .find(|e| e.name() == c.engine)
             .ok_or_else(|| permanent(format!("no engine plugin `{}` in this build", c.engine)))?;
         let chat = c.workload.api == "chat";
-        let dialect = Dialect::parse(plugin.dialect(chat))
-            .ok_or_else(|| permanent(format!("engine {} speaks no dialect bench knows", c.engine)))?;
+        let dialect = Dialect::parse(plugin.dialect(chat)).ok_or_else(|| {
+            permanent(format!("engine {} speaks no dialect bench knows", c.engine))
+        })?;
         let executor = job.target.as_ref().map_or("local", |t| t.executor.as_str());
         let simulated = ctx.simulated || executor == "sim";
         let gpu_memory_gb = model.facts.as_ref().and_then(|f| memory_gib(c, f));
@@ -218,17 +227,18 @@ impl Action for Bench {
         };
         println!(
             "{} requests against {} ({dialect:?}), {}",
-            if total > 0 { total.to_string() } else { "timed".into() },
+            if total > 0 {
+                total.to_string()
+            } else {
+                "timed".into()
+            },
             url,
             match &cfg.load {
                 Load::Concurrency { concurrency } => format!("concurrency {concurrency}"),
                 Load::Rate { rate, .. } => format!("rate {rate}/s"),
             }
         );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        let rt = bench_loadgen::runtime_for(&cfg.load)
             .map_err(|e| infra(format!("cannot start the runtime: {e}")))?;
         // Progress for the build display: one line per tenth of the requests.
         let step = (total / 10).max(1);
@@ -405,7 +415,11 @@ pub(crate) fn read_records(path: &std::path::Path) -> Result<Vec<Record>, Failur
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
-                permanent(format!("{}:{}: not a request record: {e}", path.display(), i + 1))
+                permanent(format!(
+                    "{}:{}: not a request record: {e}",
+                    path.display(),
+                    i + 1
+                ))
             })
         })
         .collect()

@@ -70,7 +70,8 @@ pub(crate) fn infra(msg: impl Into<String>) -> Failure {
 
 /// Reads a JSON file, the failure naming it.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| infra(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| infra(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| permanent(format!("{} is not what bench wrote: {e}", path.display())))
 }

@@ -110,7 +110,12 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
             .iter()
             .map(|(m, s, w)| ObjectiveSpec {
                 metric: m.to_string(),
-                direction: if *s == Sense::Max { "maximize" } else { "minimize" }.into(),
+                direction: if *s == Sense::Max {
+                    "maximize"
+                } else {
+                    "minimize"
+                }
+                .into(),
                 weight: *w,
             })
             .collect(),
@@ -119,7 +124,12 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
             .iter()
             .map(|(m, s, w)| ObjectiveSpec {
                 metric: m.to_string(),
-                direction: if *s == Sense::Max { "maximize" } else { "minimize" }.into(),
+                direction: if *s == Sense::Max {
+                    "maximize"
+                } else {
+                    "minimize"
+                }
+                .into(),
                 weight: *w,
             })
             .collect(),
@@ -149,7 +159,11 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
     let criteria: Vec<Criterion> = objectives
         .iter()
         .map(|o| Criterion {
-            sense: if o.direction == "maximize" { Sense::Max } else { Sense::Min },
+            sense: if o.direction == "maximize" {
+                Sense::Max
+            } else {
+                Sense::Min
+            },
             weight: o.weight,
         })
         .collect();
@@ -217,14 +231,24 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
         })
         .collect();
     // Other methods reorder the ranked points.
-    let mut order: Vec<usize> = (0..ranked.len()).filter(|i| ranked[*i].rank.is_some()).collect();
+    let mut order: Vec<usize> = (0..ranked.len())
+        .filter(|i| ranked[*i].rank.is_some())
+        .collect();
     match p.method.as_str() {
         "topsis" => order.sort_by(|a, b| {
-            ranked[*b].score.unwrap_or(0.0).total_cmp(&ranked[*a].score.unwrap_or(0.0)).then(a.cmp(b))
+            ranked[*b]
+                .score
+                .unwrap_or(0.0)
+                .total_cmp(&ranked[*a].score.unwrap_or(0.0))
+                .then(a.cmp(b))
         }),
         "pareto" => order.sort_by(|a, b| {
             let inf = |i: usize| recs[i].crowding.unwrap_or(0.0);
-            ranked[*a].front.cmp(&ranked[*b].front).then(inf(*b).total_cmp(&inf(*a))).then(a.cmp(b))
+            ranked[*a]
+                .front
+                .cmp(&ranked[*b].front)
+                .then(inf(*b).total_cmp(&inf(*a)))
+                .then(a.cmp(b))
         }),
         _ => order.sort_by_key(|i| ranked[*i].rank),
     }

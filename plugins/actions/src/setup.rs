@@ -29,7 +29,10 @@ impl Action for Setup {
         let p: Params = params(job)?;
         let c: Context = serde_json::from_value(job.context.clone()).unwrap_or_default();
         if c.endpoint {
-            println!("{} on {}: served by endpoint hosts, nothing to set up", p.engine, p.gpu);
+            println!(
+                "{} on {}: served by endpoint hosts, nothing to set up",
+                p.engine, p.gpu
+            );
             return write_json(
                 job,
                 outputs::SETUP,

@@ -7,8 +7,8 @@ use bench_exec::job::{Action, JobSpec};
 use bench_loadgen::Record;
 use serde::{Deserialize, Serialize};
 
-use crate::bench::read_records;
 use crate::bench::RunInfo;
+use crate::bench::read_records;
 use crate::{inputs, output, outputs, params, permanent, read_json, write_json};
 
 #[derive(Deserialize)]
@@ -46,7 +46,10 @@ impl Action for Validate {
         let run: RunInfo = read_json(output(bench, outputs::RUN)?)?;
         let v = validate(&records, run.metrics.token_mismatches, &g);
         if v.passed {
-            println!("passed: {} of {} requests completed", v.completed, v.requests);
+            println!(
+                "passed: {} of {} requests completed",
+                v.completed, v.requests
+            );
         } else {
             println!("invalid run: {}", v.reasons.join("; "));
         }
@@ -88,14 +91,14 @@ fn validate(records: &[Record], mismatched: u64, g: &Gates) -> Validation {
     if requests == 0 {
         reasons.push("no request was measured".to_string());
     }
-    if error_rate > g.max_error_rate {
+    if requests > 0 && error_rate > g.max_error_rate {
         reasons.push(format!(
             "error rate {:.2} % above the {:.2} % allowed",
             error_rate * 100.0,
             g.max_error_rate * 100.0
         ));
     }
-    if completed_fraction < g.min_completed {
+    if requests > 0 && completed_fraction < g.min_completed {
         reasons.push(format!(
             "{:.1} % of requests completed, below the {:.1} % required",
             completed_fraction * 100.0,
@@ -171,7 +174,11 @@ mod tests {
         rs[1].error = Some("HTTP 503".into());
         let v = validate(&rs, 0, &gates());
         assert!(!v.passed);
-        assert!(v.reasons[0].contains("error rate 2.00 %"), "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].contains("error rate 2.00 %"),
+            "{:?}",
+            v.reasons
+        );
 
         let rs: Vec<Record> = (0..100).map(ok).collect();
         let v = validate(&rs, 10, &gates());

@@ -179,14 +179,20 @@ mod tests {
         let b = [3.0, 2.0, 1.0, 3.0, 3.0, 3.0];
         let f = non_dominated_fronts(&[&a, &b]);
         // (1,3) twice: duplicates share front 0.
-        assert_eq!(f, vec![Some(0), Some(0), Some(0), Some(1), Some(2), Some(0)]);
+        assert_eq!(
+            f,
+            vec![Some(0), Some(0), Some(0), Some(1), Some(2), Some(0)]
+        );
     }
 
     #[test]
     fn non_finite_points_have_no_front() {
         let a = [1.0, f64::NAN, 2.0];
         let b = [2.0, 0.0, 1.0];
-        assert_eq!(non_dominated_fronts(&[&a, &b]), vec![Some(0), None, Some(0)]);
+        assert_eq!(
+            non_dominated_fronts(&[&a, &b]),
+            vec![Some(0), None, Some(0)]
+        );
     }
 
     #[test]

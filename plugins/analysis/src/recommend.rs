@@ -9,9 +9,9 @@
 //!    order. So a dominated configuration is never recommended above one that dominates it,
 //!    and within a front the weights decide.
 
+use crate::Sense;
 use crate::pareto::{crowding_distance, non_dominated_fronts};
 use crate::topsis::{Criterion, Normalization, TopsisError, topsis};
-use crate::Sense;
 
 /// A hard constraint on one value per alternative.
 #[derive(Clone, Copy, Debug)]
@@ -98,8 +98,16 @@ pub fn recommend(
     order.sort_by(|a, b| {
         fronts[*a]
             .cmp(&fronts[*b])
-            .then(scores[*b].unwrap_or(0.0).total_cmp(&scores[*a].unwrap_or(0.0)))
-            .then(crowding[*b].unwrap_or(0.0).total_cmp(&crowding[*a].unwrap_or(0.0)))
+            .then(
+                scores[*b]
+                    .unwrap_or(0.0)
+                    .total_cmp(&scores[*a].unwrap_or(0.0)),
+            )
+            .then(
+                crowding[*b]
+                    .unwrap_or(0.0)
+                    .total_cmp(&crowding[*a].unwrap_or(0.0)),
+            )
             .then(a.cmp(b))
     });
     let mut out: Vec<Recommendation> = (0..n)
@@ -134,10 +142,20 @@ mod tests {
         let thr = [100.0, 90.0, 50.0, 200.0, 95.0];
         let lat = [10.0, 20.0, 5.0, 400.0, 9.0];
         let crit = [
-            Criterion { sense: Sense::Max, weight: 0.5 },
-            Criterion { sense: Sense::Min, weight: 0.5 },
+            Criterion {
+                sense: Sense::Max,
+                weight: 0.5,
+            },
+            Criterion {
+                sense: Sense::Min,
+                weight: 0.5,
+            },
         ];
-        let bound = Bound { values: &lat, min: None, max: Some(100.0) };
+        let bound = Bound {
+            values: &lat,
+            min: None,
+            max: Some(100.0),
+        };
         let r = recommend(&[&thr, &lat], &crit, Normalization::MinMax, &[bound]).unwrap();
         // Row 3 breaks the latency bound.
         assert!(!r[3].feasible);
@@ -153,14 +171,24 @@ mod tests {
         let mut f0: Vec<&Recommendation> = r.iter().filter(|x| x.front == Some(0)).collect();
         f0.sort_by_key(|x| x.rank);
         assert!(f0.windows(2).all(|w| w[0].score >= w[1].score));
-        assert_eq!(f0.iter().map(|x| x.rank.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            f0.iter().map(|x| x.rank.unwrap()).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]
     fn nothing_feasible_ranks_nothing() {
         let a = [1.0, 2.0];
-        let crit = [Criterion { sense: Sense::Max, weight: 1.0 }];
-        let bound = Bound { values: &a, min: Some(5.0), max: None };
+        let crit = [Criterion {
+            sense: Sense::Max,
+            weight: 1.0,
+        }];
+        let bound = Bound {
+            values: &a,
+            min: Some(5.0),
+            max: None,
+        };
         let r = recommend(&[&a], &crit, Normalization::MinMax, &[bound]).unwrap();
         assert!(r.iter().all(|x| !x.feasible && x.rank.is_none()));
     }

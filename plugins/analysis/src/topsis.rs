@@ -233,9 +233,19 @@ mod tests {
     #[test]
     fn min_max_extremes_are_zero_and_one() {
         // One benefit criterion: the best is the ideal (1), the worst the anti-ideal (0).
-        let s = topsis(&[&[1.0, 3.0, 2.0]], &[c(Sense::Max, 1.0)], Normalization::MinMax).unwrap();
+        let s = topsis(
+            &[&[1.0, 3.0, 2.0]],
+            &[c(Sense::Max, 1.0)],
+            Normalization::MinMax,
+        )
+        .unwrap();
         assert_eq!(s, vec![Some(0.0), Some(1.0), Some(0.5)]);
-        let s = topsis(&[&[1.0, 3.0, 2.0]], &[c(Sense::Min, 1.0)], Normalization::MinMax).unwrap();
+        let s = topsis(
+            &[&[1.0, 3.0, 2.0]],
+            &[c(Sense::Min, 1.0)],
+            Normalization::MinMax,
+        )
+        .unwrap();
         assert_eq!(s, vec![Some(1.0), Some(0.0), Some(0.5)]);
     }
 
@@ -247,8 +257,12 @@ mod tests {
             Normalization::MinMax,
         )
         .unwrap();
-        let without =
-            topsis(&[&[1.0, 3.0, 2.0]], &[c(Sense::Max, 1.0)], Normalization::MinMax).unwrap();
+        let without = topsis(
+            &[&[1.0, 3.0, 2.0]],
+            &[c(Sense::Max, 1.0)],
+            Normalization::MinMax,
+        )
+        .unwrap();
         assert_eq!(with, without);
     }
 
@@ -273,8 +287,12 @@ mod tests {
         .unwrap();
         assert_eq!(s[1], None);
         assert_eq!(s[3], Some(1.0));
-        let s2 = topsis(&[&[1.0, 3.0, 100.0]], &[c(Sense::Max, 1.0)], Normalization::MinMax)
-            .unwrap();
+        let s2 = topsis(
+            &[&[1.0, 3.0, 100.0]],
+            &[c(Sense::Max, 1.0)],
+            Normalization::MinMax,
+        )
+        .unwrap();
         assert_eq!((s[0], s[2]), (s2[0], s2[1]));
         assert_eq!(rank_descending(&s), vec![Some(3), None, Some(2), Some(1)]);
     }
@@ -312,7 +330,11 @@ mod tests {
             Err(TopsisError::BadWeight { .. })
         ));
         assert!(matches!(
-            topsis(&[&[1.0], &[1.0, 2.0]], &[c(Sense::Max, 1.0), c(Sense::Max, 1.0)], Normalization::MinMax),
+            topsis(
+                &[&[1.0], &[1.0, 2.0]],
+                &[c(Sense::Max, 1.0), c(Sense::Max, 1.0)],
+                Normalization::MinMax
+            ),
             Err(TopsisError::Ragged { .. })
         ));
         assert!(matches!(

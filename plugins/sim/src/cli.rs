@@ -83,7 +83,8 @@ pub async fn run(a: SimArgs) -> Result<(), String> {
                 gpu: GpuSpec::find(&a.gpu).ok_or_else(|| format!("unknown GPU {}", a.gpu))?,
                 tp: a.gpus.max(1),
                 quantization: q,
-                dtype: Dtype::parse(&a.dtype).ok_or_else(|| format!("unknown dtype {}", a.dtype))?,
+                dtype: Dtype::parse(&a.dtype)
+                    .ok_or_else(|| format!("unknown dtype {}", a.dtype))?,
                 kv_cache: KvCacheDtype::parse(&a.kv_cache)
                     .ok_or_else(|| format!("unknown kv-cache {}", a.kv_cache))?,
             }))

@@ -70,6 +70,7 @@ pub fn try_snapshot(text: &str, base_dir: Option<&Path>) -> Result<Snapshot, Swe
     let registry = bench_engines::builtin();
     let opts = PlanOptions {
         base_dir: base_dir.map(Path::to_path_buf),
+        ..PlanOptions::default()
     };
     let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &opts)?;
     let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
