@@ -156,7 +156,8 @@ fn aggregate(
         .map(|(_, _, rs)| bench_loadgen::compute(rs, slo, &p.percentiles, forced))
         .collect();
     let mut ci = BTreeMap::new();
-    let scalars: [(&str, fn(&bench_loadgen::Metrics) -> f64); 4] = [
+    type Scalar = fn(&bench_loadgen::Metrics) -> f64;
+    let scalars: [(&str, Scalar); 4] = [
         ("request-throughput", |m| m.request_throughput),
         ("output-throughput", |m| m.output_throughput),
         ("total-throughput", |m| m.total_throughput),

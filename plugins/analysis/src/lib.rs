@@ -27,9 +27,12 @@ pub enum Sense {
     Min,
 }
 
+/// An objective of a profile: (metric, sense, weight).
+pub type Objective = (&'static str, Sense, f64);
+
 /// Named weight profiles: (profile, [(metric, sense, weight)]). A sweep's `profile` and
 /// `bench recommend --profile` use these instead of explicit objectives.
-pub const PROFILES: &[(&str, &[(&str, Sense, f64)])] = &[
+pub const PROFILES: &[(&str, &[Objective])] = &[
     (
         "balanced",
         &[
@@ -67,6 +70,6 @@ pub const PROFILES: &[(&str, &[(&str, Sense, f64)])] = &[
 ];
 
 /// The objectives of a named profile.
-pub fn profile(name: &str) -> Option<&'static [(&'static str, Sense, f64)]> {
+pub fn profile(name: &str) -> Option<&'static [Objective]> {
     PROFILES.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
 }
