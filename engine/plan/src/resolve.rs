@@ -130,9 +130,13 @@ impl Resolved<'_, '_> {
     /// `sim` engine itself, `--simulate`, or when every host providing the GPU is a
     /// `sim` host. Simulated results are keyed apart (see [`crate::dag::fingerprint`]).
     pub fn simulated(&self, engine: u16, gpu: u16) -> bool {
-        if self.simulate || self.engines[engine as usize].name == "sim" {
-            return true;
-        }
+        self.simulate
+            || self.engines[engine as usize].name == "sim"
+            || self.every_host_is(gpu, ExecutorKind::Sim)
+    }
+
+    /// Whether the GPU type has hosts, all of them of one executor kind.
+    fn every_host_is(&self, gpu: u16, kind: ExecutorKind) -> bool {
         let name = self.gpu.values[gpu as usize].name;
         let mut any = false;
         self.sweep
@@ -141,7 +145,7 @@ impl Resolved<'_, '_> {
             .filter(|h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
             .all(|h| {
                 any = true;
-                h.executor == ExecutorKind::Sim
+                h.executor == kind
             })
             && any
     }
@@ -149,20 +153,7 @@ impl Resolved<'_, '_> {
     /// Whether configurations on a GPU type go to already-running servers: every host
     /// providing it is an `endpoint` host. Nothing is downloaded or set up for them.
     pub fn on_endpoints(&self, gpu: u16) -> bool {
-        if self.simulate {
-            return false;
-        }
-        let name = self.gpu.values[gpu as usize].name;
-        let mut any = false;
-        self.sweep
-            .hosts
-            .iter()
-            .filter(|h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
-            .all(|h| {
-                any = true;
-                h.executor == ExecutorKind::Endpoint
-            })
-            && any
+        !self.simulate && self.every_host_is(gpu, ExecutorKind::Endpoint)
     }
 
     /// The engine's name in labels: `vllm~sim` when a real engine is simulated.

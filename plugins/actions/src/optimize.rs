@@ -104,8 +104,8 @@ impl Action for Optimize {
 
 fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
     let mut notes = Vec::new();
-    let mut objectives: Vec<ObjectiveSpec> = match &p.profile {
-        Some(name) => bench_analysis::profile(name)
+    let profile = |name: &str| -> Result<Vec<ObjectiveSpec>, Failure> {
+        Ok(bench_analysis::profile(name)
             .ok_or_else(|| permanent(format!("unknown profile {name}")))?
             .iter()
             .map(|(m, s, w)| ObjectiveSpec {
@@ -118,21 +118,11 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
                 .into(),
                 weight: *w,
             })
-            .collect(),
-        None if p.objectives.is_empty() => bench_analysis::profile("balanced")
-            .unwrap_or_default()
-            .iter()
-            .map(|(m, s, w)| ObjectiveSpec {
-                metric: m.to_string(),
-                direction: if *s == Sense::Max {
-                    "maximize"
-                } else {
-                    "minimize"
-                }
-                .into(),
-                weight: *w,
-            })
-            .collect(),
+            .collect())
+    };
+    let mut objectives: Vec<ObjectiveSpec> = match &p.profile {
+        Some(name) => profile(name)?,
+        None if p.objectives.is_empty() => profile("balanced")?,
         None => p.objectives.clone(),
     };
     objectives.retain(|o| {
