@@ -1,1 +1,467 @@
-//! DuckDB results store.
+//! The DuckDB results store: the only crate of the workspace that links DuckDB.
+//!
+//! The cache is the source of truth (content-addressed node outputs); the store is a
+//! queryable index of it, filled after each build. Every row carries the key of the node it
+//! came from, and a node already in the store is never inserted again: replaying a build,
+//! or ingesting the same cache twice, duplicates nothing. The schema is documented in
+//! docs/schema.md.
+
+use std::path::{Path, PathBuf};
+
+use bench_actions::{AggregateOutput, OptimizeOutput, RunInfo, Validation};
+use bench_loadgen::Record;
+use duckdb::types::Value;
+use duckdb::{Connection, params};
+
+/// Bumped when the schema changes incompatibly; a store of another version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS runs (
+    node_key VARCHAR PRIMARY KEY, sweep VARCHAR, label VARCHAR,
+    model VARCHAR, engine VARCHAR, quantization VARCHAR, dtype VARCHAR, kv_cache VARCHAR,
+    gpu VARCHAR, gpus INTEGER, batch_size INTEGER, seq_len INTEGER, workload VARCHAR,
+    load VARCHAR, repeat INTEGER, simulated BOOLEAN, dialect VARCHAR, host VARCHAR,
+    started_at TIMESTAMP, requests BIGINT, completed BIGINT, failed BIGINT, duration_s DOUBLE,
+    request_throughput DOUBLE, output_throughput DOUBLE
+);
+CREATE TABLE IF NOT EXISTS requests (
+    node_key VARCHAR, idx BIGINT, warmup BOOLEAN,
+    due_ns BIGINT, send_ns BIGINT, first_token_ns BIGINT, last_token_ns BIGINT, end_ns BIGINT,
+    status INTEGER, error VARCHAR, request_id VARCHAR, prompt_tokens BIGINT, max_tokens BIGINT,
+    server_prompt_tokens BIGINT, server_output_tokens BIGINT, client_output_tokens BIGINT,
+    correct BOOLEAN, ttft_ms DOUBLE, e2e_ms DOUBLE
+);
+CREATE TABLE IF NOT EXISTS validations (
+    node_key VARCHAR PRIMARY KEY, bench_key VARCHAR, passed BOOLEAN, reasons VARCHAR,
+    error_rate DOUBLE, completed_fraction DOUBLE, token_mismatch_fraction DOUBLE,
+    bad_timings BIGINT
+);
+CREATE TABLE IF NOT EXISTS configs (
+    node_key VARCHAR PRIMARY KEY, sweep VARCHAR, label VARCHAR,
+    model VARCHAR, engine VARCHAR, quantization VARCHAR, dtype VARCHAR, kv_cache VARCHAR,
+    gpu VARCHAR, gpus INTEGER, batch_size INTEGER, seq_len INTEGER, workload VARCHAR,
+    load VARCHAR, valid BOOLEAN, reasons VARCHAR, repeats INTEGER, repeats_valid INTEGER,
+    requests BIGINT, completed BIGINT, simulated BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    node_key VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
+    PRIMARY KEY (node_key, metric)
+);
+CREATE TABLE IF NOT EXISTS recommendations (
+    node_key VARCHAR, aggregate_key VARCHAR, sweep VARCHAR, rank INTEGER, score DOUBLE,
+    front INTEGER, crowding DOUBLE, feasible BOOLEAN, reasons VARCHAR,
+    PRIMARY KEY (node_key, aggregate_key)
+);
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("results store {path}: {source}")]
+    Db {
+        path: PathBuf,
+        source: duckdb::Error,
+    },
+    #[error(
+        "{path} holds results schema version {found}; this bench writes version {want} (move the file aside to start a new store)"
+    )]
+    Version { path: PathBuf, found: i64, want: i64 },
+}
+
+/// A configuration's axes, as columns.
+#[derive(Clone, Debug, Default)]
+pub struct Axes {
+    pub sweep: String,
+    pub label: String,
+    pub model: String,
+    pub engine: String,
+    pub quantization: String,
+    pub dtype: String,
+    pub kv_cache: String,
+    pub gpu: String,
+    pub gpus: u32,
+    pub batch_size: u32,
+    pub seq_len: u32,
+    pub workload: String,
+    pub load: String,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What a query returns: column names and rows of displayable cells.
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+fn ns(v: Option<u64>) -> Option<i64> {
+    v.map(|x| x as i64)
+}
+
+impl Store {
+    /// Opens (creating it and its schema when missing) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let err = |source| StoreError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(err)?;
+            }
+            Some(v) if v != SCHEMA_VERSION => {
+                return Err(StoreError::Version {
+                    path: path.to_path_buf(),
+                    found: v,
+                    want: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: duckdb::Error) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn has(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE node_key = ?"),
+                params![key],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Whether a node's rows are in the store (`runs`, `validations`, `configs` or
+    /// `recommendations`).
+    pub fn contains(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        self.has(table, key)
+    }
+
+    /// One bench run and every request of it, in one transaction; nothing when the run is
+    /// already stored. Returns whether rows were added.
+    pub fn add_run(
+        &mut self,
+        key: &str,
+        axes: &Axes,
+        repeat: u32,
+        run: &RunInfo,
+        records: &[Record],
+    ) -> Result<bool, StoreError> {
+        if self.has("runs", key)? {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let err = |source| StoreError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let m = &run.metrics;
+        tx.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?)",
+            params![
+                key, axes.sweep, axes.label, axes.model, axes.engine, axes.quantization,
+                axes.dtype, axes.kv_cache, axes.gpu, axes.gpus, axes.batch_size, axes.seq_len,
+                axes.workload, axes.load, repeat, run.simulated,
+                format!("{:?}", run.dialect), run.host, run.started_at,
+                m.requests as i64, m.completed as i64, m.failed as i64, m.duration_s,
+                m.request_throughput, m.output_throughput,
+            ],
+        )
+        .map_err(err)?;
+        {
+            let mut app = tx.appender("requests").map_err(err)?;
+            for r in records {
+                let ttft = r
+                    .first_token_ns
+                    .map(|f| f.saturating_sub(r.send_ns) as f64 / 1e6);
+                let e2e = r
+                    .last_token_ns
+                    .map(|l| l.saturating_sub(r.send_ns) as f64 / 1e6);
+                app.append_row(params![
+                    key,
+                    r.index as i64,
+                    r.warmup,
+                    r.due_ns as i64,
+                    r.send_ns as i64,
+                    ns(r.first_token_ns),
+                    ns(r.last_token_ns),
+                    r.end_ns as i64,
+                    r.status as i32,
+                    r.error,
+                    r.request_id,
+                    r.prompt_tokens as i64,
+                    r.max_tokens as i64,
+                    ns(r.server_prompt_tokens),
+                    ns(r.server_output_tokens),
+                    r.client_output_tokens as i64,
+                    r.correct,
+                    ttft,
+                    e2e,
+                ])
+                .map_err(err)?;
+            }
+            app.flush().map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    pub fn add_validation(
+        &mut self,
+        key: &str,
+        bench_key: &str,
+        v: &Validation,
+    ) -> Result<bool, StoreError> {
+        if self.has("validations", key)? {
+            return Ok(false);
+        }
+        self.conn
+            .execute(
+                "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    key,
+                    bench_key,
+                    v.passed,
+                    v.reasons.join("; "),
+                    v.error_rate,
+                    v.completed_fraction,
+                    v.token_mismatch_fraction,
+                    v.bad_timings as i64,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// A configuration × load point and its aggregated metrics.
+    pub fn add_aggregate(
+        &mut self,
+        key: &str,
+        axes: &Axes,
+        a: &AggregateOutput,
+    ) -> Result<bool, StoreError> {
+        if self.has("configs", key)? {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let err = |source| StoreError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO configs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                key, axes.sweep, axes.label, axes.model, axes.engine, axes.quantization,
+                axes.dtype, axes.kv_cache, axes.gpu, axes.gpus, axes.batch_size, axes.seq_len,
+                axes.workload, axes.load, a.valid, a.reasons.join("; "), a.repeats,
+                a.repeats_valid, a.requests as i64, a.completed as i64, a.simulated,
+            ],
+        )
+        .map_err(err)?;
+        {
+            let mut app = tx.appender("metrics").map_err(err)?;
+            for (name, value) in &a.metrics {
+                let ci = a.ci.get(name);
+                app.append_row(params![
+                    key,
+                    name,
+                    value,
+                    ci.map(|c| c.low),
+                    ci.map(|c| c.high)
+                ])
+                .map_err(err)?;
+            }
+            app.flush().map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    pub fn add_recommendations(
+        &mut self,
+        key: &str,
+        sweep: &str,
+        o: &OptimizeOutput,
+    ) -> Result<bool, StoreError> {
+        if self.has("recommendations", key)? {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let err = |source| StoreError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut app = tx.appender("recommendations").map_err(err)?;
+            for r in &o.ranked {
+                app.append_row(params![
+                    key,
+                    r.key,
+                    sweep,
+                    r.rank.map(|x| x as i64),
+                    r.score,
+                    r.front.map(|x| x as i64),
+                    r.crowding,
+                    r.feasible,
+                    r.reasons.join("; "),
+                ])
+                .map_err(err)?;
+            }
+            app.flush().map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Runs any SQL and returns what it selects.
+    pub fn query(&self, sql: &str) -> Result<Table, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let columns = rows
+            .as_ref()
+            .map(|s| s.column_names())
+            .unwrap_or_default();
+        let n = columns.len();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let mut cells = Vec::with_capacity(n);
+            for i in 0..n {
+                cells.push(row.get::<_, Value>(i).map_err(|e| self.err(e))?);
+            }
+            out.push(cells);
+        }
+        Ok(Table {
+            columns,
+            rows: out,
+        })
+    }
+
+    /// Writes the result of a query (or a whole table) to a file: `parquet`, `csv` or
+    /// `json` (newline-delimited).
+    pub fn export(&self, what: &str, format: &str, to: &Path) -> Result<(), StoreError> {
+        let source = if what.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            what.to_string()
+        } else {
+            format!("({what})")
+        };
+        let fmt = match format {
+            "parquet" => "(FORMAT parquet)",
+            "csv" => "(FORMAT csv, HEADER true)",
+            _ => "(FORMAT json)",
+        };
+        let target = to.display().to_string().replace('\'', "''");
+        self.conn
+            .execute_batch(&format!("COPY {source} TO '{target}' {fmt}"))
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// One cell for people.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "".into(),
+        Value::Boolean(b) => b.to_string(),
+        Value::TinyInt(x) => x.to_string(),
+        Value::SmallInt(x) => x.to_string(),
+        Value::Int(x) => x.to_string(),
+        Value::BigInt(x) => x.to_string(),
+        Value::HugeInt(x) => x.to_string(),
+        Value::UTinyInt(x) => x.to_string(),
+        Value::USmallInt(x) => x.to_string(),
+        Value::UInt(x) => x.to_string(),
+        Value::UBigInt(x) => x.to_string(),
+        Value::Float(x) => x.to_string(),
+        Value::Double(x) => x.to_string(),
+        Value::Text(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_of_another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.duckdb");
+        {
+            let s = Store::open(&path).unwrap();
+            s.conn
+                .execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'", [])
+                .unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::Version { found: 99, .. }) => {}
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened a store of version 99"),
+        }
+    }
+
+    #[test]
+    fn records_go_in_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("r.duckdb")).unwrap();
+        let run: RunInfo = serde_json::from_value(serde_json::json!({
+            "engine": "sim", "simulated": true, "dialect": "openai-chat", "model": "m",
+            "repeat": 0, "host": "h", "started_at": 1.7e9, "gpu_memory_gb": null,
+            "metrics": bench_loadgen::Metrics::default(),
+        }))
+        .unwrap();
+        let records: Vec<Record> = (0..1000)
+            .map(|i| Record {
+                index: i,
+                send_ns: 10,
+                first_token_ns: Some(1_000_010),
+                last_token_ns: Some(3_000_010),
+                end_ns: 3_000_020,
+                status: 200,
+                ..Record::default()
+            })
+            .collect();
+        assert!(s.add_run("k1", &Axes::default(), 0, &run, &records).unwrap());
+        assert!(!s.add_run("k1", &Axes::default(), 0, &run, &records).unwrap());
+        let t = s
+            .query("SELECT count(*), avg(ttft_ms), max(e2e_ms) FROM requests")
+            .unwrap();
+        assert_eq!(t.columns.len(), 3);
+        assert_eq!(cell(&t.rows[0][0]), "1000");
+        assert_eq!(cell(&t.rows[0][1]), "1");
+        assert_eq!(cell(&t.rows[0][2]), "3");
+    }
+}
