@@ -354,6 +354,22 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         serde_json::to_vec_pretty(&record).unwrap_or_default(),
     );
     print_summary(&summary, &last);
+    if a.actions == Actions::Real {
+        let db =
+            a.db.clone()
+                .unwrap_or_else(|| crate::store::default_db(Some(&a.sweep)));
+        match LocalCache::open(&dir)
+            .map_err(|e| CliError::Other(e.to_string()))
+            .and_then(|c| crate::store::ingest(plan, &c, &db))
+        {
+            Ok(n) if n > 0 && mode != progress::Mode::Quiet => {
+                eprintln!("results: {n} new nodes in {}", db.display())
+            }
+            Ok(_) => {}
+            // The cache holds every result: a store that cannot be written loses nothing.
+            Err(e) => eprintln!("warning: results not stored: {e}"),
+        }
+    }
     if mode != progress::Mode::Quiet {
         crate::results::after_build(plan, &dir);
     }

@@ -52,6 +52,11 @@ pub enum Command {
     /// Rank the rows of any table (CSV) by TOPSIS or Pareto fronts: re-rank results with new
     /// weights without rerunning anything.
     Rank(RankArgs),
+    /// Run SQL over the results store (tables: runs, requests, validations, configs,
+    /// metrics, recommendations; see docs/schema.md).
+    Query(QueryArgs),
+    /// Write a table or a query of the results store to Parquet, CSV or JSON.
+    Export(ExportArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
     /// Remove cache entries: those no given sweep references, or by age or size.
@@ -199,6 +204,10 @@ pub struct BuildArgs {
     pub cache: CacheDir,
     #[arg(long, value_enum, default_value = "real")]
     pub actions: Actions,
+    /// The results store the build's results go into (default: .bench/results.duckdb
+    /// beside the sweep).
+    #[arg(long, env = "BENCH_RESULTS_DB")]
+    pub db: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "local")]
     pub executor: ExecutorKind,
     /// Poll a cloud metadata service for spot-interruption notices. SIGTERM always counts
@@ -258,6 +267,54 @@ pub struct RankArgs {
     pub normalization: NormArg,
     #[arg(long, value_enum, default_value = "table")]
     pub format: RankFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The SQL, e.g. "SELECT label, value FROM configs JOIN metrics USING (node_key) WHERE metric = 'ttft-p95'".
+    pub sql: String,
+    /// The results store (default: .bench/results.duckdb).
+    #[arg(long, env = "BENCH_RESULTS_DB")]
+    pub db: Option<PathBuf>,
+    /// Rows as a JSON array of objects.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Parquet,
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+impl ExportFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Parquet => "parquet",
+            Self::Csv => "csv",
+            Self::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The table to export.
+    #[arg(long, default_value = "configs", conflicts_with = "sql")]
+    pub table: String,
+    /// A query to export instead of a table.
+    #[arg(long)]
+    pub sql: Option<String>,
+    /// The results store (default: .bench/results.duckdb).
+    #[arg(long, env = "BENCH_RESULTS_DB")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -38,6 +38,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             with_plan(&path, sim, |p| crate::build::status(a, p))
         }
         Command::Rank(a) => crate::rank::rank(a),
+        Command::Query(a) => crate::store::query(a),
+        Command::Export(a) => crate::store::export(a),
         Command::Results(a) => {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::results::results(a, p))

@@ -17,3 +17,12 @@ impl From<String> for CliError {
         CliError::Other(e)
     }
 }
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Sweep(s) => write!(f, "{s}"),
+            CliError::Other(m) => f.write_str(m),
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod progress;
 mod rank;
 mod render;
 mod results;
+mod store;
 
 use std::process::ExitCode;
 

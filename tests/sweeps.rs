@@ -167,10 +167,65 @@ fn a_sim_sweep_runs_end_to_end_ranks_its_results_and_reruns_nothing() {
             .all(|n| n["status"] == "cached")
     );
 
-    // Nothing changed: nothing runs.
+    // The results store holds every request once: 8 runs × (1 warmup + 8).
+    let count = |sql: &str| -> serde_json::Value {
+        let o = p.bench(&["query", "--json", sql]);
+        assert!(o.status.success(), "{}", text(&o));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        rows[0]["n"].clone()
+    };
+    assert_eq!(count("SELECT count(*) AS n FROM requests"), 72);
+    assert_eq!(count("SELECT count(*) AS n FROM runs WHERE simulated"), 8);
+    assert_eq!(count("SELECT count(*) AS n FROM configs WHERE valid"), 4);
+    assert_eq!(
+        count("SELECT count(*) AS n FROM recommendations WHERE rank IS NOT NULL"),
+        4
+    );
+
+    // Nothing changed: nothing runs, and the store gains no row.
     let o = p.bench(&["build", "s.kdl"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(summary(&o).contains("23 cached, 0 built"), "{}", text(&o));
+    assert_eq!(count("SELECT count(*) AS n FROM requests"), 72);
+    assert_eq!(
+        count("SELECT count(*) AS n FROM metrics WHERE metric = 'ttft-p95'"),
+        4
+    );
+
+    // Exports: CSV with a header and a row per configuration; newline-delimited JSON; Parquet refused clearly (the extension is not bundled yet).
+    let o = p.bench(&["export", "--format", "json", "-o", "configs.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json = std::fs::read_to_string(p.path().join("configs.json")).unwrap();
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["valid"] == true && l["gpu"] == "H100-80GB")
+    );
+    let o = p.bench(&["export", "--format", "parquet", "-o", "configs.parquet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("parquet extension"),
+        "{}",
+        text(&o)
+    );
+    let o = p.bench(&[
+        "export",
+        "--format",
+        "csv",
+        "-o",
+        "ttft.csv",
+        "--sql",
+        "SELECT label, value FROM configs JOIN metrics USING (node_key) WHERE metric = 'ttft-p50'",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(p.path().join("ttft.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("label,value"), "{csv}");
 }
 
 const REAL_ENGINES: &str = r#"

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use bench_actions::{AggregateOutput, OptimizeOutput, RunInfo, Validation};
 use bench_loadgen::Record;
+pub use duckdb;
 use duckdb::types::Value;
 use duckdb::{Connection, params};
 
@@ -66,7 +67,11 @@ pub enum StoreError {
     #[error(
         "{path} holds results schema version {found}; this bench writes version {want} (move the file aside to start a new store)"
     )]
-    Version { path: PathBuf, found: i64, want: i64 },
+    Version {
+        path: PathBuf,
+        found: i64,
+        want: i64,
+    },
 }
 
 /// A configuration's axes, as columns.
@@ -161,6 +166,12 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
+    }
+
+    /// The node keys a table holds (one query, for a whole plan's worth of checks).
+    pub fn keys(&self, table: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+        let t = self.query(&format!("SELECT DISTINCT node_key FROM {table}"))?;
+        Ok(t.rows.iter().map(|r| cell(&r[0])).collect())
     }
 
     /// Whether a node's rows are in the store (`runs`, `validations`, `configs` or
@@ -352,10 +363,7 @@ impl Store {
     pub fn query(&self, sql: &str) -> Result<Table, StoreError> {
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let columns = rows
-            .as_ref()
-            .map(|s| s.column_names())
-            .unwrap_or_default();
+        let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
         let n = columns.len();
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
@@ -365,10 +373,7 @@ impl Store {
             }
             out.push(cells);
         }
-        Ok(Table {
-            columns,
-            rows: out,
-        })
+        Ok(Table { columns, rows: out })
     }
 
     /// Writes the result of a query (or a whole table) to a file: `parquet`, `csv` or
@@ -423,7 +428,10 @@ mod tests {
         {
             let s = Store::open(&path).unwrap();
             s.conn
-                .execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'", [])
+                .execute(
+                    "UPDATE meta SET value = '99' WHERE name = 'schema_version'",
+                    [],
+                )
                 .unwrap();
         }
         match Store::open(&path) {
@@ -454,8 +462,14 @@ mod tests {
                 ..Record::default()
             })
             .collect();
-        assert!(s.add_run("k1", &Axes::default(), 0, &run, &records).unwrap());
-        assert!(!s.add_run("k1", &Axes::default(), 0, &run, &records).unwrap());
+        assert!(
+            s.add_run("k1", &Axes::default(), 0, &run, &records)
+                .unwrap()
+        );
+        assert!(
+            !s.add_run("k1", &Axes::default(), 0, &run, &records)
+                .unwrap()
+        );
         let t = s
             .query("SELECT count(*), avg(ttft_ms), max(e2e_ms) FROM requests")
             .unwrap();

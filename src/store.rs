@@ -1,0 +1,266 @@
+//! The DuckDB results store from the command line: ingestion after each build, `bench
+//! query` and `bench export`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bench_actions::{AggregateOutput, OptimizeOutput, RunInfo, Validation, outputs};
+use bench_cache::{CacheBackend, LocalCache, Lookup, Manifest};
+use bench_plan::dag::{inputs, label};
+use bench_plan::{NodeKind, Plan, Subject};
+use bench_results::{Axes, Store, cell};
+use petgraph::graph::NodeIndex;
+
+use crate::cli::{ExportArgs, QueryArgs};
+use crate::error::CliError;
+
+/// The default store: `.bench/results.duckdb` beside the sweep (or here).
+pub fn default_db(sweep: Option<&Path>) -> PathBuf {
+    let base = sweep
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    base.join(".bench").join("results.duckdb")
+}
+
+fn open(path: &Path) -> Result<Store, CliError> {
+    Store::open(path).map_err(|e| CliError::Other(e.to_string()))
+}
+
+fn output_path(cache: &LocalCache, m: &Manifest, name: &str) -> Option<PathBuf> {
+    let o = m.outputs.iter().find(|o| o.name == name)?;
+    cache.blob_path(&o.digest).ok()
+}
+
+fn read<T: serde::de::DeserializeOwned>(cache: &LocalCache, m: &Manifest, name: &str) -> Option<T> {
+    let p = output_path(cache, m, name)?;
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}
+
+fn axes(plan: &Plan<'_, '_>, i: NodeIndex) -> Axes {
+    let (r, x) = (&plan.resolved, &plan.expansion);
+    let s = &plan.graph[i].subject;
+    let (config, load) = match *s {
+        Subject::Bench { config, load, .. }
+        | Subject::Validate { config, load, .. }
+        | Subject::Aggregate { config, load } => (config, load),
+        _ => return Axes::default(),
+    };
+    let c = &x.valid[config as usize];
+    let w = r.workloads[c.workload as usize].decl;
+    Axes {
+        sweep: r.sweep.name.value.clone(),
+        label: label(r, x, s),
+        model: r.models[c.model as usize].decl.name.value.clone(),
+        engine: r.engine_label(c.engine, c.gpu).into_owned(),
+        quantization: r.quantization.values[c.quantization as usize].name().into(),
+        dtype: r.dtype.values[c.dtype as usize].name().into(),
+        kv_cache: r.kv_cache.values[c.kv_cache as usize].name().into(),
+        gpu: r.gpu.values[c.gpu as usize].name.into(),
+        gpus: r.gpus.values[c.gpus as usize],
+        batch_size: r.batch_size.values[c.batch_size as usize],
+        seq_len: r.seq_len.values[c.seq_len as usize],
+        workload: w.name.value.clone(),
+        load: w.load[load as usize].value.label(),
+    }
+}
+
+/// Copies what the cache holds for a plan into the store; rows already there are skipped.
+/// Returns the number of nodes added.
+pub fn ingest(plan: &Plan<'_, '_>, cache: &LocalCache, db: &Path) -> Result<usize, CliError> {
+    let mut store = open(db)?;
+    let err = |e: bench_results::StoreError| CliError::Other(e.to_string());
+    let g = &plan.graph;
+    let mut added = 0;
+    let mut stored = std::collections::HashMap::new();
+    for t in ["runs", "validations", "configs", "recommendations"] {
+        stored.insert(t, store.keys(t).map_err(err)?);
+    }
+    for i in g.node_indices() {
+        let n = &g[i];
+        let table = match n.kind {
+            NodeKind::Bench => "runs",
+            NodeKind::Validate => "validations",
+            NodeKind::Aggregate => "configs",
+            NodeKind::Optimize => "recommendations",
+            _ => continue,
+        };
+        let key = n.key.hex();
+        if stored[table].contains(&key) {
+            continue;
+        }
+        let Ok(Lookup::Hit(m)) = cache.lookup(&key) else {
+            continue;
+        };
+        let done = match n.subject {
+            Subject::Bench { repeat, .. } => {
+                let (Some(run), Some(path)) = (
+                    read::<RunInfo>(cache, &m, outputs::RUN),
+                    output_path(cache, &m, outputs::RECORDS),
+                ) else {
+                    continue;
+                };
+                let records: Vec<bench_loadgen::Record> = std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect();
+                store
+                    .add_run(&key, &axes(plan, i), repeat, &run, &records)
+                    .map_err(err)?
+            }
+            Subject::Validate { .. } => {
+                let Some(v) = read::<Validation>(cache, &m, outputs::VALIDATION) else {
+                    continue;
+                };
+                let bench = inputs(g, i)
+                    .first()
+                    .map(|b| g[*b].key.hex())
+                    .unwrap_or_default();
+                store.add_validation(&key, &bench, &v).map_err(err)?
+            }
+            Subject::Aggregate { .. } => {
+                let Some(a) = read::<AggregateOutput>(cache, &m, outputs::AGGREGATE) else {
+                    continue;
+                };
+                store.add_aggregate(&key, &axes(plan, i), &a).map_err(err)?
+            }
+            Subject::Optimize => {
+                let Some(o) = read::<OptimizeOutput>(cache, &m, outputs::RECOMMENDATIONS) else {
+                    continue;
+                };
+                store
+                    .add_recommendations(&key, &plan.resolved.sweep.name.value, &o)
+                    .map_err(err)?
+            }
+            _ => false,
+        };
+        added += done as usize;
+    }
+    Ok(added)
+}
+
+pub fn query(a: QueryArgs) -> Result<ExitCode, CliError> {
+    let db = a.db.unwrap_or_else(|| default_db(None));
+    if !db.exists() {
+        return Err(CliError::Other(format!(
+            "no results store at {}: `bench build SWEEP` fills it (or give --db)",
+            db.display()
+        )));
+    }
+    let store = open(&db)?;
+    let t = store
+        .query(&a.sql)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    if a.json {
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = t
+            .rows
+            .iter()
+            .map(|r| {
+                t.columns
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| (c.clone(), json_cell(v)))
+                    .collect()
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| CliError::Other(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cells: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(cell).collect())
+        .collect();
+    let widths: Vec<usize> = (0..t.columns.len())
+        .map(|j| {
+            cells
+                .iter()
+                .map(|r| r[j].chars().count())
+                .chain([t.columns[j].chars().count()])
+                .max()
+                .unwrap_or(0)
+                .min(60)
+        })
+        .collect();
+    let line = |r: &[String]| {
+        r.iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(&t.columns));
+    for r in &cells {
+        println!("{}", line(r));
+    }
+    eprintln!("({} rows)", cells.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_cell(v: &bench_results::duckdb::types::Value) -> serde_json::Value {
+    use bench_results::duckdb::types::Value as V;
+    match v {
+        V::Null => serde_json::Value::Null,
+        V::Boolean(b) => (*b).into(),
+        V::TinyInt(x) => (*x).into(),
+        V::SmallInt(x) => (*x).into(),
+        V::Int(x) => (*x).into(),
+        V::BigInt(x) => (*x).into(),
+        V::UTinyInt(x) => (*x).into(),
+        V::USmallInt(x) => (*x).into(),
+        V::UInt(x) => (*x).into(),
+        V::UBigInt(x) => (*x).into(),
+        V::Float(x) => (*x as f64).into(),
+        V::Double(x) => (*x).into(),
+        V::Text(s) => s.clone().into(),
+        other => cell(other).into(),
+    }
+}
+
+pub fn export(a: ExportArgs) -> Result<ExitCode, CliError> {
+    let db = a.db.unwrap_or_else(|| default_db(None));
+    if a.format == crate::cli::ExportFormat::Parquet {
+        return Err(CliError::Other(
+            "Parquet export needs DuckDB's parquet extension, which this build does not bundle yet \
+             (nothing is downloaded at run time); use --format csv or json"
+                .into(),
+        ));
+    }
+    let store = open(&db)?;
+    let what = a.sql.as_deref().unwrap_or(&a.table);
+    if a.format == crate::cli::ExportFormat::Json {
+        // Newline-delimited JSON, written here (DuckDB's json extension is not bundled).
+        let sql = if a.sql.is_some() {
+            what.to_string()
+        } else {
+            format!("SELECT * FROM {what}")
+        };
+        let t = store
+            .query(&sql)
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let mut out = String::new();
+        for r in &t.rows {
+            let obj: serde_json::Map<String, serde_json::Value> = t
+                .columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| (c.clone(), json_cell(v)))
+                .collect();
+            out.push_str(&serde_json::Value::Object(obj).to_string());
+            out.push('\n');
+        }
+        std::fs::write(&a.output, out)
+            .map_err(|e| CliError::Other(format!("cannot write {}: {e}", a.output.display())))?;
+        eprintln!("wrote {}", a.output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    store
+        .export(what, a.format.name(), &a.output)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    eprintln!("wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
