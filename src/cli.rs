@@ -55,7 +55,10 @@ pub enum Command {
     /// Run SQL over the results store (tables: runs, requests, validations, configs,
     /// metrics, recommendations; see docs/schema.md).
     Query(QueryArgs),
-    /// Write a table or a query of the results store to Parquet, CSV or JSON.
+    /// Ranked recommendations from the stored results of a sweep, by a weight profile or
+    /// explicit weights, without rerunning anything.
+    Recommend(RecommendArgs),
+    /// Write a table or a query of the results store to CSV or JSON.
     Export(ExportArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
@@ -267,6 +270,24 @@ pub struct RankArgs {
     pub normalization: NormArg,
     #[arg(long, value_enum, default_value = "table")]
     pub format: RankFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecommendArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// A named weight profile: balanced, latency, throughput, cost.
+    #[arg(long, conflicts_with = "weights")]
+    pub profile: Option<String>,
+    /// Explicit objectives: METRIC:max|min[:WEIGHT],... (e.g. ttft-p95:min:0.7,output-throughput:max:0.3).
+    #[arg(long, value_delimiter = ',', value_parser = crate::rank::parse_criterion)]
+    pub weights: Vec<crate::rank::CriterionArg>,
+    /// How many to show (default: the sweep's `top`).
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// The results store (default: .bench/results.duckdb beside the sweep).
+    #[arg(long, env = "BENCH_RESULTS_DB")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

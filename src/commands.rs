@@ -39,6 +39,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Rank(a) => crate::rank::rank(a),
         Command::Query(a) => crate::store::query(a),
+        Command::Recommend(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, sim, |p| crate::store::recommend(a, p))
+        }
         Command::Export(a) => crate::store::export(a),
         Command::Results(a) => {
             let path = a.sweep.clone();

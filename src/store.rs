@@ -264,3 +264,171 @@ pub fn export(a: ExportArgs) -> Result<ExitCode, CliError> {
     eprintln!("wrote {}", a.output.display());
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bench recommend`: the stored results of a sweep ranked by a profile or given weights.
+pub fn recommend(a: crate::cli::RecommendArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
+    use bench_analysis::{Bound, Criterion, Normalization, Sense};
+    let db = a.db.clone().unwrap_or_else(|| default_db(Some(&a.sweep)));
+    if !db.exists() {
+        return Err(CliError::Other(format!(
+            "no results store at {}: `bench build {}` fills it",
+            db.display(),
+            a.sweep.display()
+        )));
+    }
+    let store = open(&db)?;
+    let sweep = &plan.resolved.sweep;
+    // Objectives: --weights, else --profile, else the sweep's, else `balanced`.
+    let objectives: Vec<(String, Sense, f64)> = if !a.weights.is_empty() {
+        a.weights
+            .iter()
+            .map(|c| (c.name.clone(), c.sense, c.weight))
+            .collect()
+    } else {
+        let name = a
+            .profile
+            .clone()
+            .or_else(|| sweep.optimize.profile.as_ref().map(|p| p.value.clone()));
+        match name {
+            Some(n) => bench_analysis::profile(&n)
+                .ok_or_else(|| {
+                    CliError::Other(format!(
+                        "unknown profile `{n}` (profiles: balanced, latency, throughput, cost)"
+                    ))
+                })?
+                .iter()
+                .map(|(m, s, w)| (m.to_string(), *s, *w))
+                .collect(),
+            None if !sweep.optimize.objectives.is_empty() => sweep
+                .optimize
+                .objectives
+                .iter()
+                .map(|o| {
+                    let sense = match o.direction {
+                        bench_sweep::Direction::Maximize => Sense::Max,
+                        bench_sweep::Direction::Minimize => Sense::Min,
+                    };
+                    (o.metric.value.clone(), sense, o.weight)
+                })
+                .collect(),
+            None => bench_analysis::profile("balanced")
+                .unwrap_or_default()
+                .iter()
+                .map(|(m, s, w)| (m.to_string(), *s, *w))
+                .collect(),
+        }
+    };
+    let esc = |s: &str| s.replace('\'', "''");
+    let t = store
+        .query(&format!(
+            "SELECT node_key, label, valid FROM configs WHERE sweep = '{}' ORDER BY label",
+            esc(&sweep.name.value)
+        ))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    if t.rows.is_empty() {
+        return Err(CliError::Other(format!(
+            "{} has no results of sweep `{}` yet: `bench build {}`",
+            db.display(),
+            sweep.name.value,
+            a.sweep.display()
+        )));
+    }
+    let keys: Vec<String> = t.rows.iter().map(|r| cell(&r[0])).collect();
+    let labels: Vec<String> = t.rows.iter().map(|r| cell(&r[1])).collect();
+    let valid: Vec<f64> = t
+        .rows
+        .iter()
+        .map(|r| if cell(&r[2]) == "true" { 1.0 } else { 0.0 })
+        .collect();
+    let metric = |name: &str| -> Result<Vec<f64>, CliError> {
+        let m = store
+            .query(&format!(
+                "SELECT node_key, value FROM metrics WHERE metric = '{}'",
+                esc(name)
+            ))
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let by: std::collections::HashMap<String, f64> = m
+            .rows
+            .iter()
+            .filter_map(|r| cell(&r[1]).parse().ok().map(|v| (cell(&r[0]), v)))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| by.get(k).copied().unwrap_or(f64::NAN))
+            .collect())
+    };
+    let mut cols = Vec::new();
+    let mut criteria = Vec::new();
+    let mut names = Vec::new();
+    for (name, sense, weight) in &objectives {
+        let col = metric(name)?;
+        if col.iter().all(|v| v.is_nan()) {
+            eprintln!("note: objective {name} dropped: no stored configuration has it");
+            continue;
+        }
+        cols.push(col);
+        criteria.push(Criterion {
+            sense: *sense,
+            weight: *weight,
+        });
+        names.push(name.clone());
+    }
+    let ccols: Vec<Vec<f64>> = sweep
+        .optimize
+        .constraints
+        .iter()
+        .map(|c| metric(&c.metric.value))
+        .collect::<Result<_, _>>()?;
+    let mut bounds = vec![Bound {
+        values: &valid,
+        min: Some(1.0),
+        max: None,
+    }];
+    for (c, col) in sweep.optimize.constraints.iter().zip(&ccols) {
+        bounds.push(Bound {
+            values: col,
+            min: c.min,
+            max: c.max,
+        });
+    }
+    let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let recs = bench_analysis::recommend(&refs, &criteria, Normalization::MinMax, &bounds)
+        .map_err(|e| CliError::Other(format!("cannot rank: {e}")))?;
+    let mut order: Vec<usize> = (0..recs.len())
+        .filter(|i| recs[*i].rank.is_some())
+        .collect();
+    order.sort_by_key(|i| recs[*i].rank);
+    let top = a.top.unwrap_or(sweep.optimize.top as usize);
+    println!(
+        "{} — recommended by: {}",
+        sweep.name.value,
+        objectives
+            .iter()
+            .map(|(m, s, w)| format!("{m} {} ×{w}", if *s == Sense::Max { "↑" } else { "↓" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    print!("{:>4}  {:>5} {:>6}  ", "rank", "front", "score");
+    for n in &names {
+        print!("{n:>18} ");
+    }
+    println!(" configuration / load");
+    for i in order.iter().take(top) {
+        let r = &recs[*i];
+        print!(
+            "{:>4}  {:>5} {:>6.3}  ",
+            r.rank.unwrap_or(0),
+            r.front.map_or("—".into(), |f| f.to_string()),
+            r.score.unwrap_or(f64::NAN)
+        );
+        for c in &cols {
+            print!("{:>18.3} ", c[*i]);
+        }
+        println!(" {}", labels[*i].trim_start_matches("aggregate/"));
+    }
+    let infeasible = recs.iter().filter(|r| !r.feasible).count();
+    if infeasible > 0 {
+        println!("({infeasible} invalid or outside a constraint, not ranked: `bench results`)");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -182,6 +182,37 @@ fn a_sim_sweep_runs_end_to_end_ranks_its_results_and_reruns_nothing() {
         4
     );
 
+    // Re-ranked from the store with other weights: the lowest TTFT p95 comes first.
+    let best = rows
+        .iter()
+        .min_by(|a, b| {
+            let v = |x: &serde_json::Value| x["aggregate"]["metrics"]["ttft-p95"].as_f64().unwrap();
+            v(a).total_cmp(&v(b))
+        })
+        .unwrap();
+    let o = p.bench(&[
+        "recommend",
+        "s.kdl",
+        "--weights",
+        "ttft-p95:min",
+        "--top",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let first = out.lines().nth(2).unwrap_or_default();
+    assert!(first.trim_start().starts_with("1 "), "{out}");
+    assert!(
+        first.ends_with(best["label"].as_str().unwrap()),
+        "{out}\nbest: {best}"
+    );
+    let o = p.bench(&["recommend", "s.kdl", "--profile", "fastest"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown profile `fastest`"),
+        "{}",
+        text(&o)
+    );
+
     // Nothing changed: nothing runs, and the store gains no row.
     let o = p.bench(&["build", "s.kdl"]);
     assert!(o.status.success(), "{}", text(&o));
