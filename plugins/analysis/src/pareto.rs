@@ -8,6 +8,8 @@
 //!
 //! * two objectives: a front dominates a later point exactly when its smallest second
 //!   objective is ≤ the point's, so the search is O(log F) and the sort O(N log N);
+//! * three objectives: a staircase of (f2, f3) per front, one ordered-map lookup per front
+//!   visited: O(N log N log F);
 //! * more objectives: ENS-BS (Zhang et al. 2015), comparing against the members of a front,
 //!   newest first.
 //!
@@ -69,7 +71,11 @@ pub fn non_dominated_fronts(objectives: &[&[f64]]) -> Vec<Option<u32>> {
         return front;
     }
 
-    // ENS-BS for three or more objectives.
+    if m == 3 {
+        return three(objectives, &order, front);
+    }
+
+    // ENS-BS for four or more objectives.
     let dominates = |a: u32, b: u32| {
         // a precedes b lexicographically and differs from it: a dominates b iff a ≤ b in
         // every objective.
@@ -97,6 +103,61 @@ pub fn non_dominated_fronts(objectives: &[&[f64]]) -> Vec<Option<u32>> {
             fronts.push(Vec::new());
         }
         fronts[f].push(i);
+        front[i as usize] = Some(f as u32);
+    }
+    front
+}
+
+/// f64 → u64 with the same order (finite values).
+fn ordered(x: f64) -> u64 {
+    let b = if x == 0.0 { 0.0f64 } else { x }.to_bits(); // −0 = +0
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+/// Three objectives: points come in lexicographic order, so an earlier point dominates a
+/// later one exactly when it is no worse in objectives 2 and 3. Each front keeps the
+/// staircase of its members' (f2, f3) projections (f2 ascending, f3 strictly descending;
+/// a member shadowed in projection can never be the only one to dominate), so "does this
+/// front dominate the point" is one ordered-map lookup: O(N log N log F) in all.
+fn three(objectives: &[&[f64]], order: &[u32], mut front: Vec<Option<u32>>) -> Vec<Option<u32>> {
+    use std::collections::BTreeMap;
+    let (f2, f3) = (objectives[1], objectives[2]);
+    let same = |a: u32, b: u32| objectives.iter().all(|c| c[a as usize] == c[b as usize]);
+    let mut stairs: Vec<BTreeMap<u64, f64>> = Vec::new();
+    let dominated = |s: &BTreeMap<u64, f64>, y2: u64, y3: f64| {
+        s.range(..=y2).next_back().is_some_and(|(_, v)| *v <= y3)
+    };
+    for (k, &i) in order.iter().enumerate() {
+        let f = if k > 0 && same(order[k - 1], i) {
+            front[order[k - 1] as usize].unwrap_or(0) as usize
+        } else {
+            let (y2, y3) = (ordered(f2[i as usize]), f3[i as usize]);
+            let (mut lo, mut hi) = (0usize, stairs.len());
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if dominated(&stairs[mid], y2, y3) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo == stairs.len() {
+                stairs.push(BTreeMap::new());
+            }
+            let s = &mut stairs[lo];
+            // Not dominated in projection (else it would not be here): insert, and drop
+            // the members it shadows (key ≥ y2 and value ≥ y3, contiguous after it).
+            let shadowed: Vec<u64> = s
+                .range(y2..)
+                .take_while(|(_, v)| **v >= y3)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in shadowed {
+                s.remove(&k);
+            }
+            s.insert(y2, y3);
+            lo
+        };
         front[i as usize] = Some(f as u32);
     }
     front
