@@ -58,6 +58,9 @@ pub enum Command {
     /// Ranked recommendations from the stored results of a sweep, by a weight profile or
     /// explicit weights, without rerunning anything.
     Recommend(RecommendArgs),
+    /// Write a self-contained HTML report (recommendations, the Pareto front, every
+    /// configuration, failed validations) and a Markdown summary for CI comments.
+    Report(ReportArgs),
     /// Write a table or a query of the results store to CSV or JSON.
     Export(ExportArgs),
     /// Print every kept attempt log of a node.
@@ -288,6 +291,20 @@ pub struct RecommendArgs {
     /// The results store (default: .bench/results.duckdb beside the sweep).
     #[arg(long, env = "BENCH_RESULTS_DB")]
     pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// The HTML file (default: report.html).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// The Markdown summary (default: the HTML file with .md).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheDir,
 }
 
 #[derive(Debug, clap::Args)]

@@ -39,6 +39,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Rank(a) => crate::rank::rank(a),
         Command::Query(a) => crate::store::query(a),
+        Command::Report(a) => {
+            let path = a.sweep.clone();
+            with_plan(&path, sim, |p| crate::report::report(a, p))
+        }
         Command::Recommend(a) => {
             let path = a.sweep.clone();
             with_plan(&path, sim, |p| crate::store::recommend(a, p))

@@ -8,6 +8,7 @@ mod load;
 mod progress;
 mod rank;
 mod render;
+mod report;
 mod results;
 mod store;
 

@@ -19,6 +19,8 @@ use crate::error::CliError;
 #[derive(Serialize)]
 pub struct Row {
     pub label: String,
+    /// The engine as labels show it (`vllm~sim` when simulated).
+    pub engine: String,
     pub key: String,
     pub rank: Option<usize>,
     pub front: Option<u32>,
@@ -70,7 +72,15 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &LocalCache) -> Results {
             continue;
         };
         let rk = ranked.get(key.as_str());
+        let engine = match n.subject {
+            bench_plan::Subject::Aggregate { config, .. } => {
+                let c = &x.valid[config as usize];
+                r.engine_label(c.engine, c.gpu).into_owned()
+            }
+            _ => String::new(),
+        };
         rows.push(Row {
+            engine,
             label: label(r, x, &n.subject)
                 .trim_start_matches("aggregate/")
                 .to_string(),

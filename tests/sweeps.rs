@@ -441,3 +441,61 @@ sweep "endpoints" {{
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("✗ repeat 0: error rate 100.00 %"), "{table}");
 }
+
+#[test]
+fn the_report_is_self_contained_and_renders_in_headless_chromium() {
+    let p = Project::new(SIM_SWEEP);
+    let o = p.bench(&["build", "s.kdl", "-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = p.bench(&["report", "s.kdl", "-o", "report.html"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(p.path().join("report.html")).unwrap();
+    // Nothing fetched: no scripts, stylesheets, images or links to elsewhere.
+    for bad in ["<script", "<link", "<img", "src=", "href=", "url("] {
+        assert!(!html.contains(bad), "the report contains {bad}");
+    }
+    // One point per configuration × load point, the recommendations and the banner.
+    assert_eq!(html.matches("<circle class=\"point\"").count(), 4);
+    assert!(html.contains("id=\"recommendations\""));
+    assert!(html.contains("<b>simulated</b>"));
+    let md = std::fs::read_to_string(p.path().join("report.md")).unwrap();
+    assert!(md.starts_with("### bench: small (simulated)"), "{md}");
+    assert!(
+        md.contains("\n| 1 | `Qwen/Qwen2.5-0.5B-Instruct/sim/"),
+        "{md}"
+    );
+
+    // Rendered by a real browser, headless.
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("BENCH_REQUIRE_CHROMIUM").is_none(),
+            "BENCH_REQUIRE_CHROMIUM is set but no chromium is installed"
+        );
+        eprintln!("skipped the screenshot: no chromium (Debian package `chromium`)");
+        return;
+    };
+    let png = p.path().join("report.png");
+    let o = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", p.path().join("report.html").display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 20_000, "a blank page? {} bytes", bytes.len());
+}
