@@ -49,7 +49,7 @@ pub enum Command {
     /// The measured results: one row per configuration and load point, in recommendation
     /// order, with the reasons of the invalid ones.
     Results(ResultsArgs),
-    /// Rank the rows of any table (CSV) by TOPSIS or Pareto fronts: re-rank results with new
+    /// Rank the rows of any table (CSV or Parquet) by TOPSIS or Pareto fronts: re-rank results with new
     /// weights without rerunning anything.
     Rank(RankArgs),
     /// Run SQL over the results store (tables: runs, requests, validations, configs,
@@ -61,7 +61,7 @@ pub enum Command {
     /// Write a self-contained HTML report (recommendations, the Pareto front, every
     /// configuration, failed validations) and a Markdown summary for CI comments.
     Report(ReportArgs),
-    /// Write a table or a query of the results store to CSV or JSON.
+    /// Write a table or a query of the results store to Parquet, CSV or JSON.
     Export(ExportArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
@@ -261,7 +261,7 @@ pub enum RankFormat {
 /// empty or NaN cell in a weighted criterion get null score, rank and front.
 #[derive(Debug, clap::Args)]
 pub struct RankArgs {
-    /// The table: a CSV file with a header row.
+    /// The table: a CSV file with a header row, or a Parquet file (`.parquet`).
     #[arg(long)]
     pub input: PathBuf,
     /// NAME:max|min[:WEIGHT], comma-separated (weight 1 when left out).

@@ -107,6 +107,24 @@ fn read_csv(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, CliError> {
     Ok(cols)
 }
 
+/// Reads the criteria columns of a Parquet file (through DuckDB).
+fn read_parquet(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, CliError> {
+    let have = bench_results::parquet_names(path).map_err(|e| CliError::Other(e.to_string()))?;
+    for n in names {
+        if !have.iter().any(|h| h == n) {
+            let hint = bench_sweep::did_you_mean(n, have.iter().map(String::as_str))
+                .map(|d| format!("; {d}"))
+                .unwrap_or_default();
+            return Err(CliError::Other(format!(
+                "{}: no column `{n}`{hint} (columns: {})",
+                path.display(),
+                have.join(", ")
+            )));
+        }
+    }
+    bench_results::parquet_columns(path, names).map_err(|e| CliError::Other(e.to_string()))
+}
+
 /// Ranks columns; see `bench rank --help`.
 pub fn rank_columns(
     cols: &[&[f64]],
@@ -184,19 +202,17 @@ pub fn rank(a: RankArgs) -> Result<ExitCode, CliError> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if ext == "parquet" {
-        return Err(CliError::Other(format!(
-            "{}: Parquet input arrives with the DuckDB results store; export to CSV meanwhile",
-            a.input.display()
-        )));
-    }
     if a.criteria.is_empty() {
         return Err(CliError::Other(
             "give --criteria NAME:max|min[:WEIGHT],...".into(),
         ));
     }
     let names: Vec<&str> = a.criteria.iter().map(|c| c.name.as_str()).collect();
-    let cols = read_csv(&a.input, &names)?;
+    let cols = if ext == "parquet" {
+        read_parquet(&a.input, &names)?
+    } else {
+        read_csv(&a.input, &names)?
+    };
     let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
     let criteria: Vec<Criterion> = a
         .criteria

@@ -223,13 +223,6 @@ fn json_cell(v: &bench_results::duckdb::types::Value) -> serde_json::Value {
 
 pub fn export(a: ExportArgs) -> Result<ExitCode, CliError> {
     let db = a.db.unwrap_or_else(|| default_db(None));
-    if a.format == crate::cli::ExportFormat::Parquet {
-        return Err(CliError::Other(
-            "Parquet export needs DuckDB's parquet extension, which this build does not bundle yet \
-             (nothing is downloaded at run time); use --format csv or json"
-                .into(),
-        ));
-    }
     let store = open(&db)?;
     let what = a.sql.as_deref().unwrap_or(&a.table);
     if a.format == crate::cli::ExportFormat::Json {

@@ -340,6 +340,47 @@ fn rank_reproduces_hwang_and_yoon() {
         assert_eq!(r["rank"], ranks[i]);
         assert!(r["front"].is_u64());
     }
+
+    // The same table as Parquet (written by DuckDB through `bench export`) ranks the same.
+    let parquet = dir.path().join("fighters.parquet");
+    bench()
+        .args(["export", "--format", "parquet", "-o"])
+        .arg(&parquet)
+        .arg("--db")
+        .arg(dir.path().join("x.duckdb"))
+        .arg("--sql")
+        .arg(format!("SELECT * FROM read_csv('{}')", csv.display()))
+        .assert()
+        .success();
+    let out2 = bench()
+        .args(["rank", "--input"])
+        .arg(&parquet)
+        .args([
+            "--criteria",
+            "speed:max:0.2,range:max:0.1,payload:max:0.1,cost:min:0.1,reliability:max:0.2,maneuverability:max:0.3",
+            "--normalization",
+            "vector",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out2.stderr)
+    );
+    let rows2: Vec<Value> = serde_json::from_slice(&out2.stdout).unwrap();
+    assert_eq!(rows, rows2);
+    bench()
+        .args(["rank", "--input"])
+        .arg(&parquet)
+        .args(["--criteria", "speedd:max"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "no column `speedd`; did you mean `speed`?",
+        ));
 }
 
 #[test]

@@ -376,8 +376,8 @@ impl Store {
         Ok(Table { columns, rows: out })
     }
 
-    /// Writes the result of a query (or a whole table) to a file: `parquet`, `csv` or
-    /// `json` (newline-delimited).
+    /// Writes the result of a query (or a whole table) to a file with DuckDB's `COPY`:
+    /// `parquet` (the extension is linked in) or `csv` (JSON is written by the caller).
     pub fn export(&self, what: &str, format: &str, to: &Path) -> Result<(), StoreError> {
         let source = if what.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             what.to_string()
@@ -394,6 +394,55 @@ impl Store {
             .execute_batch(&format!("COPY {source} TO '{target}' {fmt}"))
             .map_err(|e| self.err(e))
     }
+}
+
+/// Reads numeric columns of a Parquet file (cells that are NULL or not numbers: NaN).
+pub fn parquet_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, StoreError> {
+    let err = |source| StoreError::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_in_memory().map_err(err)?;
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let cols: Vec<String> = names
+        .iter()
+        .map(|n| format!("TRY_CAST({} AS DOUBLE)", quote(n)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM read_parquet('{}')",
+        cols.join(", "),
+        path.display().to_string().replace('\'', "''")
+    );
+    let mut stmt = conn.prepare(&sql).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut out = vec![Vec::new(); names.len()];
+    while let Some(row) = rows.next().map_err(err)? {
+        for (j, col) in out.iter_mut().enumerate() {
+            let v: Option<f64> = row.get(j).map_err(err)?;
+            col.push(v.unwrap_or(f64::NAN));
+        }
+    }
+    Ok(out)
+}
+
+/// The column names of a Parquet file.
+pub fn parquet_names(path: &Path) -> Result<Vec<String>, StoreError> {
+    let err = |source| StoreError::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_in_memory().map_err(err)?;
+    let sql = format!(
+        "SELECT name FROM parquet_schema('{}') WHERE num_children IS NULL OR num_children = 0",
+        path.display().to_string().replace('\'', "''")
+    );
+    let mut stmt = conn.prepare(&sql).map_err(err)?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(names)
 }
 
 /// One cell for people.
