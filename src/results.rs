@@ -3,11 +3,11 @@
 //! `bench results`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench_actions::{AggregateOutput, OptimizeOutput, outputs};
-use bench_cache::{CacheBackend, LocalCache, Lookup};
+use bench_cache::{CacheBackend, LocalCache, Lookup, Manifest};
 use bench_plan::dag::label;
 use bench_plan::{NodeKind, Plan};
 use serde::Serialize;
@@ -39,6 +39,21 @@ pub struct Results {
     pub recommendations: Option<OptimizeOutput>,
 }
 
+/// Where one output of a committed node is.
+pub fn output_path(cache: &LocalCache, m: &Manifest, name: &str) -> Option<PathBuf> {
+    let o = m.outputs.iter().find(|o| o.name == name)?;
+    cache.blob_path(&o.digest).ok()
+}
+
+/// One JSON output of a committed node.
+pub fn read<T: serde::de::DeserializeOwned>(
+    cache: &LocalCache,
+    m: &Manifest,
+    name: &str,
+) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(output_path(cache, m, name)?).ok()?).ok()
+}
+
 fn read_output<T: serde::de::DeserializeOwned>(
     cache: &LocalCache,
     key: &str,
@@ -47,9 +62,7 @@ fn read_output<T: serde::de::DeserializeOwned>(
     let Ok(Lookup::Hit(m)) = cache.lookup(key) else {
         return None;
     };
-    let o = m.outputs.iter().find(|o| o.name == name)?;
-    let path = cache.blob_path(&o.digest).ok()?;
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    read(cache, &m, name)
 }
 
 /// Reads what the cache holds for a plan.

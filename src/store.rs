@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench_actions::{AggregateOutput, OptimizeOutput, RunInfo, Validation, outputs};
-use bench_cache::{CacheBackend, LocalCache, Lookup, Manifest};
+use bench_cache::{CacheBackend, LocalCache, Lookup};
 use bench_plan::dag::{inputs, label};
 use bench_plan::{NodeKind, Plan, Subject};
 use bench_results::{Axes, Store, cell};
@@ -27,15 +27,7 @@ fn open(path: &Path) -> Result<Store, CliError> {
     Store::open(path).map_err(|e| CliError::Other(e.to_string()))
 }
 
-fn output_path(cache: &LocalCache, m: &Manifest, name: &str) -> Option<PathBuf> {
-    let o = m.outputs.iter().find(|o| o.name == name)?;
-    cache.blob_path(&o.digest).ok()
-}
-
-fn read<T: serde::de::DeserializeOwned>(cache: &LocalCache, m: &Manifest, name: &str) -> Option<T> {
-    let p = output_path(cache, m, name)?;
-    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
-}
+use crate::results::{output_path, read};
 
 fn axes(plan: &Plan<'_, '_>, i: NodeIndex) -> Axes {
     let (r, x) = (&plan.resolved, &plan.expansion);
@@ -100,11 +92,9 @@ pub fn ingest(plan: &Plan<'_, '_>, cache: &LocalCache, db: &Path) -> Result<usiz
                 ) else {
                     continue;
                 };
-                let records: Vec<bench_loadgen::Record> = std::fs::read_to_string(&path)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| serde_json::from_str(l).ok())
-                    .collect();
+                // A committed output that does not parse is reported, not half stored.
+                let records =
+                    bench_actions::read_records(&path).map_err(|f| CliError::Other(f.message))?;
                 store
                     .add_run(&key, &axes(plan, i), repeat, &run, &records)
                     .map_err(err)?

@@ -74,6 +74,14 @@ pub enum StoreError {
     },
 }
 
+/// Maps DuckDB errors to a [`StoreError`] naming the file.
+fn db_err(path: &Path) -> impl Fn(duckdb::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Db {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// A configuration's axes, as columns.
 #[derive(Clone, Debug, Default)]
 pub struct Axes {
@@ -110,10 +118,7 @@ fn ns(v: Option<u64>) -> Option<i64> {
 impl Store {
     /// Opens (creating it and its schema when missing) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let err = |source| StoreError::Db {
-            path: path.to_path_buf(),
-            source,
-        };
+        let err = db_err(path);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(parent);
         }
@@ -150,10 +155,7 @@ impl Store {
     }
 
     fn err(&self, source: duckdb::Error) -> StoreError {
-        StoreError::Db {
-            path: self.path.clone(),
-            source,
-        }
+        db_err(&self.path)(source)
     }
 
     fn has(&self, table: &str, key: &str) -> Result<bool, StoreError> {
@@ -194,10 +196,7 @@ impl Store {
             return Ok(false);
         }
         let path = self.path.clone();
-        let err = |source| StoreError::Db {
-            path: path.clone(),
-            source,
-        };
+        let err = db_err(&path);
         let tx = self.conn.transaction().map_err(err)?;
         let m = &run.metrics;
         tx.execute(
@@ -288,10 +287,7 @@ impl Store {
             return Ok(false);
         }
         let path = self.path.clone();
-        let err = |source| StoreError::Db {
-            path: path.clone(),
-            source,
-        };
+        let err = db_err(&path);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(
             "INSERT INTO configs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -332,10 +328,7 @@ impl Store {
             return Ok(false);
         }
         let path = self.path.clone();
-        let err = |source| StoreError::Db {
-            path: path.clone(),
-            source,
-        };
+        let err = db_err(&path);
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut app = tx.appender("recommendations").map_err(err)?;
@@ -398,10 +391,7 @@ impl Store {
 
 /// Reads numeric columns of a Parquet file (cells that are NULL or not numbers: NaN).
 pub fn parquet_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, StoreError> {
-    let err = |source| StoreError::Db {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = db_err(path);
     let conn = Connection::open_in_memory().map_err(err)?;
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let cols: Vec<String> = names
@@ -427,10 +417,7 @@ pub fn parquet_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, Sto
 
 /// The column names of a Parquet file.
 pub fn parquet_names(path: &Path) -> Result<Vec<String>, StoreError> {
-    let err = |source| StoreError::Db {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = db_err(path);
     let conn = Connection::open_in_memory().map_err(err)?;
     let sql = format!(
         "SELECT name FROM parquet_schema('{}') WHERE num_children IS NULL OR num_children = 0",

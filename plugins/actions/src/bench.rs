@@ -407,7 +407,7 @@ fn write_records(job: &JobSpec, records: &[Record]) -> Result<(), Failure> {
 }
 
 /// Reads a bench node's records.
-pub(crate) fn read_records(path: &std::path::Path) -> Result<Vec<Record>, Failure> {
+pub fn read_records(path: &std::path::Path) -> Result<Vec<Record>, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| infra(format!("cannot read {}: {e}", path.display())))?;
     text.lines()

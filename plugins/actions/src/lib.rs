@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use aggregate::{AggregateOutput, Ci};
-pub use bench::{BenchContext, RunInfo};
+pub use bench::{BenchContext, RunInfo, read_records};
 pub use download::ModelInfo;
 pub use optimize::{ObjectiveSpec, OptimizeOutput, Ranked};
 pub use sim::SIM_ENGINE_ENV;
