@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bench_cache::{CacheBackend, GcPolicy, LocalCache};
+use bench_exec::job::HostTarget;
 use bench_exec::spot::{Provider, poll_metadata};
 use bench_exec::{
     BuildOptions, BuildStatus, BuildSummary, Control, Executor, GpuNeed, HostSlots, NodeDetails,
@@ -47,8 +48,19 @@ fn open_cache(dir: &Path) -> Result<LocalCache, CliError> {
         .map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))
 }
 
-/// The plan, as the scheduler sees it.
-struct View<'a, 's, 'r>(&'a Plan<'s, 'r>);
+/// The plan, as the scheduler sees it, and the build it runs in.
+struct View<'a, 's, 'r>(&'a Plan<'s, 'r>, Option<BuildCtx>);
+
+/// What containers of a build are labelled with.
+#[derive(Clone)]
+struct BuildCtx {
+    build: String,
+    /// `HOSTNAME:PATH` of the cache.
+    cache: String,
+}
+
+/// A started engine's default time to become ready.
+const DEFAULT_READY_TIMEOUT_SECS: f64 = 15.0 * 60.0;
 
 impl NodeDetails for View<'_, '_, '_> {
     fn label(&self, i: usize) -> String {
@@ -73,9 +85,22 @@ impl NodeDetails for View<'_, '_, '_> {
         let (r, x) = (&self.0.resolved, &self.0.expansion);
         match self.0.graph[NodeIndex::new(i)].subject {
             Subject::Setup { engine, gpu } => {
+                let docker: Vec<HostTarget> = if r.in_containers(gpu) {
+                    hosts_of(r, gpu)
+                        .map(|h| HostTarget {
+                            name: h.name.value.clone(),
+                            executor: "docker".into(),
+                            address: h.address.as_ref().map(|a| a.value.clone()),
+                            tls_dir: h.tls_dir.as_ref().map(|t| t.value.clone()),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 serde_json::json!({
                     "simulated": r.simulated(engine, gpu),
                     "endpoint": r.on_endpoints(gpu),
+                    "docker": docker,
                 })
             }
             Subject::Bench { config, .. } => {
@@ -86,12 +111,40 @@ impl NodeDetails for View<'_, '_, '_> {
                     simulated: r.simulated(c.engine, c.gpu),
                     dataset_path: w.dataset_path.clone(),
                     timeout_secs: None,
+                    container: match &self.1 {
+                        Some(b) if r.in_containers(c.gpu) => {
+                            let engine = &r.engines[c.engine as usize];
+                            let over = r.sweep.engines.iter().find(|o| o.name.value == engine.name);
+                            Some(bench_actions::ContainerContext {
+                                build: b.build.clone(),
+                                sweep: r.sweep.name.value.clone(),
+                                cache: b.cache.clone(),
+                                ready_timeout_secs: over
+                                    .and_then(|o| o.ready_timeout_secs)
+                                    .unwrap_or(DEFAULT_READY_TIMEOUT_SECS),
+                                secrets: engine.secrets.clone(),
+                            })
+                        }
+                        _ => None,
+                    },
                 })
                 .unwrap_or_default()
             }
             _ => serde_json::Value::Null,
         }
     }
+}
+
+/// The hosts that provide a GPU type.
+fn hosts_of<'a>(
+    r: &'a bench_plan::Resolved<'_, '_>,
+    gpu: u16,
+) -> impl Iterator<Item = &'a bench_sweep::ast::Host> {
+    let name = r.gpu.values[gpu as usize].name;
+    r.sweep
+        .hosts
+        .iter()
+        .filter(move |h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
 }
 
 fn sched_nodes(p: &Plan<'_, '_>) -> Vec<SchedNode> {
@@ -254,8 +307,27 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
                     h.executor.name().into()
                 },
                 address: h.address.as_ref().map(|a| a.value.clone()),
+                tls_dir: h.tls_dir.as_ref().map(|t| t.value.clone()),
             })
             .collect(),
+    };
+    // The build's lease: containers labelled with its id are its own while it runs.
+    let _lease = cache
+        .lease_build(&build_id)
+        .map_err(|e| CliError::Other(format!("cannot register the build in the cache: {e}")))?;
+    let containers = a.actions == Actions::Real
+        && sweep
+            .hosts
+            .iter()
+            .any(|h| h.executor == bench_sweep::ast::ExecutorKind::Docker)
+        && !plan.resolved.simulate;
+    if containers {
+        // Engines left running by builds that died (SIGKILL, a reboot) go first.
+        crate::docker::reap_orphans(sweep)?;
+    }
+    let build_ctx = BuildCtx {
+        build: build_id.clone(),
+        cache: bench_docker::hygiene::cache_label(&dir),
     };
     let mode = progress::Mode::detect(a.quiet);
     let last = summary_path(&dir, &sweep.name.value);
@@ -271,7 +343,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         );
     }
     let graph = sched_nodes(plan);
-    let view = View(plan);
+    let view = View(plan, Some(build_ctx));
     let exec = executor(a.executor)?;
     let cache: Arc<dyn CacheBackend> = Arc::new(cache);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -337,6 +409,8 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
         let _ = reporter.await;
         summary
     });
+    // Attempts run in this process (--executor in-process) leave nothing running either.
+    bench_docker::engine::remove_live_containers();
     let status = serde_json::to_value(summary.status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

@@ -29,6 +29,12 @@ pub struct Cli {
     /// real ones; give the flag to `plan`, `status` and `explain` too to see them.
     #[arg(long, global = true)]
     pub simulate: bool,
+
+    /// Run every host's engines in containers on the local Docker Engine (`DOCKER_HOST`, or
+    /// the local socket), whatever the sweep's hosts say: e.g. the demo's sim engine in the
+    /// image `bench sim-image` builds. Give it to `plan`, `status` and `explain` too.
+    #[arg(long, global = true, conflicts_with = "simulate")]
+    pub docker: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +71,14 @@ pub enum Command {
     Export(ExportArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
+    /// Each host of a sweep: how bench reaches it and which GPUs it has (NVML or
+    /// nvidia-smi on this machine, what the Docker daemon reports for remote hosts).
+    Hosts(HostsArgs),
+    /// Remove what builds leave behind: engine containers that no running build owns.
+    Clean(CleanArgs),
+    /// Build the sim engine's container image (`bench/sim-engine:1`) on the local Docker
+    /// Engine, from this machine's bench: no registry needed.
+    SimImage(SimImageArgs),
     /// Remove cache entries: those no given sweep references, or by age or size.
     Gc(GcArgs),
     /// Inspect the cache.
@@ -388,6 +402,44 @@ pub struct NodeArgs {
     pub node: String,
     #[command(flatten)]
     pub cache: CacheDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HostsArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// One JSON object per host instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    /// Remove bench's engine containers whose build is no longer running.
+    #[arg(long, required = true)]
+    pub containers: bool,
+    /// The Docker hosts of this sweep (default: the local Docker Engine).
+    pub sweep: Option<PathBuf>,
+    /// Also containers started from other machines' caches, whose liveness this machine
+    /// cannot see (only when no build anywhere uses these hosts).
+    #[arg(long)]
+    pub all: bool,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cache: CacheDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimImageArgs {
+    /// The image's tag (the sim engine plugin's default image).
+    #[arg(long, default_value = "bench/sim-engine:1")]
+    pub tag: String,
+    /// The sim engine program to put in the image (default: `bench-sim-engine` beside this
+    /// executable, else this executable itself).
+    #[arg(long)]
+    pub program: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

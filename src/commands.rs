@@ -13,7 +13,10 @@ use crate::error::CliError;
 use crate::render::{diagnostic, thousands};
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let sim = cli.simulate;
+    let sim = Mode {
+        simulate: cli.simulate,
+        docker: cli.docker,
+    };
     match cli.command {
         Command::Plan(a) => plan(a, sim),
         Command::Check(a) => check(a, sim),
@@ -77,9 +80,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Cache(a) => crate::build::cache_cmd(a),
         Command::Load(a) => crate::load::load(a),
-        Command::ExecNode { spec } => Ok(ExitCode::from(
-            bench_exec::job::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
-        )),
+        Command::Hosts(a) => {
+            let path = a.sweep.clone();
+            let source = read_source(&path)?;
+            let parsed = parse(&source, sim)?;
+            crate::docker::hosts(a, &parsed.sweep, sim)
+        }
+        Command::Clean(a) => crate::docker::clean(a, sim),
+        Command::SimImage(a) => crate::docker::sim_image(a),
+        Command::ExecNode { spec } => {
+            // A stopped attempt removes its engine containers before it exits.
+            bench_docker::exit_cleanly_on_signals();
+            Ok(ExitCode::from(
+                bench_exec::job::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
+            ))
+        }
         Command::SimEngine(a) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -95,14 +110,38 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 /// Parses and plans a sweep, printing its warnings, and hands the plan to `f`.
 fn with_plan(
     path: &Path,
-    simulate: bool,
+    m: Mode,
     f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
     let source = read_source(path)?;
-    let parsed = bench_sweep::parse(&source)?;
+    let parsed = parse(&source, m)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, path, simulate)?;
+    let plan = compile(&parsed, &source, &registry, path, m)?;
     f(&plan)
+}
+
+/// How hosts run engines, from the global flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mode {
+    /// `--simulate`: everything on the simulated engine.
+    pub simulate: bool,
+    /// `--docker`: every host is the local Docker Engine.
+    pub docker: bool,
+}
+
+/// Parses a sweep; with `--docker`, every host becomes a host of the local Docker Engine.
+pub fn parse(source: &Source, m: Mode) -> Result<Parsed, CliError> {
+    let mut parsed = bench_sweep::parse(source)?;
+    if m.docker {
+        for h in &mut parsed.sweep.hosts {
+            if h.executor != bench_sweep::ast::ExecutorKind::Docker {
+                h.executor = bench_sweep::ast::ExecutorKind::Docker;
+                h.address = None;
+                h.tls_dir = None;
+            }
+        }
+    }
+    Ok(parsed)
 }
 
 /// Reads a sweep file into a [`Source`], naming the file in the error.
@@ -112,9 +151,10 @@ pub fn read_source(path: &Path) -> Result<Source, CliError> {
     Ok(Source::new(path.display().to_string(), text))
 }
 
-fn options(path: &Path, simulate: bool) -> PlanOptions {
+fn options(path: &Path, m: Mode) -> PlanOptions {
     PlanOptions {
-        simulate,
+        simulate: m.simulate,
+        image_digests: Default::default(),
         base_dir: path.parent().map(|p| {
             if p.as_os_str().is_empty() {
                 Path::new(".").to_path_buf()
@@ -137,17 +177,21 @@ fn compile<'s, 'r>(
     source: &Source,
     registry: &'r [Box<dyn EnginePlugin>],
     path: &Path,
-    simulate: bool,
+    m: Mode,
 ) -> Result<Plan<'s, 'r>, CliError> {
     print_warnings(&parsed.warnings);
-    let plan = bench_plan::plan(&parsed.sweep, source, registry, &options(path, simulate))?;
+    let mut opts = options(path, m);
+    if !m.simulate {
+        opts.image_digests = crate::docker::resolve_images(&parsed.sweep, registry);
+    }
+    let plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
     print_warnings(&plan.warnings);
     Ok(plan)
 }
 
-fn plan(a: PlanArgs, sim: bool) -> Result<ExitCode, CliError> {
+fn plan(a: PlanArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
-    let parsed = bench_sweep::parse(&source)?;
+    let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
     let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
     let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
@@ -291,24 +335,21 @@ fn write_human(
     Ok(())
 }
 
-fn check(a: CheckArgs, sim: bool) -> Result<ExitCode, CliError> {
+fn check(a: CheckArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let registry = bench_engines::builtin();
     let mut failed = false;
     for path in &a.sweeps {
         let source = read_source(path)?;
-        let result = bench_sweep::parse(&source)
-            .map_err(CliError::from)
-            .and_then(|parsed| {
-                print_warnings(&parsed.warnings);
-                let plan =
-                    bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
-                print_warnings(&plan.warnings);
-                Ok((
-                    parsed.warnings.len() + plan.warnings.len(),
-                    plan.expansion.valid.len(),
-                    plan.graph.node_count(),
-                ))
-            });
+        let result = parse(&source, sim).and_then(|parsed| {
+            print_warnings(&parsed.warnings);
+            let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
+            print_warnings(&plan.warnings);
+            Ok((
+                parsed.warnings.len() + plan.warnings.len(),
+                plan.expansion.valid.len(),
+                plan.graph.node_count(),
+            ))
+        });
         match result {
             Ok((warnings, configs, nodes)) => {
                 if a.deny_warnings && warnings > 0 {
@@ -336,9 +377,9 @@ fn check(a: CheckArgs, sim: bool) -> Result<ExitCode, CliError> {
     })
 }
 
-fn graph(a: GraphArgs, sim: bool) -> Result<ExitCode, CliError> {
+fn graph(a: GraphArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
-    let parsed = bench_sweep::parse(&source)?;
+    let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
     let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
     let text = match a.format {

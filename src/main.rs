@@ -3,6 +3,7 @@
 mod build;
 mod cli;
 mod commands;
+mod docker;
 mod error;
 mod load;
 mod progress;

@@ -194,6 +194,7 @@ fn sim_server() -> String {
                 max_batch: 64,
                 quantization: bench_catalog::Quantization::Fp16,
                 seed: 0,
+                ready_at: None,
             };
             bench_sim::serve(listener, engine, server).await.unwrap();
         });

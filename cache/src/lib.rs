@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use local::LocalCache;
+pub use local::{BuildLease, LocalCache};
 
 /// Version of the on-disk layout.
 pub const LAYOUT_VERSION: u32 = 1;

@@ -198,6 +198,42 @@ impl LocalCache {
         &self.root
     }
 
+    /// Takes a build's lease: an exclusive lock on `builds/live/ID` held while the build
+    /// runs. Resources a build labels with its id (engine containers) whose lease is no
+    /// longer held belong to a dead build and may be reaped.
+    pub fn lease_build(&self, id: &str) -> Result<BuildLease, CacheError> {
+        let dir = self.root.join("builds").join("live");
+        fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
+        let path = dir.join(format!("{id}.lock"));
+        let f = lock_file(&path)?;
+        f.lock().map_err(CacheError::io(&path))?;
+        Ok(BuildLease { _file: f, path })
+    }
+
+    /// Whether the build `id` is running: its lease is held by a live process.
+    pub fn build_is_live(&self, id: &str) -> bool {
+        if id.is_empty() || id.contains(['/', '.']) {
+            return false;
+        }
+        let path = self
+            .root
+            .join("builds")
+            .join("live")
+            .join(format!("{id}.lock"));
+        let Ok(f) = File::open(&path) else {
+            return false;
+        };
+        match f.try_lock() {
+            Ok(()) => {
+                // Nobody held it: a dead build's lease, removed.
+                let _ = fs::remove_file(&path);
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => false,
+        }
+    }
+
     fn shard(&self, dir: &str, name: &str, ext: &str) -> PathBuf {
         let prefix = name.get(..2).unwrap_or("00");
         self.root
@@ -828,5 +864,17 @@ mod tests {
         let _build = LocalCache::open_for_build(dir.path()).unwrap();
         let c = LocalCache::open(dir.path()).unwrap();
         assert!(matches!(c.gc(&GcPolicy::default()), Err(CacheError::Busy)));
+    }
+}
+
+/// A running build's lease (see [`LocalCache::lease_build`]); released when dropped.
+pub struct BuildLease {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Drop for BuildLease {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
     }
 }

@@ -50,6 +50,9 @@ pub struct HostTarget {
     /// `local`, `docker`, `sim` or `endpoint`.
     pub executor: String,
     pub address: Option<String>,
+    /// A Docker host's TLS client certificates.
+    #[serde(default)]
+    pub tls_dir: Option<String>,
 }
 
 impl JobSpec {

@@ -62,6 +62,8 @@ pub struct HostSlots {
     pub executor: String,
     /// The Docker endpoint or the endpoint's base URL.
     pub address: Option<String>,
+    /// A Docker host's TLS client certificates (`ca.pem`, `cert.pem`, `key.pem`).
+    pub tls_dir: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -448,6 +450,7 @@ pub async fn build(
                             name: h.0.name.clone(),
                             executor: h.0.executor.clone(),
                             address: h.0.address.clone(),
+                            tls_dir: h.0.tls_dir.clone(),
                         });
                         futs.push(run_node(NodeRun {
                             idx: item.idx,

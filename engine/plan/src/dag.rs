@@ -638,11 +638,25 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
             }
             p
         }
-        Subject::Setup { engine, gpu } => json!({
-            "engine": r.engines[engine as usize].name,
-            "image": r.engines[engine as usize].image,
-            "gpu": r.gpu.values[gpu as usize].name,
-        }),
+        Subject::Setup { engine, gpu } => {
+            let image = &r.engines[engine as usize].image;
+            let mut p = json!({
+                "engine": r.engines[engine as usize].name,
+                "image": image,
+                "gpu": r.gpu.values[gpu as usize].name,
+            });
+            // In containers, the image measured is the one the hosts hold under the tag.
+            if r.in_containers(gpu)
+                && let Value::Object(o) = &mut p
+            {
+                let digest = r
+                    .image_digests
+                    .get(image)
+                    .map_or("unresolved", String::as_str);
+                o.insert("image-digest".into(), json!(digest));
+            }
+            p
+        }
         Subject::Bench {
             config,
             load,

@@ -31,6 +31,10 @@ pub struct PlanOptions {
     /// Run every configuration on the simulated engine, in its engine's dialect; results
     /// are keyed and labelled apart from real ones.
     pub simulate: bool,
+    /// Engine images as the Docker hosts hold them (`image` → `repo@sha256:…` or
+    /// `sha256:…`), resolved by the caller: a new image under the same tag changes the
+    /// setup node's key and so every bench node's.
+    pub image_digests: std::collections::BTreeMap<String, String>,
 }
 
 /// A compiled sweep.
@@ -58,6 +62,8 @@ pub fn plan<'s, 'r>(
         opts.simulate,
         &mut d,
     );
+    let mut resolved = resolved;
+    resolved.image_digests = opts.image_digests.clone();
     if d.has_errors() {
         return Err(fail(source, d));
     }

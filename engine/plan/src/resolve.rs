@@ -123,6 +123,8 @@ pub struct Resolved<'s, 'r> {
     pub rules: Vec<RRule>,
     /// `--simulate`: every configuration runs on the simulated engine.
     pub simulate: bool,
+    /// Digests of engine images on Docker hosts (see [`crate::PlanOptions`]).
+    pub image_digests: BTreeMap<String, String>,
 }
 
 impl Resolved<'_, '_> {
@@ -148,6 +150,12 @@ impl Resolved<'_, '_> {
                 h.executor == kind
             })
             && any
+    }
+
+    /// Whether configurations on a GPU type run in containers: every host providing it is
+    /// a `docker` host.
+    pub fn in_containers(&self, gpu: u16) -> bool {
+        !self.simulate && self.every_host_is(gpu, ExecutorKind::Docker)
     }
 
     /// Whether configurations on a GPU type go to already-running servers: every host
@@ -307,6 +315,7 @@ pub fn resolve<'s, 'r>(
         arg_axes: Vec::new(),
         rules: Vec::new(),
         simulate,
+        image_digests: BTreeMap::new(),
     };
 
     for a in &sweep.matrix.args {

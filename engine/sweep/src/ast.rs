@@ -339,6 +339,9 @@ pub struct EngineOverride {
     /// Environment variables passed through from bench's own environment, never recorded.
     pub secrets: Vec<Spanned<String>>,
     pub priority: i64,
+    /// How long a started engine may take to answer its health route (default 15 min).
+    /// Not keyed: it changes no measurement.
+    pub ready_timeout_secs: Option<f64>,
     pub span: SourceSpan,
 }
 
@@ -389,6 +392,9 @@ pub struct Host {
     pub spot: bool,
     /// `docker=` (a Docker endpoint) or `url=` (an endpoint host's base URL).
     pub address: Option<Spanned<String>>,
+    /// A Docker host's TLS client certificates: a directory with `ca.pem`, `cert.pem` and
+    /// `key.pem`, as `DOCKER_CERT_PATH` holds them.
+    pub tls_dir: Option<Spanned<String>>,
     pub span: SourceSpan,
 }
 

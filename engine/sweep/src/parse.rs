@@ -1082,7 +1082,7 @@ const ENGINE_CHILDREN: &[&str] = &["arg", "env", "secret"];
 
 fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
     let r = Reader::new(c, "engine");
-    r.allow_props(d, &["image", "priority"]);
+    r.allow_props(d, &["image", "priority", "ready-timeout"]);
     let name = r
         .args(
             d,
@@ -1099,6 +1099,10 @@ fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
         env: Vec::new(),
         secrets: Vec::new(),
         priority: r.prop_i64(d, "priority").unwrap_or(0),
+        ready_timeout_secs: r
+            .prop("ready-timeout")
+            .and_then(|e| duration_secs(d, e, "ready-timeout"))
+            .map(|s| s.value),
         span: name_span(c),
     };
     for a in children(c) {
@@ -1171,6 +1175,7 @@ const HOST_PROPS: &[&str] = &[
     "price-per-gpu-hour",
     "spot",
     "docker",
+    "tls-dir",
     "url",
 ];
 
@@ -1219,7 +1224,18 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             );
         }
         let docker = r.prop_str(d, "docker");
+        let tls_dir = r.prop_str(d, "tls-dir");
         let url = r.prop_str(d, "url");
+        if let (Some(t), false) = (&tls_dir, executor == ExecutorKind::Docker) {
+            d.push(
+                Diag::warning(
+                    "sweep::ignored",
+                    t.span,
+                    "`tls-dir=` is ignored for a host that is not a Docker host",
+                )
+                .label("ignored"),
+            );
+        }
         let address = match executor {
             ExecutorKind::Docker => docker,
             ExecutorKind::Endpoint => {
@@ -1252,6 +1268,7 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             price_per_gpu_hour: price,
             spot: r.prop_bool(d, "spot").unwrap_or(false),
             address,
+            tls_dir,
             span: name_span(h),
         });
     }

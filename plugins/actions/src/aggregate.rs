@@ -5,6 +5,8 @@
 //! * Per-run figures (throughputs, goodput under the workload's SLOs) are the mean over the
 //!   valid repeats, with a Student-t confidence interval of that mean (from two repeats on).
 //! * `cost-per-mtok` = price per GPU-hour × GPUs / 3600 / output tokens per second × 10⁶.
+//! * `energy-per-token` = the GPUs' energy over the runs (NVML) / output tokens, where
+//!   every valid repeat has telemetry.
 //! * A configuration is valid only when every repeat passed validation; the reasons of the
 //!   others are kept.
 
@@ -180,6 +182,25 @@ fn aggregate(
     }
     if let Some(a) = all.accuracy {
         metrics.insert("accuracy".into(), a);
+    }
+    // Energy where every valid run has GPU telemetry: joules per output token, over the
+    // whole run (warm-up included, as the GPUs spent it).
+    let energy: Option<(f64, u64)> =
+        valid_runs
+            .iter()
+            .try_fold((0.0, 0u64), |(e, t), (r, _, rs)| {
+                let tokens: u64 = rs
+                    .iter()
+                    .filter(|x| x.ok())
+                    .map(Record::output_tokens)
+                    .sum();
+                r.energy_j.map(|j| (e + j, t + tokens))
+            });
+    if let Some((joules, tokens)) = energy
+        && tokens > 0
+        && !valid_runs.is_empty()
+    {
+        metrics.insert("energy-per-token".into(), joules / tokens as f64);
     }
     if counts.requests > 0 {
         metrics.insert(

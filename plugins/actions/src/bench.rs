@@ -13,6 +13,7 @@ use bench_exec::{Failure, FailureClass};
 use bench_loadgen::{Dialect, Load, LoadConfig, Metrics, Prompt, Record, Scoring, Slo, Stop};
 use serde::{Deserialize, Serialize};
 
+use crate::container::{ContainerContext, ContainerInfo, SetupOutput};
 use crate::download::ModelInfo;
 use crate::sim::SimProcess;
 use crate::{infra, inputs, output, outputs, params, permanent, read_json, write_json};
@@ -29,6 +30,11 @@ pub(crate) struct Config {
     pub quantization: String,
     pub seq_len: u32,
     pub workload: Workload,
+    /// Engine flags from the sweep (engine block and engine-arg axes).
+    #[serde(default)]
+    pub engine_args: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +122,9 @@ pub struct BenchContext {
     /// Per-request timeout, seconds.
     #[serde(default)]
     pub timeout_secs: Option<f64>,
+    /// For engines in containers: the build the container belongs to, and its limits.
+    #[serde(default)]
+    pub container: Option<ContainerContext>,
 }
 
 /// `run.json`: what ran and how it went.
@@ -133,6 +142,12 @@ pub struct RunInfo {
     pub gpu_memory_gb: Option<f64>,
     /// Metrics of this run alone, without SLOs (the aggregate applies them).
     pub metrics: Metrics,
+    /// The engine's container, when it ran in one.
+    #[serde(default)]
+    pub container: Option<ContainerInfo>,
+    /// Energy of the run's GPUs over the run, joules (where telemetry exists).
+    #[serde(default)]
+    pub energy_j: Option<f64>,
 }
 
 pub struct Bench;
@@ -162,7 +177,31 @@ impl Action for Bench {
 
         // The engine.
         let mut sim = None;
-        let url = if simulated {
+        let mut docker = None;
+        let url = if executor == "docker" {
+            let setup_input = inputs(job, "setup")
+                .next()
+                .ok_or_else(|| permanent("a bench node in a container needs its setup node"))?;
+            let setup: SetupOutput = read_json(output(setup_input, outputs::SETUP)?)?;
+            let model_id = model
+                .id
+                .clone()
+                .or_else(|| model.path.clone())
+                .unwrap_or_else(|| ctx.model.clone());
+            let s = crate::container::start(
+                job,
+                c,
+                &ctx,
+                plugin.as_ref(),
+                model.facts.as_ref(),
+                &model_id,
+                &setup,
+                p.run.repeat,
+            )?;
+            let url = s.engine.url.clone();
+            docker = Some(s);
+            url
+        } else if simulated {
             let facts = model.facts.ok_or_else(|| {
                 permanent(format!(
                     "the simulator needs architecture facts for {}: name a catalog entry with \
@@ -258,6 +297,29 @@ impl Action for Bench {
             )));
         }
         drop(sim);
+        let (telemetry, container) = match docker {
+            Some(s) => {
+                if let Some(exit) = s.engine.exited()? {
+                    return Err(infra(format!(
+                        "the engine exited during the run ({exit}); its last lines:\n{}",
+                        s.engine.last_lines(50)
+                    )));
+                }
+                let telemetry = s.sampler.and_then(|x| x.finish());
+                s.engine.stop()?;
+                (telemetry, Some(s.info))
+            }
+            None => (None, None),
+        };
+        if let Some(t) = &telemetry {
+            write_json(job, outputs::TELEMETRY, t)?;
+            println!(
+                "GPU telemetry: {:.0} J over {:.1} s, {} samples",
+                t.energy_j,
+                t.seconds,
+                t.samples.len()
+            );
+        }
 
         let metrics = bench_loadgen::compute(
             &records,
@@ -286,6 +348,8 @@ impl Action for Bench {
                 started_at,
                 gpu_memory_gb,
                 metrics,
+                container,
+                energy_j: telemetry.as_ref().map(|t| t.energy_j),
             },
         )
     }

@@ -6,13 +6,14 @@
 //! |-----------|-------------------------------------------|
 //! | download  | `model.json` (identity and architecture facts) |
 //! | setup     | `setup.json` (engine, image)              |
-//! | bench     | `records.jsonl` (one line per request), `run.json` (what ran, metrics) |
+//! | bench     | `records.jsonl` (one line per request), `run.json` (what ran, metrics), `telemetry.json` (GPU samples, where available) |
 //! | validate  | `validation.json` (gates passed, reasons) |
 //! | aggregate | `aggregate.json` (metrics pooled over repeats, confidence intervals) |
 //! | optimize  | `recommendations.json` (constraints, Pareto fronts, TOPSIS, order) |
 
 mod aggregate;
 mod bench;
+mod container;
 mod download;
 mod optimize;
 mod setup;
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 
 pub use aggregate::{AggregateOutput, Ci};
 pub use bench::{BenchContext, RunInfo, read_records};
+pub use container::{ContainerContext, ContainerInfo, SetupOutput};
 pub use download::ModelInfo;
 pub use optimize::{ObjectiveSpec, OptimizeOutput, Ranked};
 pub use sim::SIM_ENGINE_ENV;
@@ -39,6 +41,7 @@ pub mod outputs {
     pub const SETUP: &str = "setup.json";
     pub const RECORDS: &str = "records.jsonl";
     pub const RUN: &str = "run.json";
+    pub const TELEMETRY: &str = "telemetry.json";
     pub const VALIDATION: &str = "validation.json";
     pub const AGGREGATE: &str = "aggregate.json";
     pub const RECOMMENDATIONS: &str = "recommendations.json";

@@ -1,8 +1,12 @@
-//! The setup node: an engine image made ready on the hosts of a GPU type. Simulated
-//! configurations need nothing; Docker hosts are the Docker issue's work.
+//! The setup node: an engine image made ready on the hosts of a GPU type. On Docker hosts
+//! the image is made present (a locally built or loaded one counts; a missing one is
+//! pulled, with progress) and its digest recorded; the planner keyed the digest it saw, so
+//! a new image under the same tag reruns the benches. Simulated configurations and
+//! endpoint hosts need nothing.
 
+use bench_docker::DockerHost;
 use bench_exec::Failure;
-use bench_exec::job::{Action, JobSpec};
+use bench_exec::job::{Action, HostTarget, JobSpec};
 use serde::Deserialize;
 
 use crate::{outputs, params, permanent, write_json};
@@ -12,6 +16,8 @@ struct Params {
     engine: String,
     image: String,
     gpu: String,
+    #[serde(default, rename = "image-digest")]
+    image_digest: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -20,6 +26,9 @@ struct Context {
     simulated: bool,
     #[serde(default)]
     endpoint: bool,
+    /// The Docker hosts that provide the GPU type.
+    #[serde(default)]
+    docker: Vec<HostTarget>,
 }
 
 pub struct Setup;
@@ -38,6 +47,9 @@ impl Action for Setup {
                 outputs::SETUP,
                 &serde_json::json!({ "engine": p.engine, "gpu": p.gpu, "endpoint": true }),
             );
+        }
+        if !c.docker.is_empty() {
+            return docker(job, &p, &c.docker);
         }
         if !c.simulated {
             return Err(permanent(format!(
@@ -58,4 +70,55 @@ impl Action for Setup {
             }),
         )
     }
+}
+
+fn docker(job: &JobSpec, p: &Params, hosts: &[HostTarget]) -> Result<(), Failure> {
+    let mut seen: Vec<(String, bench_docker::images::ImageRef)> = Vec::new();
+    for h in hosts {
+        let host = DockerHost::connect(&crate::container::endpoint(h))?;
+        let image = host.ensure_image(&p.image, &mut |line| println!("{}: {line}", h.name))?;
+        println!(
+            "{}: {} is {} ({})",
+            h.name,
+            p.image,
+            image.digest(),
+            host.endpoint.describe()
+        );
+        seen.push((h.name.clone(), image));
+    }
+    let (first_host, first) = seen
+        .first()
+        .ok_or_else(|| permanent("a Docker setup without hosts"))?;
+    if let Some((other, img)) = seen.iter().find(|(_, i)| i.digest() != first.digest()) {
+        return Err(permanent(format!(
+            "hosts {first_host} and {other} hold different images under {} ({} and {}): \
+             results would mix; make them the same (pull or load one image everywhere)",
+            p.image,
+            first.digest(),
+            img.digest()
+        )));
+    }
+    if let Some(planned) = p.image_digest.as_deref()
+        && planned != "unresolved"
+        && planned != first.digest()
+    {
+        return Err(permanent(format!(
+            "{} changed on {first_host} since the build was planned ({planned}, now {}); \
+             run the build again",
+            p.image,
+            first.digest()
+        )));
+    }
+    write_json(
+        job,
+        outputs::SETUP,
+        &serde_json::json!({
+            "engine": p.engine,
+            "image": p.image,
+            "gpu": p.gpu,
+            "image_id": first.id,
+            "digest": first.digest(),
+            "hosts": seen.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        }),
+    )
 }

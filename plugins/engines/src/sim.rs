@@ -30,7 +30,11 @@ impl EnginePlugin for Sim {
         push(&mut a, "--host", "0.0.0.0");
         push(&mut a, "--port", 8000);
         push(&mut a, "--model", l.served_name);
-        push(&mut a, "--arch", l.model);
+        // The architecture's facts drive the roofline; without them, a catalog name.
+        match l.point.arch.and_then(|f| serde_json::to_string(f).ok()) {
+            Some(facts) => push(&mut a, "--facts", facts),
+            None => push(&mut a, "--arch", l.model),
+        }
         push(&mut a, "--gpu", p.gpu.name);
         push(&mut a, "--gpus", p.gpus);
         push(&mut a, "--quantization", p.quantization.name());

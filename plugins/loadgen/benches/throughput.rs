@@ -40,6 +40,7 @@ fn sim(ttft: Duration, tpot: Duration) -> String {
                 max_batch: 1024,
                 quantization: Quantization::Fp16,
                 seed: 0,
+                ready_at: None,
             };
             bench_sim::serve(listener, engine, server)
                 .await

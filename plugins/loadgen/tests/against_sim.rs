@@ -44,6 +44,7 @@ fn sim_scaled(mode: Mode, max_batch: usize, q: Quantization, time_scale: f64) ->
                 max_batch: max_batch as u64,
                 quantization: q,
                 seed: 1,
+                ready_at: None,
             };
             bench_sim::serve(listener, engine, server).await.unwrap();
         });

@@ -54,6 +54,10 @@ pub struct SimArgs {
     pub noise: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Answer `/health` with 503 for this many seconds after start, as a real engine does
+    /// while it loads weights.
+    #[arg(long)]
+    pub ready_after: Option<f64>,
     /// Multiplies every simulated duration.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
@@ -113,6 +117,9 @@ pub async fn run(a: SimArgs) -> Result<(), String> {
         max_batch: a.max_batch as u64,
         quantization: q,
         seed: a.seed,
+        ready_at: a
+            .ready_after
+            .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.max(0.0))),
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;

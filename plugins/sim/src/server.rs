@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_batch: u64,
     pub quantization: Quantization,
     pub seed: u64,
+    /// Until then `/health` answers 503, as a real engine does while it loads weights.
+    pub ready_at: Option<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -51,7 +53,7 @@ pub fn router(engine: EngineHandle, cfg: ServerConfig) -> Router {
         ids: Arc::new(AtomicU64::new(0)),
     };
     Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         .route("/v1/models", get(models))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
@@ -60,6 +62,15 @@ pub fn router(engine: EngineHandle, cfg: ServerConfig) -> Router {
         .route("/info", get(info))
         .layer(axum::middleware::from_fn(stamp))
         .with_state(state)
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    match s.cfg.ready_at {
+        Some(t) if std::time::Instant::now() < t => {
+            (StatusCode::SERVICE_UNAVAILABLE, "loading").into_response()
+        }
+        _ => "ok".into_response(),
+    }
 }
 
 fn words(s: &str) -> u64 {

@@ -1,6 +1,8 @@
 //! Runs each attempt as a child process (`bench exec-node SPEC`), its output appended to the
-//! attempt's log. The child dies with the build (PR_SET_PDEATHSIG on Linux), so a build
-//! killed with SIGKILL leaves no worker behind.
+//! attempt's log. The child is told to stop (SIGTERM) when the build stops it, when the
+//! build drops it, and when the build dies (PR_SET_PDEATHSIG on Linux), so a build killed
+//! with SIGKILL leaves no worker behind; SIGTERM rather than SIGKILL gives the attempt the
+//! moment it needs to remove what it started (an engine container).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,7 +59,6 @@ impl Executor for LocalProcess {
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::from(log2))
-                .kill_on_drop(true)
                 // Its own process group: Ctrl-C in the terminal reaches the build, which
                 // drains, not every node at once.
                 .process_group(0);
@@ -74,7 +75,7 @@ impl Executor for LocalProcess {
             // SAFETY: prctl is async-signal-safe; called between fork and exec.
             unsafe {
                 cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                     Ok(())
                 });
             }
@@ -84,6 +85,11 @@ impl Executor for LocalProcess {
                     format!("cannot start {}: {e}", self.program.display()),
                 )
             })?;
+            // Dropped unfinished (the build aborts): SIGTERM, then SIGKILL after the grace.
+            let mut guard = TermOnDrop {
+                pid: child.id(),
+                grace: self.grace,
+            };
             let status = tokio::select! {
                 s = child.wait() => s,
                 () = cancel.cancelled() => {
@@ -99,6 +105,7 @@ impl Executor for LocalProcess {
                         }
                     }
                     .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
+                    guard.pid = None;
                     return Err(Failure::new(FailureClass::Cancelled, "stopped before it finished"));
                 }
             }
@@ -108,6 +115,7 @@ impl Executor for LocalProcess {
                     format!("waiting for the node process: {e}"),
                 )
             })?;
+            guard.pid = None;
             if status.success() {
                 return Ok(());
             }
@@ -130,5 +138,42 @@ impl Executor for LocalProcess {
                 ),
             })
         })
+    }
+}
+
+/// Stops a child that its future no longer waits for: SIGTERM now, SIGKILL after the
+/// grace period (from a thread, since the runtime may be shutting down).
+struct TermOnDrop {
+    pid: Option<u32>,
+    grace: Duration,
+}
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid else {
+            return;
+        };
+        let pid = pid as i32;
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let grace = self.grace;
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + grace;
+            while std::time::Instant::now() < deadline {
+                let mut status = 0;
+                // SAFETY: reaps our own child if it has exited.
+                if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        });
     }
 }

@@ -1,0 +1,170 @@
+//! Bench nodes on Docker hosts: the engine plugin's container spec, run by bench-docker on
+//! the GPUs the scheduler assigned, with GPU telemetry sampled meanwhile where this
+//! machine can see the GPUs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
+use bench_docker::gpus::Sampler;
+use bench_docker::{DockerHost, Endpoint, EngineRun, Labels, RunningEngine};
+use bench_engines::{EnginePlugin, Launch, ServingPoint};
+use bench_exec::Failure;
+use bench_exec::job::{HostTarget, JobSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::bench::{BenchContext, Config};
+use crate::permanent;
+
+/// Who a bench node's container belongs to (its labels), from the build.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ContainerContext {
+    pub build: String,
+    pub sweep: String,
+    /// `HOSTNAME:PATH` of the build's cache.
+    pub cache: String,
+    /// How long the engine may take to become ready, seconds.
+    pub ready_timeout_secs: f64,
+    /// Variables passed through to the engine (names only).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+/// What `setup.json` says of a Docker setup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupOutput {
+    pub engine: String,
+    pub image: String,
+    #[serde(default)]
+    pub image_id: Option<String>,
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+/// The container a run used, for `run.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub image: String,
+    pub image_id: Option<String>,
+    pub docker: String,
+}
+
+pub fn endpoint(t: &HostTarget) -> Endpoint {
+    Endpoint {
+        address: t.address.clone(),
+        tls_dir: t.tls_dir.clone().map(Into::into),
+    }
+}
+
+pub struct Started {
+    pub engine: RunningEngine,
+    pub sampler: Option<Sampler>,
+    pub info: ContainerInfo,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    job: &JobSpec,
+    c: &Config,
+    ctx: &BenchContext,
+    plugin: &dyn EnginePlugin,
+    facts: Option<&ArchFacts>,
+    model_id: &str,
+    setup: &SetupOutput,
+    repeat: u32,
+) -> Result<Started, Failure> {
+    let target = job
+        .target
+        .as_ref()
+        .ok_or_else(|| permanent("a Docker bench node without its host"))?;
+    let cc = ctx
+        .container
+        .as_ref()
+        .ok_or_else(|| permanent("a Docker bench node without its build's container context"))?;
+    let ep = endpoint(target);
+    let host: Arc<DockerHost> = DockerHost::connect(&ep)?;
+    let bad = |what: &str, v: &str| permanent(format!("unknown {what} `{v}`"));
+    let gpu = GpuSpec::find(&c.gpu).ok_or_else(|| bad("GPU", &c.gpu))?;
+    let point = ServingPoint {
+        quantization: Quantization::parse(&c.quantization)
+            .ok_or_else(|| bad("quantization", &c.quantization))?,
+        dtype: Dtype::parse(&c.dtype).ok_or_else(|| bad("dtype", &c.dtype))?,
+        kv_cache: KvCacheDtype::parse(&c.kv_cache).ok_or_else(|| bad("kv-cache", &c.kv_cache))?,
+        gpu,
+        gpus: c.gpus,
+        batch_size: c.batch_size,
+        seq_len: c.seq_len,
+        arch: facts,
+    };
+    let args: Vec<(String, Option<String>)> = c
+        .engine_args
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::Bool(true) => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    // Run the exact image the setup node recorded, not whatever the tag names now.
+    let image = setup
+        .image_id
+        .clone()
+        .unwrap_or_else(|| setup.image.clone());
+    let mut spec = plugin.container(&Launch {
+        point,
+        image: &image,
+        model: model_id,
+        served_name: &ctx.model,
+        hf_cache: None,
+        args: &args,
+        env: &c.env,
+        secrets: &cc.secrets,
+    });
+    if c.engine == "sim" {
+        // Step times vary a little, differently per repeat, as on real hardware.
+        spec.args.extend([
+            "--noise".into(),
+            "0.03".into(),
+            "--seed".into(),
+            (c.workload.seed.wrapping_mul(1_000_003) + repeat as u64).to_string(),
+        ]);
+    }
+    let short_key = &job.key[..job.key.len().min(12)];
+    let short_build = &cc.build[..cc.build.len().min(8)];
+    let run = EngineRun {
+        spec: &spec,
+        name: format!("bench-{short_key}-{short_build}-{}", job.attempt),
+        labels: Labels {
+            node: job.key.clone(),
+            label: job.label.clone(),
+            sweep: cc.sweep.clone(),
+            build: cc.build.clone(),
+            cache: cc.cache.clone(),
+        },
+        gpu_ids: &job.gpu_ids,
+        ready_timeout: Duration::from_secs_f64(cc.ready_timeout_secs.max(1.0)),
+        stop_grace: Duration::from_secs(10),
+    };
+    let engine = host.start_engine(&run)?;
+    // Telemetry where this machine sees the GPUs: the engine's host is this machine.
+    let sampler = (spec.gpus > 0 && ep.is_local() && !job.gpu_ids.is_empty())
+        .then(|| Sampler::start(&job.gpu_ids, Duration::from_millis(500)))
+        .flatten();
+    if spec.gpus > 0 && sampler.is_none() {
+        println!("no GPU telemetry for this run (NVML is not reachable for these GPUs from here)");
+    }
+    Ok(Started {
+        info: ContainerInfo {
+            name: engine.name.clone(),
+            image: setup.image.clone(),
+            image_id: setup.image_id.clone(),
+            docker: ep.describe(),
+        },
+        engine,
+        sampler,
+    })
+}
