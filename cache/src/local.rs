@@ -865,6 +865,32 @@ mod tests {
         let c = LocalCache::open(dir.path()).unwrap();
         assert!(matches!(c.gc(&GcPolicy::default()), Err(CacheError::Busy)));
     }
+
+    #[test]
+    fn a_build_is_live_while_its_lease_is_held_even_seen_from_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        assert!(!c.build_is_live("b1"), "never started");
+        let lease = c.lease_build("b1").unwrap();
+        assert!(c.build_is_live("b1"));
+        assert!(!c.build_is_live("b2"));
+        assert!(!c.build_is_live("../b1"), "ids are names, not paths");
+        // Another process sees the same (flock is per open file, across processes).
+        let path = dir.path().join("builds/live/b1.lock");
+        let other = std::process::Command::new("flock")
+            .args(["--nonblock", "--exclusive"])
+            .arg(&path)
+            .arg("true")
+            .status();
+        if let Ok(s) = other {
+            assert!(!s.success(), "the lease must block another process");
+        }
+        drop(lease);
+        assert!(!c.build_is_live("b1"));
+        // A lease file left by a killed build (no holder) means a dead build.
+        std::fs::write(&path, b"").unwrap();
+        assert!(!c.build_is_live("b1"));
+    }
 }
 
 /// A running build's lease (see [`LocalCache::lease_build`]); released when dropped.

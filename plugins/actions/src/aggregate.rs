@@ -274,4 +274,65 @@ mod tests {
         assert_eq!(mean_ci(&[], 0.95), None);
         assert_eq!(mean_ci(&[4.0], 0.95).unwrap().low, 4.0);
     }
+
+    fn run(energy_j: Option<f64>, tokens: u64) -> (RunInfo, Validation, Vec<Record>) {
+        let rec = |i: u64| Record {
+            index: i,
+            warmup: false,
+            due_ns: 0,
+            send_ns: 0,
+            first_token_ns: Some(1_000_000),
+            last_token_ns: Some(2_000_000),
+            end_ns: 2_000_000,
+            chunk_ns: vec![1_000_000, 2_000_000],
+            status: 200,
+            error: None,
+            request_id: None,
+            prompt_tokens: 10,
+            max_tokens: tokens,
+            server_prompt_tokens: Some(10),
+            server_output_tokens: Some(tokens),
+            client_output_tokens: tokens,
+            correct: None,
+        };
+        let records: Vec<Record> = (0..4).map(rec).collect();
+        let metrics = bench_loadgen::compute(&records, &Slo::default(), &[50.0], true);
+        let info = RunInfo {
+            engine: "sim".into(),
+            simulated: true,
+            dialect: Dialect::OpenaiChat,
+            model: "m".into(),
+            repeat: 0,
+            host: "h".into(),
+            started_at: 0.0,
+            gpu_memory_gb: None,
+            metrics,
+            container: None,
+            energy_j,
+        };
+        let v = Validation {
+            passed: true,
+            reasons: Vec::new(),
+            requests: 4,
+            completed: 4,
+            error_rate: 0.0,
+            completed_fraction: 1.0,
+            token_mismatch_fraction: 0.0,
+            bad_timings: 0,
+        };
+        (info, v, records)
+    }
+
+    #[test]
+    fn energy_per_token_only_where_every_run_has_telemetry() {
+        let p: Params = serde_json::from_value(serde_json::json!({
+            "percentiles": [50.0], "confidence": 0.95, "slo": {}, "price-per-gpu-hour": null, "gpus": 1
+        }))
+        .unwrap();
+        // 2 runs × 4 requests × 10 tokens = 80 tokens for 40 J.
+        let out = aggregate(&[run(Some(10.0), 10), run(Some(30.0), 10)], &p, &Slo::default());
+        assert_eq!(out.metrics["energy-per-token"], 0.5);
+        let out = aggregate(&[run(Some(10.0), 10), run(None, 10)], &p, &Slo::default());
+        assert!(!out.metrics.contains_key("energy-per-token"));
+    }
 }
