@@ -507,6 +507,15 @@ struct StatusReport {
     cache: String,
     kinds: BTreeMap<NodeKind, KindStatus>,
     failed: Vec<FailedNode>,
+    /// Runs that completed but failed validation: excluded from ranking.
+    invalid: Vec<InvalidRun>,
+}
+
+#[derive(Serialize)]
+struct InvalidRun {
+    label: String,
+    key: String,
+    reasons: Vec<String>,
 }
 
 pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
@@ -517,12 +526,27 @@ pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
         .map(|k| (*k, KindStatus::default()))
         .collect();
     let mut failed = Vec::new();
+    let mut invalid = Vec::new();
     for i in plan.graph.node_indices() {
         let n = &plan.graph[i];
         let key = n.key.hex();
         let k = kinds.entry(n.kind).or_default();
         if cache.contains(&key) {
             k.done += 1;
+            if n.kind == NodeKind::Validate
+                && let Some(v) = crate::results::read_output::<bench_actions::Validation>(
+                    &cache,
+                    &key,
+                    bench_actions::outputs::VALIDATION,
+                )
+                && !v.passed
+            {
+                invalid.push(InvalidRun {
+                    label: label(&plan.resolved, &plan.expansion, &n.subject),
+                    key: key.clone(),
+                    reasons: v.reasons,
+                });
+            }
         } else if let Some(f) = cache.failure(&key) {
             k.failed += 1;
             failed.push(FailedNode {
@@ -542,6 +566,7 @@ pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
         cache: dir.display().to_string(),
         kinds,
         failed,
+        invalid,
     };
     if a.json {
         println!(
@@ -568,6 +593,15 @@ pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
                 "\nfailed {} ({} failure after {} attempt(s), {})\n  {}",
                 f.label, f.class, f.attempts, f.at, f.message
             );
+        }
+        if !report.invalid.is_empty() {
+            println!(
+                "\n{} run(s) failed validation (kept, excluded from ranking):",
+                report.invalid.len()
+            );
+            for r in &report.invalid {
+                println!("  {}: {}", r.label, r.reasons.join("; "));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

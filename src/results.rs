@@ -54,7 +54,7 @@ pub fn read<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&std::fs::read(output_path(cache, m, name)?).ok()?).ok()
 }
 
-fn read_output<T: serde::de::DeserializeOwned>(
+pub fn read_output<T: serde::de::DeserializeOwned>(
     cache: &LocalCache,
     key: &str,
     name: &str,

@@ -15,6 +15,10 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bench"))
 }
 
+/// The tests of this file run one at a time: a starting build reaps every dead build's
+/// containers on the host, which would race with a test that makes an orphan on purpose.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Whether Docker can be used; panics when it cannot but must.
 fn docker_ready() -> bool {
     let ok = Command::new("docker")
@@ -184,6 +188,7 @@ fn bench_label(p: &Project) -> String {
 
 #[test]
 fn demo_sweep_runs_every_bench_node_in_a_container_and_leaves_none() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -257,6 +262,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn an_engine_that_exits_at_start_fails_at_once_with_its_last_lines() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -288,6 +294,7 @@ fn an_engine_that_exits_at_start_fails_at_once_with_its_last_lines() {
 
 #[test]
 fn an_engine_never_ready_times_out_and_is_removed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -307,6 +314,7 @@ fn an_engine_never_ready_times_out_and_is_removed() {
 
 #[test]
 fn ctrl_c_mid_run_stops_and_removes_the_engine() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -335,6 +343,7 @@ fn ctrl_c_mid_run_stops_and_removes_the_engine() {
 
 #[test]
 fn containers_of_a_killed_build_are_reaped_by_the_next_build_and_by_clean() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -408,6 +417,7 @@ fn containers_of_a_killed_build_are_reaped_by_the_next_build_and_by_clean() {
 
 #[test]
 fn a_new_image_under_the_same_tag_reruns_the_benches() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }
@@ -418,7 +428,7 @@ fn a_new_image_under_the_same_tag_reruns_the_benches() {
     assert!(o.status.success(), "{}", text(&o));
     let o = p.bench(&["plan", "s.kdl"]);
     assert!(
-        !String::from_utf8_lossy(&o.stdout).contains("will run"),
+        String::from_utf8_lossy(&o.stdout).contains("6 cached, 0 will run"),
         "{}",
         text(&o)
     );
@@ -437,7 +447,7 @@ fn a_new_image_under_the_same_tag_reruns_the_benches() {
     assert!(o.status.success(), "{}", text(&o));
     let o = p.bench(&["plan", "s.kdl"]);
     let plan = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(plan.contains("will run"), "{plan}");
+    assert!(plan.contains("1 cached, 5 will run"), "{plan}");
     let o = p.bench(&["build", "s.kdl"]);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -451,6 +461,7 @@ fn a_new_image_under_the_same_tag_reruns_the_benches() {
 
 #[test]
 fn hosts_lists_each_host_and_its_gpus_or_says_it_has_none() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_ready() {
         return;
     }

@@ -440,6 +440,14 @@ sweep "endpoints" {{
     let o = p.bench(&["results", "s.kdl"]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("✗ repeat 0: error rate 100.00 %"), "{table}");
+    // And `bench status`: the run is done, and invalid.
+    let o = p.bench(&["status", "s.kdl"]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(status.contains("1 run(s) failed validation"), "{status}");
+    assert!(
+        status.contains("A100") && status.contains("error rate 100.00 %"),
+        "{status}"
+    );
 }
 
 #[test]

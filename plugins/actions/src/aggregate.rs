@@ -330,7 +330,11 @@ mod tests {
         }))
         .unwrap();
         // 2 runs × 4 requests × 10 tokens = 80 tokens for 40 J.
-        let out = aggregate(&[run(Some(10.0), 10), run(Some(30.0), 10)], &p, &Slo::default());
+        let out = aggregate(
+            &[run(Some(10.0), 10), run(Some(30.0), 10)],
+            &p,
+            &Slo::default(),
+        );
         assert_eq!(out.metrics["energy-per-token"], 0.5);
         let out = aggregate(&[run(Some(10.0), 10), run(None, 10)], &p, &Slo::default());
         assert!(!out.metrics.contains_key("energy-per-token"));
