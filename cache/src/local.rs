@@ -726,6 +726,18 @@ impl CacheBackend for LocalCache {
     }
 }
 
+/// A running build's lease (see [`LocalCache::lease_build`]); released when dropped.
+pub struct BuildLease {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Drop for BuildLease {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,17 +902,5 @@ mod tests {
         // A lease file left by a killed build (no holder) means a dead build.
         std::fs::write(&path, b"").unwrap();
         assert!(!c.build_is_live("b1"));
-    }
-}
-
-/// A running build's lease (see [`LocalCache::lease_build`]); released when dropped.
-pub struct BuildLease {
-    _file: File,
-    path: PathBuf,
-}
-
-impl Drop for BuildLease {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
     }
 }
