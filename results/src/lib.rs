@@ -115,6 +115,92 @@ fn ns(v: Option<u64>) -> Option<i64> {
     v.map(|x| x as i64)
 }
 
+/// Request rows per Arrow batch handed to the Appender.
+const REQUEST_BATCH: usize = 64 * 1024;
+
+/// The `requests` rows of one run's records, as the table's columns in order.
+fn request_batch(key: &str, rs: &[Record]) -> duckdb::arrow::record_batch::RecordBatch {
+    use std::sync::Arc;
+
+    use duckdb::arrow::array::{
+        ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
+    };
+    use duckdb::arrow::datatypes::{Field, Schema};
+
+    let i64s = |f: &dyn Fn(&Record) -> Option<i64>| -> ArrayRef {
+        Arc::new(rs.iter().map(f).collect::<Int64Array>())
+    };
+    let f64s = |f: &dyn Fn(&Record) -> Option<f64>| -> ArrayRef {
+        Arc::new(rs.iter().map(f).collect::<Float64Array>())
+    };
+    let strs = |f: &dyn Fn(&Record) -> Option<&str>| -> ArrayRef {
+        Arc::new(rs.iter().map(f).collect::<StringArray>())
+    };
+    let bools = |f: &dyn Fn(&Record) -> Option<bool>| -> ArrayRef {
+        Arc::new(rs.iter().map(f).collect::<BooleanArray>())
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("node_key", Arc::new(StringArray::from(vec![key; rs.len()]))),
+        ("idx", i64s(&|r| Some(r.index as i64))),
+        ("warmup", bools(&|r| Some(r.warmup))),
+        ("due_ns", i64s(&|r| Some(r.due_ns as i64))),
+        ("send_ns", i64s(&|r| Some(r.send_ns as i64))),
+        ("first_token_ns", i64s(&|r| ns(r.first_token_ns))),
+        ("last_token_ns", i64s(&|r| ns(r.last_token_ns))),
+        ("end_ns", i64s(&|r| Some(r.end_ns as i64))),
+        (
+            "status",
+            Arc::new(
+                rs.iter()
+                    .map(|r| Some(i32::from(r.status)))
+                    .collect::<Int32Array>(),
+            ),
+        ),
+        ("error", strs(&|r| r.error.as_deref())),
+        ("request_id", strs(&|r| r.request_id.as_deref())),
+        ("prompt_tokens", i64s(&|r| Some(r.prompt_tokens as i64))),
+        ("max_tokens", i64s(&|r| Some(r.max_tokens as i64))),
+        (
+            "server_prompt_tokens",
+            i64s(&|r| ns(r.server_prompt_tokens)),
+        ),
+        (
+            "server_output_tokens",
+            i64s(&|r| ns(r.server_output_tokens)),
+        ),
+        (
+            "client_output_tokens",
+            i64s(&|r| Some(r.client_output_tokens as i64)),
+        ),
+        ("correct", bools(&|r| r.correct)),
+        (
+            "ttft_ms",
+            f64s(&|r| {
+                r.first_token_ns
+                    .map(|f| f.saturating_sub(r.send_ns) as f64 / 1e6)
+            }),
+        ),
+        (
+            "e2e_ms",
+            f64s(&|r| {
+                r.last_token_ns
+                    .map(|l| l.saturating_sub(r.send_ns) as f64 / 1e6)
+            }),
+        ),
+    ];
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    duckdb::arrow::record_batch::RecordBatch::try_new(
+        Arc::new(schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .expect("columns of one length and the schema's types")
+}
+
 impl Store {
     /// Opens (creating it and its schema when missing) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -212,36 +298,11 @@ impl Store {
         )
         .map_err(err)?;
         {
+            // Column batches through the Appender: DuckDB takes whole vectors at a time.
             let mut app = tx.appender("requests").map_err(err)?;
-            for r in records {
-                let ttft = r
-                    .first_token_ns
-                    .map(|f| f.saturating_sub(r.send_ns) as f64 / 1e6);
-                let e2e = r
-                    .last_token_ns
-                    .map(|l| l.saturating_sub(r.send_ns) as f64 / 1e6);
-                app.append_row(params![
-                    key,
-                    r.index as i64,
-                    r.warmup,
-                    r.due_ns as i64,
-                    r.send_ns as i64,
-                    ns(r.first_token_ns),
-                    ns(r.last_token_ns),
-                    r.end_ns as i64,
-                    r.status as i32,
-                    r.error,
-                    r.request_id,
-                    r.prompt_tokens as i64,
-                    r.max_tokens as i64,
-                    ns(r.server_prompt_tokens),
-                    ns(r.server_output_tokens),
-                    r.client_output_tokens as i64,
-                    r.correct,
-                    ttft,
-                    e2e,
-                ])
-                .map_err(err)?;
+            for chunk in records.chunks(REQUEST_BATCH) {
+                app.append_record_batch(request_batch(key, chunk))
+                    .map_err(err)?;
             }
             app.flush().map_err(err)?;
         }
@@ -513,5 +574,69 @@ mod tests {
         assert_eq!(cell(&t.rows[0][0]), "1000");
         assert_eq!(cell(&t.rows[0][1]), "1");
         assert_eq!(cell(&t.rows[0][2]), "3");
+    }
+
+    #[test]
+    fn every_column_survives_batches_and_nulls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("r.duckdb")).unwrap();
+        let run: RunInfo = serde_json::from_value(serde_json::json!({
+            "engine": "sim", "simulated": true, "dialect": "openai-chat", "model": "m",
+            "repeat": 0, "host": "h", "started_at": 1.7e9, "gpu_memory_gb": null,
+            "metrics": bench_loadgen::Metrics::default(),
+        }))
+        .unwrap();
+        // More rows than one Arrow batch; every tenth failed, without a first token.
+        let n = REQUEST_BATCH as u64 + 4_464;
+        let records: Vec<Record> = (0..n)
+            .map(|i| {
+                let failed = i % 10 == 0;
+                Record {
+                    index: i,
+                    warmup: i < 2,
+                    send_ns: 10,
+                    first_token_ns: (!failed).then_some(2_000_010),
+                    last_token_ns: (!failed).then_some(4_000_010),
+                    end_ns: 4_000_020,
+                    status: if failed { 500 } else { 200 },
+                    error: failed.then(|| format!("boom {i}")),
+                    request_id: Some(format!("r{i}")),
+                    prompt_tokens: 7,
+                    server_output_tokens: (!failed).then_some(3),
+                    client_output_tokens: 3,
+                    correct: (i % 3 == 0).then_some(i % 2 == 0),
+                    ..Record::default()
+                }
+            })
+            .collect();
+        assert!(
+            s.add_run("k2", &Axes::default(), 0, &run, &records)
+                .unwrap()
+        );
+        let t = s
+            .query(
+                "SELECT count(*), count(DISTINCT node_key), sum(idx), count(error), \
+                 count(first_token_ns), avg(ttft_ms), sum(CASE WHEN warmup THEN 1 ELSE 0 END), \
+                 max(status), count(correct), max(request_id), sum(server_output_tokens) \
+                 FROM requests",
+            )
+            .unwrap();
+        let row: Vec<String> = t.rows[0].iter().map(cell).collect();
+        let failed = n.div_ceil(10);
+        assert_eq!(row[0], n.to_string());
+        assert_eq!(row[1], "1");
+        assert_eq!(row[2], (n * (n - 1) / 2).to_string());
+        assert_eq!(row[3], failed.to_string());
+        assert_eq!(row[4], (n - failed).to_string());
+        assert_eq!(row[5], "2");
+        assert_eq!(row[6], "2");
+        assert_eq!(row[7], "500");
+        assert_eq!(row[8], n.div_ceil(3).to_string());
+        assert_eq!(row[9], "r9999");
+        assert_eq!(row[10], ((n - failed) * 3).to_string());
+        let e = s
+            .query("SELECT error FROM requests WHERE idx = 69990")
+            .unwrap();
+        assert_eq!(cell(&e.rows[0][0]), "boom 69990");
     }
 }
