@@ -86,7 +86,7 @@ impl NodeDetails for View<'_, '_, '_> {
         match self.0.graph[NodeIndex::new(i)].subject {
             Subject::Setup { engine, gpu } => {
                 let docker: Vec<HostTarget> = if r.in_containers(gpu) {
-                    hosts_of(r, gpu)
+                    r.hosts_of(gpu)
                         .map(|h| HostTarget {
                             name: h.name.value.clone(),
                             executor: "docker".into(),
@@ -114,13 +114,12 @@ impl NodeDetails for View<'_, '_, '_> {
                     container: match &self.1 {
                         Some(b) if r.in_containers(c.gpu) => {
                             let engine = &r.engines[c.engine as usize];
-                            let over = r.sweep.engines.iter().find(|o| o.name.value == engine.name);
                             Some(bench_actions::ContainerContext {
                                 build: b.build.clone(),
                                 sweep: r.sweep.name.value.clone(),
                                 cache: b.cache.clone(),
-                                ready_timeout_secs: over
-                                    .and_then(|o| o.ready_timeout_secs)
+                                ready_timeout_secs: engine
+                                    .ready_timeout_secs
                                     .unwrap_or(DEFAULT_READY_TIMEOUT_SECS),
                                 secrets: engine.secrets.clone(),
                             })
@@ -133,18 +132,6 @@ impl NodeDetails for View<'_, '_, '_> {
             _ => serde_json::Value::Null,
         }
     }
-}
-
-/// The hosts that provide a GPU type.
-fn hosts_of<'a>(
-    r: &'a bench_plan::Resolved<'_, '_>,
-    gpu: u16,
-) -> impl Iterator<Item = &'a bench_sweep::ast::Host> {
-    let name = r.gpu.values[gpu as usize].name;
-    r.sweep
-        .hosts
-        .iter()
-        .filter(move |h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
 }
 
 fn sched_nodes(p: &Plan<'_, '_>) -> Vec<SchedNode> {

@@ -59,17 +59,12 @@ pub fn resolve_images(
         .engine
         .iter()
         .filter_map(|e| {
-            let over = sweep
-                .engines
-                .iter()
-                .find(|o| o.name.value == e.value)
-                .and_then(|o| o.image.as_ref().map(|i| i.value.clone()));
-            over.or_else(|| {
-                registry
-                    .iter()
-                    .find(|p| p.name() == e.value)
-                    .map(|p| p.default_image().to_string())
-            })
+            let plugin = registry.iter().find(|p| p.name() == e.value)?;
+            Some(bench_plan::resolve::engine_image(
+                sweep,
+                &e.value,
+                plugin.as_ref(),
+            ))
         })
         .collect();
     for ep in &eps {

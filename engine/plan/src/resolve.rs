@@ -41,6 +41,8 @@ pub struct REngine<'r> {
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub priority: i64,
+    /// How long a started engine may take to become ready (`ready-timeout`), seconds.
+    pub ready_timeout_secs: Option<f64>,
     /// `--gpu-memory-utilization` if the engine block sets it.
     pub memory_utilization: f64,
 }
@@ -137,19 +139,22 @@ impl Resolved<'_, '_> {
             || self.every_host_is(gpu, ExecutorKind::Sim)
     }
 
-    /// Whether the GPU type has hosts, all of them of one executor kind.
-    fn every_host_is(&self, gpu: u16, kind: ExecutorKind) -> bool {
+    /// The hosts that provide a GPU type (theirs by name, or `auto`).
+    pub fn hosts_of(&self, gpu: u16) -> impl Iterator<Item = &bench_sweep::ast::Host> {
         let name = self.gpu.values[gpu as usize].name;
-        let mut any = false;
         self.sweep
             .hosts
             .iter()
-            .filter(|h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
-            .all(|h| {
-                any = true;
-                h.executor == kind
-            })
-            && any
+            .filter(move |h| h.gpu.value == "auto" || h.gpu.value.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the GPU type has hosts, all of them of one executor kind.
+    fn every_host_is(&self, gpu: u16, kind: ExecutorKind) -> bool {
+        let mut any = false;
+        self.hosts_of(gpu).all(|h| {
+            any = true;
+            h.executor == kind
+        }) && any
     }
 
     /// Whether configurations on a GPU type run in containers: every host providing it is
@@ -361,6 +366,16 @@ pub fn resolve<'s, 'r>(
     r
 }
 
+/// The image an engine runs from: the sweep's `engine NAME image=...`, else the plugin's.
+pub fn engine_image(sweep: &Sweep, name: &str, plugin: &dyn EnginePlugin) -> String {
+    sweep
+        .engines
+        .iter()
+        .find(|o| o.name.value == name)
+        .and_then(|o| o.image.as_ref().map(|i| i.value.clone()))
+        .unwrap_or_else(|| plugin.default_image().to_string())
+}
+
 fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> REngine<'r> {
     let o = sweep.engines.iter().find(|o| o.name.value == name);
     let args: Vec<(String, Option<Scalar>)> = o
@@ -384,9 +399,8 @@ fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> R
     REngine {
         name: name.to_string(),
         plugin,
-        image: o
-            .and_then(|o| o.image.as_ref().map(|i| i.value.clone()))
-            .unwrap_or_else(|| plugin.default_image().to_string()),
+        image: engine_image(sweep, name, plugin),
+        ready_timeout_secs: o.and_then(|o| o.ready_timeout_secs),
         args,
         env: o
             .map(|o| {

@@ -13,8 +13,9 @@ use bench_exec::{Failure, FailureClass};
 use bench_loadgen::{Dialect, Load, LoadConfig, Metrics, Prompt, Record, Scoring, Slo, Stop};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ContainerContext, ContainerInfo, SetupOutput};
+use crate::container::{ContainerContext, ContainerInfo};
 use crate::download::ModelInfo;
+use crate::setup::SetupOutput;
 use crate::sim::SimProcess;
 use crate::{infra, inputs, output, outputs, params, permanent, read_json, write_json};
 
@@ -376,7 +377,7 @@ fn sim_args(
     facts: &ArchFacts,
     repeat: u32,
 ) -> Result<Vec<String>, Failure> {
-    Ok(vec![
+    Ok([
         "--model".into(),
         ctx.model.clone(),
         "--facts".into(),
@@ -395,12 +396,21 @@ fn sim_args(
         c.batch_size.to_string(),
         "--max-seq-len".into(),
         c.seq_len.to_string(),
-        // Step times vary a little, differently per repeat, as on real hardware.
+    ]
+    .into_iter()
+    .chain(sim_noise_args(c, repeat))
+    .collect())
+}
+
+/// Step times vary a little, differently per repeat, as on real hardware: the simulator's
+/// noise and its seed, wherever it runs (a process or a container).
+pub(crate) fn sim_noise_args(c: &Config, repeat: u32) -> [String; 4] {
+    [
         "--noise".into(),
         "0.03".into(),
         "--seed".into(),
         (c.workload.seed.wrapping_mul(1_000_003) + repeat as u64).to_string(),
-    ])
+    ]
 }
 
 fn prompts(c: &Config, ctx: &BenchContext) -> Result<Vec<Prompt>, Failure> {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchContext, Config};
 use crate::permanent;
+use crate::setup::SetupOutput;
 
 /// Who a bench node's container belongs to (its labels), from the build.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -28,17 +29,6 @@ pub struct ContainerContext {
     /// Variables passed through to the engine (names only).
     #[serde(default)]
     pub secrets: Vec<String>,
-}
-
-/// What `setup.json` says of a Docker setup.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SetupOutput {
-    pub engine: String,
-    pub image: String,
-    #[serde(default)]
-    pub image_id: Option<String>,
-    #[serde(default)]
-    pub digest: Option<String>,
 }
 
 /// The container a run used, for `run.json`.
@@ -125,13 +115,7 @@ pub fn start(
         secrets: &cc.secrets,
     });
     if c.engine == "sim" {
-        // Step times vary a little, differently per repeat, as on real hardware.
-        spec.args.extend([
-            "--noise".into(),
-            "0.03".into(),
-            "--seed".into(),
-            (c.workload.seed.wrapping_mul(1_000_003) + repeat as u64).to_string(),
-        ]);
+        spec.args.extend(crate::bench::sim_noise_args(c, repeat));
     }
     let short_key = &job.key[..job.key.len().min(12)];
     let short_build = &cc.build[..cc.build.len().min(8)];

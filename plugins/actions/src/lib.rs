@@ -29,9 +29,10 @@ use serde::de::DeserializeOwned;
 
 pub use aggregate::{AggregateOutput, Ci};
 pub use bench::{BenchContext, RunInfo, read_records};
-pub use container::{ContainerContext, ContainerInfo, SetupOutput};
+pub use container::{ContainerContext, ContainerInfo};
 pub use download::ModelInfo;
 pub use optimize::{ObjectiveSpec, OptimizeOutput, Ranked};
+pub use setup::SetupOutput;
 pub use sim::SIM_ENGINE_ENV;
 pub use validate::Validation;
 

@@ -7,7 +7,7 @@
 use bench_docker::DockerHost;
 use bench_exec::Failure;
 use bench_exec::job::{Action, HostTarget, JobSpec};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{outputs, params, permanent, write_json};
 
@@ -29,6 +29,23 @@ struct Context {
     /// The Docker hosts that provide the GPU type.
     #[serde(default)]
     docker: Vec<HostTarget>,
+}
+
+/// What `setup.json` says of a setup on Docker hosts (what bench nodes read back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupOutput {
+    pub engine: String,
+    pub image: String,
+    #[serde(default)]
+    pub gpu: String,
+    /// The image id every host holds under the tag (bench nodes run exactly this).
+    #[serde(default)]
+    pub image_id: Option<String>,
+    /// What keys use: the registry digest, else the id.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 pub struct Setup;
@@ -112,13 +129,13 @@ fn docker(job: &JobSpec, p: &Params, hosts: &[HostTarget]) -> Result<(), Failure
     write_json(
         job,
         outputs::SETUP,
-        &serde_json::json!({
-            "engine": p.engine,
-            "image": p.image,
-            "gpu": p.gpu,
-            "image_id": first.id,
-            "digest": first.digest(),
-            "hosts": seen.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        }),
+        &SetupOutput {
+            engine: p.engine.clone(),
+            image: p.image.clone(),
+            gpu: p.gpu.clone(),
+            image_id: Some(first.id.clone()),
+            digest: Some(first.digest().to_string()),
+            hosts: seen.iter().map(|(n, _)| n.clone()).collect(),
+        },
     )
 }

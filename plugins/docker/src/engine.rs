@@ -304,6 +304,30 @@ impl DockerHost {
 
 const NO_OPTS: Option<bollard::query_parameters::InspectContainerOptions> = None;
 
+/// How an inspected container ended, `None` while it runs (or has not started).
+fn exit_of(i: &bollard::models::ContainerInspectResponse) -> Option<Exit> {
+    let st = i.state.clone().unwrap_or_default();
+    if st.running == Some(true) || st.status.map(|s| s.to_string()).as_deref() == Some("created") {
+        return None;
+    }
+    Some(Exit {
+        code: st.exit_code.unwrap_or(-1),
+        oom_killed: st.oom_killed.unwrap_or(false),
+    })
+}
+
+/// The host port an inspected container's `port` is published on.
+fn published_port(i: &bollard::models::ContainerInspectResponse, port: u16) -> Option<String> {
+    i.network_settings
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .get(&format!("{port}/tcp"))?
+        .as_ref()?
+        .iter()
+        .find_map(|b| b.host_port.clone().filter(|p| !p.is_empty()))
+}
+
 /// How a container ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exit {
@@ -324,38 +348,18 @@ impl std::fmt::Display for Exit {
 impl RunningEngine {
     /// How the container ended, `None` while it runs.
     pub fn exited(&self) -> Result<Option<Exit>, Failure> {
-        let i = self
-            .host
+        Ok(exit_of(&self.inspect()?))
+    }
+
+    fn inspect(&self) -> Result<bollard::models::ContainerInspectResponse, Failure> {
+        self.host
             .block(self.host.docker.inspect_container(&self.id, NO_OPTS))
-            .map_err(|e| infra(format!("cannot inspect the engine container: {e}")))?;
-        let st = i.state.unwrap_or_default();
-        if st.running == Some(true)
-            || st.status.map(|s| s.to_string()).as_deref() == Some("created")
-        {
-            return Ok(None);
-        }
-        Ok(Some(Exit {
-            code: st.exit_code.unwrap_or(-1),
-            oom_killed: st.oom_killed.unwrap_or(false),
-        }))
+            .map_err(|e| infra(format!("cannot inspect the engine container: {e}")))
     }
 
     /// The last `n` lines the engine wrote.
     pub fn last_lines(&self, n: usize) -> String {
         self.host.last_lines(&self.id, n)
-    }
-
-    fn published_port(&self, port: u16) -> Option<String> {
-        let i = self
-            .host
-            .block(self.host.docker.inspect_container(&self.id, NO_OPTS))
-            .ok()?;
-        i.network_settings?
-            .ports?
-            .get(&format!("{port}/tcp"))?
-            .as_ref()?
-            .iter()
-            .find_map(|b| b.host_port.clone().filter(|p| !p.is_empty()))
     }
 
     fn wait_ready(&mut self, port: u16, health: &str, timeout: Duration) -> Result<(), Failure> {
@@ -365,14 +369,16 @@ impl RunningEngine {
             .build()
             .map_err(|e| infra(format!("cannot make an HTTP client: {e}")))?;
         loop {
-            if let Some(exit) = self.exited()? {
+            // One inspection per poll: whether it still runs, and (once) its port.
+            let i = self.inspect()?;
+            if let Some(exit) = exit_of(&i) {
                 return Err(permanent(format!(
                     "the engine exited before it was ready ({exit}); its last lines:\n{}",
                     self.last_lines(50)
                 )));
             }
             if self.url.is_empty()
-                && let Some(p) = self.published_port(port)
+                && let Some(p) = published_port(&i, port)
             {
                 self.url = format!("http://{}:{p}", self.host.endpoint.published_host());
             }

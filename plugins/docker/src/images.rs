@@ -30,15 +30,20 @@ impl ImageRef {
     }
 }
 
+/// The repository of an image reference, without its tag (`host:5000/a/b:1` → `host:5000/a/b`).
+fn repo_of(image: &str) -> &str {
+    image
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(image, |(r, _)| r)
+}
+
 impl DockerHost {
     /// The image under `image` on this host, `None` when the host does not have it.
     pub fn image(&self, image: &str) -> Result<Option<ImageRef>, Failure> {
         match self.block(self.docker.inspect_image(image)) {
             Ok(i) => {
-                let repo = image
-                    .rsplit_once(':')
-                    .filter(|(_, tag)| !tag.contains('/'))
-                    .map_or(image, |(r, _)| r);
+                let repo = repo_of(image);
                 let repo_digest = i.repo_digests.unwrap_or_default().into_iter().find(|d| {
                     d.split_once('@')
                         .is_some_and(|(r, _)| r == repo || r.ends_with(&format!("/{repo}")))
@@ -66,11 +71,7 @@ impl DockerHost {
             .descriptor
             .digest
             .ok_or_else(|| infra(format!("the registry gave no digest for {image}")))?;
-        let repo = image
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .map_or(image, |(r, _)| r);
-        Ok(format!("{repo}@{digest}"))
+        Ok(format!("{}@{digest}", repo_of(image)))
     }
 
     /// Makes sure the host has `image`: a locally built or loaded image counts; a missing
