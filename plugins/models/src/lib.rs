@@ -5,8 +5,11 @@
 //!   change (as DVC does), so a second look at a 10 GB model costs a few `stat` calls.
 //! * [`facts`]: the architecture facts of a checkpoint, from its `config.json` and the
 //!   headers of its safetensors files (parameter counts exactly, experts included).
+//! * [`hub`]: revisions resolved to commits and files fetched from a Hugging Face Hub,
+//!   resumable and verified, into the standard cache layout.
 
 pub mod facts;
+pub mod hub;
 pub mod manifest;
 
 pub use facts::{ModelFacts, read_facts};

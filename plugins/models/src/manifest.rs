@@ -102,7 +102,7 @@ impl StatCache {
     }
 }
 
-fn globs(patterns: &[&str]) -> Result<GlobSet, ModelError> {
+pub(crate) fn globs(patterns: &[&str]) -> Result<GlobSet, ModelError> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         b.add(Glob::new(p).map_err(|e| ModelError::Pattern {
