@@ -57,6 +57,8 @@ struct BuildCtx {
     build: String,
     /// `HOSTNAME:PATH` of the cache.
     cache: String,
+    /// The cache directory.
+    dir: PathBuf,
 }
 
 /// A started engine's default time to become ready.
@@ -84,6 +86,23 @@ impl NodeDetails for View<'_, '_, '_> {
     fn context(&self, i: usize) -> serde_json::Value {
         let (r, x) = (&self.0.resolved, &self.0.expansion);
         match self.0.graph[NodeIndex::new(i)].subject {
+            Subject::Download { model } => {
+                let m = &r.models[model as usize];
+                let (revision, path) = match (&m.decl.source, r.model_pins.get(&m.decl.name.value)) {
+                    (_, Some(bench_plan::ModelPin::Digest { path, .. })) => (None, Some(path.clone())),
+                    (bench_sweep::ast::ModelSource::Hub { revision, .. }, _) => {
+                        (Some(revision.clone().unwrap_or_else(|| "main".into())), None)
+                    }
+                    _ => (None, None),
+                };
+                serde_json::to_value(bench_actions::DownloadContext {
+                    revision,
+                    path,
+                    state_dir: self.1.as_ref().map(|b| crate::models::state_dir(&b.dir)),
+                    planned_facts: m.facts,
+                })
+                .unwrap_or_default()
+            }
             Subject::Setup { engine, gpu } => {
                 let docker: Vec<HostTarget> = if r.in_containers(gpu) {
                     r.hosts_of(gpu)
@@ -315,6 +334,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let build_ctx = BuildCtx {
         build: build_id.clone(),
         cache: bench_docker::hygiene::cache_label(&dir),
+        dir: dir.clone(),
     };
     let mode = progress::Mode::detect(a.quiet);
     let last = summary_path(&dir, &sweep.name.value);

@@ -172,7 +172,7 @@ pub struct LoadArgs {
 }
 
 /// Where the cache is: `--cache`, else `$BENCH_CACHE`, else `.bench/cache` beside the sweep.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CacheDir {
     /// The cache directory.
     #[arg(long, global = true, env = "BENCH_CACHE")]

@@ -1,7 +1,7 @@
 //! The commands. Each reads its inputs, calls the libraries and renders the result.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench_engines::EnginePlugin;
@@ -34,34 +34,34 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 );
             }
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::build::build(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::build(a, p))
         }
         Command::Status(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::build::status(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::status(a, p))
         }
         Command::Rank(a) => crate::rank::rank(a),
         Command::Query(a) => crate::store::query(a),
         Command::Report(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::report::report(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::report::report(a, p))
         }
         Command::Recommend(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::store::recommend(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::store::recommend(a, p))
         }
         Command::Export(a) => crate::store::export(a),
         Command::Results(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::results::results(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::results::results(a, p))
         }
         Command::Explain(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::build::explain(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::explain(a, p))
         }
         Command::Logs(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, |p| crate::build::logs(a, p))
+            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::logs(a, p))
         }
         Command::Gc(a) => {
             let keep = if a.sweeps.is_empty() {
@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 let mut keep = std::collections::HashSet::new();
                 for s in &a.sweeps {
-                    with_plan(s, sim, |p| {
+                    with_plan(s, sim, &a.cache, |p| {
                         keep.extend(p.graph.node_weights().map(|n| n.key.hex()));
                         Ok(ExitCode::SUCCESS)
                     })?;
@@ -111,12 +111,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn with_plan(
     path: &Path,
     m: Mode,
+    cache: &crate::cli::CacheDir,
     f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
     let source = read_source(path)?;
     let parsed = parse(&source, m)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, path, m)?;
+    let dir = crate::build::cache_dir(cache, Some(path));
+    let plan = compile(&parsed, &source, &registry, path, m, &dir)?;
     f(&plan)
 }
 
@@ -155,6 +157,8 @@ fn options(path: &Path, m: Mode) -> PlanOptions {
     PlanOptions {
         simulate: m.simulate,
         image_digests: Default::default(),
+        model_pins: Default::default(),
+        model_facts: Default::default(),
         base_dir: path.parent().map(|p| {
             if p.as_os_str().is_empty() {
                 Path::new(".").to_path_buf()
@@ -178,13 +182,32 @@ fn compile<'s, 'r>(
     registry: &'r [Box<dyn EnginePlugin>],
     path: &Path,
     m: Mode,
+    cache_dir: &Path,
 ) -> Result<Plan<'s, 'r>, CliError> {
     print_warnings(&parsed.warnings);
     let mut opts = options(path, m);
     if !m.simulate {
         opts.image_digests = crate::docker::resolve_images(&parsed.sweep, registry);
     }
-    let plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
+    let mut plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
+    // Models whose weights are fetched are keyed by what they are exactly: pin them and
+    // plan again (planning is milliseconds; the hub is asked once per model).
+    let weights = crate::models::needing_weights(&plan);
+    if !weights.is_empty() {
+        let base = opts.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        opts.model_pins = crate::models::pin(&weights, &base, cache_dir, source)?;
+        plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
+        // Facts read by committed downloads replace the catalog's for memory fit.
+        if cache_dir.join("layout").exists()
+            && let Ok(cache) = bench_cache::LocalCache::open(cache_dir)
+        {
+            let facts = crate::models::known_facts(&plan, &cache);
+            if !facts.is_empty() {
+                opts.model_facts = facts;
+                plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
+            }
+        }
+    }
     print_warnings(&plan.warnings);
     Ok(plan)
 }
@@ -193,8 +216,8 @@ fn plan(a: PlanArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
     let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
     let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir)?;
     let cache = if dir.join("layout").exists() {
         bench_cache::LocalCache::open(&dir).ok()
     } else {
@@ -381,7 +404,8 @@ fn graph(a: GraphArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let source = read_source(&a.sweep)?;
     let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim)?;
+    let dir = crate::build::cache_dir(&Default::default(), Some(&a.sweep));
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir)?;
     let text = match a.format {
         GraphFormat::Dot => output::dot(&plan),
         GraphFormat::Mermaid => output::mermaid(&plan),

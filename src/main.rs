@@ -6,6 +6,7 @@ mod commands;
 mod docker;
 mod error;
 mod load;
+mod models;
 mod progress;
 mod rank;
 mod render;

@@ -10,7 +10,7 @@ pub mod format;
 pub mod gpu;
 pub mod memory;
 
-pub use arch::{ArchFacts, CatalogModel, MODELS};
+pub use arch::{ArchFacts, CatalogModel, DEFAULT_MODEL_FILES, MODELS};
 pub use format::{Dtype, KvCacheDtype, Quantization};
 pub use gpu::{GPUS, GpuSpec};
 pub use memory::{MemoryEstimate, estimate_memory};

@@ -615,19 +615,30 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
     match *s {
         Subject::Download { model } => {
             let m = &r.models[model as usize];
-            let mut p = match &m.decl.source {
-                ModelSource::Hub { id, revision } => json!({
+            let facts_only = x.facts_only_models.get(model as usize) == Some(&true);
+            let pin = r.model_pins.get(&m.decl.name.value).filter(|_| !facts_only);
+            let mut p = match (&m.decl.source, pin) {
+                // Weights: the exact commit, or the digest of a directory's files, and
+                // the files fetched; never a moving name or a path of this machine.
+                (ModelSource::Hub { id, .. }, Some(crate::ModelPin::Commit(c))) => json!({
+                    "source": "hub",
+                    "id": id,
+                    "revision": c,
+                    "files": model_files(m.decl),
+                }),
+                (ModelSource::Local { .. }, Some(crate::ModelPin::Digest { digest, .. })) => {
+                    json!({ "source": "local", "digest": digest, "files": model_files(m.decl) })
+                }
+                (ModelSource::Hub { id, revision }, _) => json!({
                     "source": "hub",
                     "id": id,
                     "revision": revision.as_deref().unwrap_or("main"),
                 }),
-                ModelSource::Local { path } => json!({ "source": "local", "path": path }),
+                (ModelSource::Local { path }, _) => json!({ "source": "local", "path": path }),
             };
             // Only simulated configurations use the model: no weights, and the facts that
             // drive the simulator are what the node produces, so they are keyed.
-            if x.facts_only_models.get(model as usize) == Some(&true)
-                && let Value::Object(o) = &mut p
-            {
+            if facts_only && let Value::Object(o) = &mut p {
                 o.insert("weights".into(), json!(false));
                 if let Some(f) = &m.facts {
                     o.insert(
@@ -694,6 +705,17 @@ pub fn fingerprint(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> String {
             engine_fingerprint(r, c.engine, c.gpu)
         }
         _ => String::new(),
+    }
+}
+
+/// The file patterns a model's download fetches.
+pub fn model_files(m: &bench_sweep::ast::Model) -> Vec<String> {
+    match &m.files {
+        Some(f) => f.iter().map(|s| s.value.clone()).collect(),
+        None => bench_catalog::DEFAULT_MODEL_FILES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     }
 }
 

@@ -35,6 +35,23 @@ pub struct PlanOptions {
     /// `sha256:…`), resolved by the caller: a new image under the same tag changes the
     /// setup node's key and so every bench node's.
     pub image_digests: std::collections::BTreeMap<String, String>,
+    /// Models pinned by the caller, by model name: a hub revision resolved to the commit
+    /// it names now, a local directory identified by the digest of its files. A model
+    /// whose weights are fetched is keyed by its pin, never by a moving name or a path.
+    pub model_pins: std::collections::BTreeMap<String, ModelPin>,
+    /// Architecture facts read from a model's own files (a committed download), by model
+    /// name: they replace the catalog's for memory fit (facts written in the sweep still
+    /// win).
+    pub model_facts: std::collections::BTreeMap<String, bench_catalog::ArchFacts>,
+}
+
+/// What exactly a model is (see [`PlanOptions::model_pins`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelPin {
+    /// The commit a hub revision names.
+    Commit(String),
+    /// A local directory: the digest of its files' manifest, and where it is.
+    Digest { digest: String, path: PathBuf },
 }
 
 /// A compiled sweep.
@@ -60,10 +77,12 @@ pub fn plan<'s, 'r>(
         registry,
         opts.base_dir.as_deref(),
         opts.simulate,
+        &opts.model_facts,
         &mut d,
     );
     let mut resolved = resolved;
     resolved.image_digests = opts.image_digests.clone();
+    resolved.model_pins = opts.model_pins.clone();
     if d.has_errors() {
         return Err(fail(source, d));
     }
@@ -109,16 +128,25 @@ pub fn plan<'s, 'r>(
     })
 }
 
-/// Models every configuration of which is simulated or served by an endpoint: their
-/// download needs no weights.
+/// Models every configuration of which is simulated or served by an endpoint (and that
+/// are not marked `fetch=#true`): their download needs no weights.
 fn facts_only_models(r: &Resolved<'_, '_>, x: &Expansion) -> Vec<bool> {
     let mut used = vec![false; r.models.len()];
+    for (i, m) in r.models.iter().enumerate() {
+        if m.decl.fetch {
+            // Counted as real: the weights are fetched.
+            used[i] = true;
+        }
+    }
     let mut real = vec![false; r.models.len()];
     for c in &x.valid {
         used[c.model as usize] = true;
         if !r.simulated(c.engine, c.gpu) && !r.on_endpoints(c.gpu) {
             real[c.model as usize] = true;
         }
+    }
+    for (i, m) in r.models.iter().enumerate() {
+        real[i] |= m.decl.fetch;
     }
     used.iter().zip(&real).map(|(u, r)| *u && !r).collect()
 }

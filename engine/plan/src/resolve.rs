@@ -127,6 +127,8 @@ pub struct Resolved<'s, 'r> {
     pub simulate: bool,
     /// Digests of engine images on Docker hosts (see [`crate::PlanOptions`]).
     pub image_digests: BTreeMap<String, String>,
+    /// Models pinned by the caller (see [`crate::PlanOptions`]).
+    pub model_pins: BTreeMap<String, crate::ModelPin>,
 }
 
 impl Resolved<'_, '_> {
@@ -185,6 +187,7 @@ pub fn resolve<'s, 'r>(
     registry: &'r [Box<dyn EnginePlugin>],
     base_dir: Option<&Path>,
     simulate: bool,
+    known_facts: &BTreeMap<String, ArchFacts>,
     d: &mut Diags,
 ) -> Resolved<'s, 'r> {
     let plugin_names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
@@ -301,7 +304,7 @@ pub fn resolve<'s, 'r>(
         }
     }
 
-    let models = resolve_models(sweep, d);
+    let models = resolve_models(sweep, known_facts, d);
     let workloads = resolve_workloads(sweep, base_dir, d);
 
     let mut r = Resolved {
@@ -321,6 +324,7 @@ pub fn resolve<'s, 'r>(
         rules: Vec::new(),
         simulate,
         image_digests: BTreeMap::new(),
+        model_pins: BTreeMap::new(),
     };
 
     for a in &sweep.matrix.args {
@@ -426,7 +430,11 @@ fn or_default<T: Clone>(v: &[Spanned<T>], default: T) -> Vec<T> {
     }
 }
 
-fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
+fn resolve_models<'s>(
+    sweep: &'s Sweep,
+    known_facts: &BTreeMap<String, ArchFacts>,
+    d: &mut Diags,
+) -> Vec<RModel<'s>> {
     let catalog_names: Vec<&str> = bench_catalog::MODELS.iter().map(|m| m.name).collect();
     let mut out: Vec<RModel<'s>> = Vec::new();
     for m in &sweep.models {
@@ -443,8 +451,10 @@ fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
             );
             continue;
         }
-        let base = match &m.arch {
-            Some(a) => match CatalogModel::find(&a.value) {
+        let base = match (&m.arch, known_facts.get(&m.name.value)) {
+            // Read from the checkpoint's own files: better than any catalog entry.
+            (_, Some(f)) => Some(*f),
+            (Some(a), None) => match CatalogModel::find(&a.value) {
                 Some(c) => Some(c.facts),
                 None => {
                     d.push(
@@ -463,7 +473,7 @@ fn resolve_models<'s>(sweep: &'s Sweep, d: &mut Diags) -> Vec<RModel<'s>> {
                     continue;
                 }
             },
-            None => match &m.source {
+            (None, None) => match &m.source {
                 ModelSource::Hub { id, .. } => CatalogModel::find(id).map(|c| c.facts),
                 ModelSource::Local { .. } => None,
             },

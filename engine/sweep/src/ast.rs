@@ -80,6 +80,12 @@ pub struct Model {
     /// Facts written in the sweep; they override the catalog's field by field.
     pub facts: ArchOverride,
     pub priority: i64,
+    /// Fetch the weights even when every configuration of the model is simulated (to
+    /// stage them, or to simulate with the facts of the checkpoint itself).
+    pub fetch: bool,
+    /// The files an engine needs (glob patterns matched against names and paths); the
+    /// default list when absent.
+    pub files: Option<Vec<Spanned<String>>>,
     pub span: SourceSpan,
 }
 

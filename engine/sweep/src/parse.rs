@@ -257,7 +257,7 @@ fn unknown_child(d: &mut Diags, c: &KdlNode, name: &str, parent: &str, allowed: 
 
 fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
     let r = Reader::new(c, "model");
-    r.allow_props(d, &["hub", "revision", "path", "arch", "priority"]);
+    r.allow_props(d, &["hub", "revision", "path", "arch", "priority", "fetch"]);
     let name = r
         .args(
             d,
@@ -320,7 +320,9 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
     };
     let arch = r.prop_str(d, "arch");
     let priority = r.prop_i64(d, "priority").unwrap_or(0);
+    let fetch = r.prop_bool(d, "fetch").unwrap_or(false);
     let mut facts = ArchOverride::default();
+    let mut files = None;
     let mut once = Once::default();
     for f in children(c) {
         match node_name(f) {
@@ -329,7 +331,19 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
                     facts = parse_facts(f, d);
                 }
             }
-            other => unknown_child(d, f, other, "model", &["facts"]),
+            "files" => {
+                if once.first(d, f, "model") {
+                    let fr = Reader::new(f, "files");
+                    fr.allow_props(d, &[]);
+                    let pats: Vec<Spanned<String>> = fr
+                        .args(d, 1, None, "files \"*.safetensors\" \"config.json\" \"tokenizer*\"")
+                        .iter()
+                        .filter_map(|e| string(d, e, "files"))
+                        .collect();
+                    files = Some(pats);
+                }
+            }
+            other => unknown_child(d, f, other, "model", &["facts", "files"]),
         }
     }
     Some(Model {
@@ -338,6 +352,8 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
         arch,
         facts,
         priority,
+        fetch,
+        files,
         span: name_span(c),
     })
 }

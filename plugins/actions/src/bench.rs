@@ -184,18 +184,13 @@ impl Action for Bench {
                 .next()
                 .ok_or_else(|| permanent("a bench node in a container needs its setup node"))?;
             let setup: SetupOutput = read_json(output(setup_input, outputs::SETUP)?)?;
-            let model_id = model
-                .id
-                .clone()
-                .or_else(|| model.path.clone())
-                .unwrap_or_else(|| ctx.model.clone());
             let s = crate::container::start(
                 job,
                 c,
                 &ctx,
                 plugin.as_ref(),
                 model.facts.as_ref(),
-                &model_id,
+                &model,
                 &setup,
                 p.run.repeat,
             )?;
@@ -206,7 +201,8 @@ impl Action for Bench {
             let facts = model.facts.ok_or_else(|| {
                 permanent(format!(
                     "the simulator needs architecture facts for {}: name a catalog entry with \
-                     arch=\"...\" or give `facts` in the sweep",
+                     arch=\"...\", give `facts` in the sweep, or fetch the model (fetch=#true) \
+                     to read them from its config.json",
                     ctx.model
                 ))
             })?;

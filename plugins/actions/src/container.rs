@@ -60,7 +60,7 @@ pub fn start(
     ctx: &BenchContext,
     plugin: &dyn EnginePlugin,
     facts: Option<&ArchFacts>,
-    model_id: &str,
+    model: &crate::ModelInfo,
     setup: &SetupOutput,
     repeat: u32,
 ) -> Result<Started, Failure> {
@@ -104,16 +104,69 @@ pub fn start(
         .image_id
         .clone()
         .unwrap_or_else(|| setup.image.clone());
+    // Fetched weights are mounted and named by their path inside the container, so the
+    // engine loads exactly what was downloaded and verified, offline. (A remote Docker
+    // host must see the same path: a shared filesystem.)
+    let (model_arg, mount) = match (&model.path, model.weights) {
+        (Some(host_path), true) => {
+            let host_path = std::path::Path::new(host_path);
+            match model.source.as_str() {
+                "hub" => {
+                    // …/hub/models--ORG--NAME/snapshots/COMMIT → mount …/hub.
+                    let hub = host_path
+                        .ancestors()
+                        .nth(3)
+                        .ok_or_else(|| permanent("a snapshot path outside a hub cache"))?;
+                    let rel = host_path.strip_prefix(hub).unwrap_or(host_path);
+                    let inside = format!("{}/hub/{}", bench_engines::CONTAINER_HF_HOME, rel.display());
+                    (
+                        inside,
+                        Some(bench_engines::Volume {
+                            host: hub.display().to_string(),
+                            container: format!("{}/hub", bench_engines::CONTAINER_HF_HOME),
+                            read_only: false,
+                        }),
+                    )
+                }
+                _ => {
+                    let name = host_path
+                        .file_name()
+                        .map_or("model".into(), |n| n.to_string_lossy().to_string());
+                    let inside = format!("/models/{name}");
+                    (
+                        inside.clone(),
+                        Some(bench_engines::Volume {
+                            host: host_path.display().to_string(),
+                            container: inside,
+                            read_only: true,
+                        }),
+                    )
+                }
+            }
+        }
+        _ => (
+            model
+                .id
+                .clone()
+                .or_else(|| model.path.clone())
+                .unwrap_or_else(|| ctx.model.clone()),
+            None,
+        ),
+    };
     let mut spec = plugin.container(&Launch {
         point,
         image: &image,
-        model: model_id,
+        model: &model_arg,
         served_name: &ctx.model,
         hf_cache: None,
         args: &args,
         env: &c.env,
         secrets: &cc.secrets,
     });
+    if let Some(v) = mount {
+        spec.volumes.push(v);
+        spec.env.insert("HF_HUB_OFFLINE".into(), "1".into());
+    }
     if c.engine == "sim" {
         spec.args.extend(crate::bench::sim_noise_args(c, repeat));
     }

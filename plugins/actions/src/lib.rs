@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 pub use aggregate::{AggregateOutput, Ci};
 pub use bench::{BenchContext, RunInfo, read_records};
 pub use container::{ContainerContext, ContainerInfo};
-pub use download::ModelInfo;
+pub use download::{DownloadContext, ModelInfo};
 pub use optimize::{ObjectiveSpec, OptimizeOutput, Ranked};
 pub use setup::SetupOutput;
 pub use sim::SIM_ENGINE_ENV;

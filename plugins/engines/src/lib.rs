@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
 
-pub use launch::{ContainerSpec, Launch, Volume};
+pub use launch::{CONTAINER_HF_HOME, ContainerSpec, Launch, Volume};
 pub use lmdeploy::LmDeploy;
 pub use sglang::SgLang;
 pub use sim::Sim;

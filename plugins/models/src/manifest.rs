@@ -12,20 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
-/// What engines load, by default: weights in safetensors, the configuration, the
-/// tokenizer and the generation config.
-pub const DEFAULT_PATTERNS: &[&str] = &[
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "config.json",
-    "generation_config.json",
-    "tokenizer*",
-    "special_tokens_map.json",
-    "vocab*",
-    "merges.txt",
-    "*.tiktoken",
-    "preprocessor_config.json",
-];
+/// What engines load, by default (see [`bench_catalog::DEFAULT_MODEL_FILES`]).
+pub const DEFAULT_PATTERNS: &[&str] = bench_catalog::DEFAULT_MODEL_FILES;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {

@@ -1,0 +1,252 @@
+//! Pinning models before keys are computed: a hub revision becomes the commit it names
+//! now (remembered in the cache, used with a warning when the hub cannot be reached), a
+//! local directory becomes the digest of its files (with a stat cache, so a second look at
+//! a large model is a few `stat` calls); and facts read by committed downloads replace the
+//! catalog's for memory fit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bench_catalog::ArchFacts;
+use bench_models::hub::{self, HubConfig};
+use bench_plan::{ModelPin, Plan, Subject};
+use bench_sweep::ast::{Model, ModelSource};
+use bench_sweep::{Diag, Source, SweepError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+
+/// Where pins and stat caches live under a cache directory.
+pub fn state_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("models")
+}
+
+/// The last commit each `id@revision` resolved to.
+#[derive(Default, Serialize, Deserialize)]
+struct Refs {
+    refs: BTreeMap<String, Resolution>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Resolution {
+    commit: String,
+    /// Unix seconds.
+    at: u64,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Refs {
+    fn path(state: &Path) -> PathBuf {
+        state.join("refs.json")
+    }
+
+    fn load(state: &Path) -> Self {
+        std::fs::read(Self::path(state))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, state: &Path) {
+        let p = Self::path(state);
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        let ok = std::fs::create_dir_all(state).is_ok()
+            && serde_json::to_vec_pretty(self)
+                .ok()
+                .is_some_and(|b| std::fs::write(&tmp, b).is_ok())
+            && std::fs::rename(&tmp, &p).is_ok();
+        if !ok {
+            tracing::warn!("cannot record model revisions in {}", p.display());
+        }
+    }
+}
+
+/// The models of a plan whose downloads fetch weights (the rest need no pin).
+pub fn needing_weights<'s>(plan: &Plan<'s, '_>) -> Vec<&'s Model> {
+    let mut out: Vec<&Model> = Vec::new();
+    for n in plan.graph.node_weights() {
+        if let Subject::Download { model } = n.subject
+            && plan.expansion.facts_only_models.get(model as usize) != Some(&true)
+        {
+            out.push(plan.resolved.models[model as usize].decl);
+        }
+    }
+    out
+}
+
+/// Pins every model in `models`. Hub lookups run together; an unknown model, revision or
+/// a gated one without a token is an error at the model's line in the sweep.
+pub fn pin(
+    models: &[&Model],
+    base_dir: &Path,
+    cache_dir: &Path,
+    source: &Source,
+) -> Result<BTreeMap<String, ModelPin>, CliError> {
+    let state = state_dir(cache_dir);
+    let mut pins = BTreeMap::new();
+    let mut diags = Vec::new();
+    let mut lookups: Vec<(&Model, String, String)> = Vec::new();
+    for m in models {
+        match &m.source {
+            ModelSource::Hub { id, revision } => {
+                let rev = revision.clone().unwrap_or_else(|| "main".into());
+                if hub::is_commit(&rev) {
+                    pins.insert(m.name.value.clone(), ModelPin::Commit(rev.to_lowercase()));
+                } else {
+                    lookups.push((m, id.clone(), rev));
+                }
+            }
+            ModelSource::Local { path } => {
+                let dir = if Path::new(path).is_absolute() {
+                    PathBuf::from(path)
+                } else {
+                    base_dir.join(path)
+                };
+                match local_digest(&dir, m, &state) {
+                    Ok(digest) => {
+                        pins.insert(
+                            m.name.value.clone(),
+                            ModelPin::Digest {
+                                digest,
+                                path: std::fs::canonicalize(&dir).unwrap_or(dir),
+                            },
+                        );
+                    }
+                    Err(why) => diags.push(
+                        Diag::error("model::local", m.name.span, why)
+                            .label("this model")
+                            .help("`path=` names a directory holding config.json and the weights (relative to the sweep file)"),
+                    ),
+                }
+            }
+        }
+    }
+    if !lookups.is_empty() {
+        let cfg = HubConfig::from_env();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Other(format!("cannot start the runtime: {e}")))?;
+        let answers = rt.block_on(futures::future::join_all(
+            lookups
+                .iter()
+                .map(|(_, id, rev)| hub::resolve(&cfg, id, rev)),
+        ));
+        let mut refs = Refs::load(&state);
+        let mut changed = false;
+        for ((m, id, rev), answer) in lookups.iter().zip(answers) {
+            let k = format!("{id}@{rev}");
+            match answer {
+                Ok(snap) => {
+                    if refs.refs.get(&k).is_none_or(|r| r.commit != snap.commit) {
+                        changed = true;
+                    }
+                    refs.refs.insert(
+                        k,
+                        Resolution {
+                            commit: snap.commit.clone(),
+                            at: now(),
+                        },
+                    );
+                    pins.insert(m.name.value.clone(), ModelPin::Commit(snap.commit));
+                }
+                Err(e) if e.is_offline() => match refs.refs.get(&k) {
+                    Some(r) => {
+                        let age = humantime::format_duration(std::time::Duration::from_secs(
+                            now().saturating_sub(r.at),
+                        ));
+                        let mut w = Diag::warning(
+                            "model::offline",
+                            m.name.span,
+                            format!(
+                                "{e}; using commit {} that `{rev}` named {age} ago",
+                                &r.commit
+                            ),
+                        )
+                        .label("pinned from the cache");
+                        let mut one = [w.clone()];
+                        source.attach(&mut one);
+                        w = one[0].clone();
+                        crate::render::diagnostic(&w);
+                        pins.insert(m.name.value.clone(), ModelPin::Commit(r.commit.clone()));
+                    }
+                    None => diags.push(
+                        Diag::error(
+                            "model::unresolved",
+                            m.name.span,
+                            format!("cannot tell which commit `{rev}` of {id} names: {e}"),
+                        )
+                        .label("revision not pinned")
+                        .help("connect to the hub (HF_ENDPOINT) once, or give revision=\"<40-hex commit>\""),
+                    ),
+                },
+                Err(e) => diags.push(
+                    Diag::error("model::hub", m.name.span, e.to_string()).label("this model"),
+                ),
+            }
+        }
+        if changed {
+            refs.save(&state);
+        }
+    }
+    if diags.is_empty() {
+        Ok(pins)
+    } else {
+        source.attach(&mut diags);
+        Err(CliError::Sweep(SweepError {
+            file: source.name.clone(),
+            diags,
+        }))
+    }
+}
+
+/// The digest of a local model directory's files (those the model's patterns select).
+fn local_digest(dir: &Path, m: &Model, state: &Path) -> Result<String, String> {
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let pats = bench_plan::dag::model_files(m);
+    let pats: Vec<&str> = pats.iter().map(String::as_str).collect();
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let stat_path = state
+        .join("stat")
+        .join(format!("{}.json", &blake3::hash(abs.as_os_str().as_encoded_bytes()).to_hex()[..16]));
+    let mut cache = bench_models::StatCache::load(&stat_path);
+    let manifest =
+        bench_models::hash_dir(&abs, &pats, &mut cache).map_err(|e| e.to_string())?;
+    if state.parent().is_some_and(Path::exists) {
+        let _ = cache.save(&stat_path);
+    }
+    Ok(manifest.digest())
+}
+
+/// Facts the committed downloads of a plan read from their models' files, by model name.
+pub fn known_facts(
+    plan: &Plan<'_, '_>,
+    cache: &bench_cache::LocalCache,
+) -> BTreeMap<String, ArchFacts> {
+    let mut out = BTreeMap::new();
+    for n in plan.graph.node_weights() {
+        if let Subject::Download { model } = n.subject
+            && plan.expansion.facts_only_models.get(model as usize) != Some(&true)
+            && let Some(info) = crate::results::read_output::<bench_actions::ModelInfo>(
+                cache,
+                &n.key.hex(),
+                bench_actions::outputs::MODEL,
+            )
+            && info.weights
+            && let Some(f) = info.facts
+        {
+            out.insert(
+                plan.resolved.models[model as usize].decl.name.value.clone(),
+                f,
+            );
+        }
+    }
+    out
+}
