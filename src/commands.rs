@@ -34,34 +34,34 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 );
             }
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::build(a, p))
+            with_plan(&path, sim, true, &a.cache.clone(), |p| crate::build::build(a, p))
         }
         Command::Status(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::status(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::status(a, p))
         }
         Command::Rank(a) => crate::rank::rank(a),
         Command::Query(a) => crate::store::query(a),
         Command::Report(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::report::report(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::report::report(a, p))
         }
         Command::Recommend(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::store::recommend(a, p))
+            with_plan(&path, sim, false, &Default::default(), |p| crate::store::recommend(a, p))
         }
         Command::Export(a) => crate::store::export(a),
         Command::Results(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::results::results(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::results::results(a, p))
         }
         Command::Explain(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::explain(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::explain(a, p))
         }
         Command::Logs(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, &a.cache.clone(), |p| crate::build::logs(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::logs(a, p))
         }
         Command::Gc(a) => {
             let keep = if a.sweeps.is_empty() {
@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 let mut keep = std::collections::HashSet::new();
                 for s in &a.sweeps {
-                    with_plan(s, sim, &a.cache, |p| {
+                    with_plan(s, sim, false, &a.cache, |p| {
                         keep.extend(p.graph.node_weights().map(|n| n.key.hex()));
                         Ok(ExitCode::SUCCESS)
                     })?;
@@ -111,6 +111,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn with_plan(
     path: &Path,
     m: Mode,
+    strict: bool,
     cache: &crate::cli::CacheDir,
     f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
@@ -118,7 +119,7 @@ fn with_plan(
     let parsed = parse(&source, m)?;
     let registry = bench_engines::builtin();
     let dir = crate::build::cache_dir(cache, Some(path));
-    let plan = compile(&parsed, &source, &registry, path, m, &dir)?;
+    let plan = compile(&parsed, &source, &registry, path, m, &dir, strict)?;
     f(&plan)
 }
 
@@ -183,6 +184,7 @@ fn compile<'s, 'r>(
     path: &Path,
     m: Mode,
     cache_dir: &Path,
+    strict: bool,
 ) -> Result<Plan<'s, 'r>, CliError> {
     print_warnings(&parsed.warnings);
     let mut opts = options(path, m);
@@ -195,7 +197,7 @@ fn compile<'s, 'r>(
     let weights = crate::models::needing_weights(&plan);
     if !weights.is_empty() {
         let base = opts.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        opts.model_pins = crate::models::pin(&weights, &base, cache_dir, source)?;
+        opts.model_pins = crate::models::pin(&weights, &base, cache_dir, source, strict)?;
         plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
         // Facts read by committed downloads replace the catalog's for memory fit.
         if cache_dir.join("layout").exists()
@@ -217,7 +219,7 @@ fn plan(a: PlanArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
     let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir)?;
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir, false)?;
     let cache = if dir.join("layout").exists() {
         bench_cache::LocalCache::open(&dir).ok()
     } else {
@@ -405,7 +407,7 @@ fn graph(a: GraphArgs, sim: Mode) -> Result<ExitCode, CliError> {
     let parsed = parse(&source, sim)?;
     let registry = bench_engines::builtin();
     let dir = crate::build::cache_dir(&Default::default(), Some(&a.sweep));
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir)?;
+    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir, false)?;
     let text = match a.format {
         GraphFormat::Dot => output::dot(&plan),
         GraphFormat::Mermaid => output::mermaid(&plan),

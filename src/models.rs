@@ -80,12 +80,16 @@ pub fn needing_weights<'s>(plan: &Plan<'s, '_>) -> Vec<&'s Model> {
 }
 
 /// Pins every model in `models`. Hub lookups run together; an unknown model, revision or
-/// a gated one without a token is an error at the model's line in the sweep.
+/// a gated one without a token is an error at the model's line in the sweep. When the hub
+/// cannot be reached, the last resolution in the cache is used (with a warning); with none,
+/// `strict` (a build) makes it an error, otherwise (a look at the plan) the model stays
+/// unpinned, keyed by its revision's name, and a warning says so.
 pub fn pin(
     models: &[&Model],
     base_dir: &Path,
     cache_dir: &Path,
     source: &Source,
+    strict: bool,
 ) -> Result<BTreeMap<String, ModelPin>, CliError> {
     let state = state_dir(cache_dir);
     let mut pins = BTreeMap::new();
@@ -139,6 +143,9 @@ pub fn pin(
         ));
         let mut refs = Refs::load(&state);
         let mut changed = false;
+        let mut from_cache: Vec<String> = Vec::new();
+        let mut unpinned: Vec<String> = Vec::new();
+        let mut offline_why: Option<(String, miette::SourceSpan)> = None;
         for ((m, id, rev), answer) in lookups.iter().zip(answers) {
             let k = format!("{id}@{rev}");
             match answer {
@@ -160,20 +167,16 @@ pub fn pin(
                         let age = humantime::format_duration(std::time::Duration::from_secs(
                             now().saturating_sub(r.at),
                         ));
-                        let mut w = Diag::warning(
-                            "model::offline",
-                            m.name.span,
-                            format!(
-                                "{e}; using commit {} that `{rev}` named {age} ago",
-                                &r.commit
-                            ),
-                        )
-                        .label("pinned from the cache");
-                        let mut one = [w.clone()];
-                        source.attach(&mut one);
-                        w = one[0].clone();
-                        crate::render::diagnostic(&w);
+                        offline_why.get_or_insert((e.to_string(), m.name.span));
+                        from_cache.push(format!(
+                            "using commit {} that `{rev}` of {id} named {age} ago",
+                            &r.commit
+                        ));
                         pins.insert(m.name.value.clone(), ModelPin::Commit(r.commit.clone()));
+                    }
+                    None if !strict => {
+                        offline_why.get_or_insert((e.to_string(), m.name.span));
+                        unpinned.push(format!("{id}@{rev}"));
                     }
                     None => diags.push(
                         Diag::error(
@@ -192,6 +195,29 @@ pub fn pin(
         }
         if changed {
             refs.save(&state);
+        }
+        if let Some((why, span)) = offline_why {
+            let mut lines = from_cache;
+            if !unpinned.is_empty() {
+                lines.push(format!(
+                    "not pinned (keyed by the revision's name; `bench build` needs the hub or an earlier resolution): {}",
+                    unpinned.join(", ")
+                ));
+            }
+            let shown = lines.len().min(6);
+            let more = if lines.len() > shown {
+                format!("\n… and {} more", lines.len() - shown)
+            } else {
+                String::new()
+            };
+            let mut w = [Diag::warning(
+                "model::offline",
+                span,
+                format!("{why}:\n{}{more}", lines[..shown].join("\n")),
+            )
+            .label("revision resolved without the hub")];
+            source.attach(&mut w);
+            crate::render::diagnostic(&w[0]);
         }
     }
     if diags.is_empty() {

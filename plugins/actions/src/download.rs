@@ -315,10 +315,12 @@ fn fetch_hub(
         let s = stop.clone();
         let t = std::thread::spawn(move || {
             let mut last = u64::MAX;
+            let mut printed = std::time::Instant::now();
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(100));
                 let pos = bar.position();
-                if pos != last && bar.elapsed().as_millis() % 2000 < 200 {
+                if pos != last && printed.elapsed() >= Duration::from_secs(2) {
+                    printed = std::time::Instant::now();
                     println!(
                         "progress {}/{} ({}/s)",
                         human_bytes(pos),

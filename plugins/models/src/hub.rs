@@ -368,7 +368,7 @@ pub async fn resolve(cfg: &HubConfig, id: &str, revision: &str) -> Result<Snapsh
     let resp = repo
         .info_request()
         .query(&[("blobs", "true")])
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(20))
         .send()
         .await
         .map_err(|e| request_error(cfg, id, &e))?;
@@ -450,7 +450,8 @@ pub struct FetchReport {
     pub fetched: Vec<String>,
     /// Files already in the cache (this commit or another with the same blob).
     pub reused: Vec<String>,
-    /// Bytes received.
+    /// Bytes of the fetched files written by this fetch (a resumed file counts from the
+    /// offset it resumed at, as hf-hub reports it).
     pub bytes_received: u64,
     pub seconds: f64,
 }
