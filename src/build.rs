@@ -88,11 +88,15 @@ impl NodeDetails for View<'_, '_, '_> {
         match self.0.graph[NodeIndex::new(i)].subject {
             Subject::Download { model } => {
                 let m = &r.models[model as usize];
-                let (revision, path) = match (&m.decl.source, r.model_pins.get(&m.decl.name.value)) {
-                    (_, Some(bench_plan::ModelPin::Digest { path, .. })) => (None, Some(path.clone())),
-                    (bench_sweep::ast::ModelSource::Hub { revision, .. }, _) => {
-                        (Some(revision.clone().unwrap_or_else(|| "main".into())), None)
+                let (revision, path) = match (&m.decl.source, r.model_pins.get(&m.decl.name.value))
+                {
+                    (_, Some(bench_plan::ModelPin::Digest { path, .. })) => {
+                        (None, Some(path.clone()))
                     }
+                    (bench_sweep::ast::ModelSource::Hub { revision, .. }, _) => (
+                        Some(revision.clone().unwrap_or_else(|| "main".into())),
+                        None,
+                    ),
                     _ => (None, None),
                 };
                 serde_json::to_value(bench_actions::DownloadContext {

@@ -34,34 +34,48 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 );
             }
             let path = a.sweep.clone();
-            with_plan(&path, sim, true, &a.cache.clone(), |p| crate::build::build(a, p))
+            with_plan(&path, sim, true, &a.cache.clone(), |p| {
+                crate::build::build(a, p)
+            })
         }
         Command::Status(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::status(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| {
+                crate::build::status(a, p)
+            })
         }
         Command::Rank(a) => crate::rank::rank(a),
         Command::Query(a) => crate::store::query(a),
         Command::Report(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::report::report(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| {
+                crate::report::report(a, p)
+            })
         }
         Command::Recommend(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &Default::default(), |p| crate::store::recommend(a, p))
+            with_plan(&path, sim, false, &Default::default(), |p| {
+                crate::store::recommend(a, p)
+            })
         }
         Command::Export(a) => crate::store::export(a),
         Command::Results(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::results::results(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| {
+                crate::results::results(a, p)
+            })
         }
         Command::Explain(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::explain(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| {
+                crate::build::explain(a, p)
+            })
         }
         Command::Logs(a) => {
             let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| crate::build::logs(a, p))
+            with_plan(&path, sim, false, &a.cache.clone(), |p| {
+                crate::build::logs(a, p)
+            })
         }
         Command::Gc(a) => {
             let keep = if a.sweeps.is_empty() {

@@ -243,7 +243,10 @@ fn a_hub_model_is_fetched_pinned_and_a_moved_branch_reruns_exactly_what_depends_
     let m = p.model_json();
     assert_eq!(m["revision"], first.as_str());
     assert_eq!(m["path"], snap.display().to_string());
-    assert_eq!(m["facts"]["layers"], 4, "facts from the model's config.json");
+    assert_eq!(
+        m["facts"]["layers"], 4,
+        "facts from the model's config.json"
+    );
     assert_eq!(m["architecture"], "LlamaForCausalLM");
     let files = m["manifest"]["files"].as_array().unwrap();
     assert_eq!(files.len(), 4);
@@ -257,7 +260,11 @@ fn a_hub_model_is_fetched_pinned_and_a_moved_branch_reruns_exactly_what_depends_
     let second = hub.commit(REPO, "main", &[("config.json", config_json(6))]);
     let plan = p.plan();
     for (label, kind, status, _) in &plan {
-        let expect = if kind == "setup" { "cached" } else { "will-run" };
+        let expect = if kind == "setup" {
+            "cached"
+        } else {
+            "will-run"
+        };
         assert_eq!(status, expect, "{label} ({kind})");
     }
     let dl = plan.iter().find(|n| n.1 == "download").unwrap();
@@ -266,10 +273,18 @@ fn a_hub_model_is_fetched_pinned_and_a_moved_branch_reruns_exactly_what_depends_
     let out = p.ok(&["build", "models.kdl"]);
     let t = text(&out);
     assert!(
-        t.contains(&format!("{} nodes: 1 cached, {} to run", plan.len(), plan.len() - 1)),
+        t.contains(&format!(
+            "{} nodes: 1 cached, {} to run",
+            plan.len(),
+            plan.len() - 1
+        )),
         "{t}"
     );
-    assert_eq!(hub.served("model-00001-of-00002.safetensors"), 0, "unchanged weights are not fetched again");
+    assert_eq!(
+        hub.served("model-00001-of-00002.safetensors"),
+        0,
+        "unchanged weights are not fetched again"
+    );
     assert!(hub.served("config.json") > 0);
     assert_eq!(p.model_json()["facts"]["layers"], 6);
 }
@@ -289,7 +304,10 @@ fn a_killed_fetch_resumes_without_fetching_completed_files_again() {
         .unwrap();
     let t0 = Instant::now();
     while hub.served("model-00002-of-00002.safetensors") < (1 << 20) + (256 << 10) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the fetch did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the fetch did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // SIGKILL: no clean-up of any kind (the node process dies with its parent).
@@ -297,12 +315,19 @@ fn a_killed_fetch_resumes_without_fetching_completed_files_again() {
     child.wait().unwrap();
     let before = hub.served("model-00002-of-00002.safetensors");
     assert!(before < shard(size, 2).len() as u64, "killed midway");
-    assert!(hub.served("model-00001-of-00002.safetensors") >= size as u64, "the fast shard completed");
+    assert!(
+        hub.served("model-00001-of-00002.safetensors") >= size as u64,
+        "the fast shard completed"
+    );
 
     hub.throttle("model-00002-of-00002.safetensors", 0);
     hub.reset_counters();
     p.ok(&["build", "models.kdl"]);
-    assert_eq!(hub.served("model-00001-of-00002.safetensors"), 0, "completed files are kept");
+    assert_eq!(
+        hub.served("model-00001-of-00002.safetensors"),
+        0,
+        "completed files are kept"
+    );
     let again = hub.served("model-00002-of-00002.safetensors");
     assert!(
         again < shard(size, 2).len() as u64 - (256 << 10),
@@ -374,7 +399,10 @@ fn gated_models_need_hf_token_which_is_never_recorded() {
 fn unknown_models_and_revisions_are_errors_at_their_line() {
     let hub = TestHub::start();
     hub.commit(REPO, "main", &model_files(10_000));
-    let p = Project::new(&hub, &sweep(r#"model "acme/tiny-llama" revision="v9" fetch=#true"#));
+    let p = Project::new(
+        &hub,
+        &sweep(r#"model "acme/tiny-llama" revision="v9" fetch=#true"#),
+    );
     let out = p.run(&["plan", "models.kdl"]);
     assert!(!out.status.success());
     let t = text(&out);
@@ -403,7 +431,10 @@ fn offline_the_last_resolution_is_used_with_a_warning_and_without_one_it_is_an_e
     let t = text(&out);
     assert!(t.contains("cannot reach"), "{t}");
     assert!(t.contains(&format!("using commit {commit}")), "{t}");
-    assert!(p.plan().iter().all(|n| n.2 == "cached"), "same keys offline");
+    assert!(
+        p.plan().iter().all(|n| n.2 == "cached"),
+        "same keys offline"
+    );
     // HF_HUB_OFFLINE: no request at all, same answer.
     let out = p
         .cmd(&["build", "models.kdl"])
@@ -445,7 +476,10 @@ fn a_local_directory_is_identified_by_its_files_not_its_path_or_mtimes() {
     let plan = p.plan();
     let dl = plan.iter().find(|n| n.1 == "download").unwrap();
     assert_eq!(dl.3["digest"].as_str().unwrap().len(), 64, "{}", dl.3);
-    assert!(dl.3.get("path").is_none(), "no path of this machine in the key");
+    assert!(
+        dl.3.get("path").is_none(),
+        "no path of this machine in the key"
+    );
     p.ok(&["build", "models.kdl"]);
     let m = p.model_json();
     assert_eq!(m["facts"]["layers"], 4);
@@ -460,7 +494,11 @@ fn a_local_directory_is_identified_by_its_files_not_its_path_or_mtimes() {
     std::fs::write(dir.join("NOTES.md"), "hello").unwrap();
     assert!(p.plan().iter().all(|n| n.2 == "cached"));
     // New weights: the download and what depends on it run again.
-    std::fs::write(dir.join("model-00002-of-00002.safetensors"), shard(100_000, 9)).unwrap();
+    std::fs::write(
+        dir.join("model-00002-of-00002.safetensors"),
+        shard(100_000, 9),
+    )
+    .unwrap();
     let plan = p.plan();
     let dl2 = plan.iter().find(|n| n.1 == "download").unwrap();
     assert_eq!(dl2.2, "will-run");

@@ -536,6 +536,21 @@ pub static MODELS: &[CatalogModel] = &[
     ),
 ];
 
+/// The files of a model an engine loads, by default: weights in safetensors (and their
+/// index), the configuration, the tokenizer and the generation config.
+pub const DEFAULT_MODEL_FILES: &[&str] = &[
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "vocab*",
+    "merges.txt",
+    "*.tiktoken",
+    "preprocessor_config.json",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,18 +616,3 @@ mod tests {
         assert_eq!(f.kv_bytes_per_token(2.0), 131072.0);
     }
 }
-
-/// The files of a model an engine loads, by default: weights in safetensors (and their
-/// index), the configuration, the tokenizer and the generation config.
-pub const DEFAULT_MODEL_FILES: &[&str] = &[
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "config.json",
-    "generation_config.json",
-    "tokenizer*",
-    "special_tokens_map.json",
-    "vocab*",
-    "merges.txt",
-    "*.tiktoken",
-    "preprocessor_config.json",
-];

@@ -336,7 +336,12 @@ fn parse_model(c: &KdlNode, d: &mut Diags) -> Option<Model> {
                     let fr = Reader::new(f, "files");
                     fr.allow_props(d, &[]);
                     let pats: Vec<Spanned<String>> = fr
-                        .args(d, 1, None, "files \"*.safetensors\" \"config.json\" \"tokenizer*\"")
+                        .args(
+                            d,
+                            1,
+                            None,
+                            "files \"*.safetensors\" \"config.json\" \"tokenizer*\"",
+                        )
                         .iter()
                         .filter_map(|e| string(d, e, "files"))
                         .collect();

@@ -118,7 +118,8 @@ pub fn start(
                         .nth(3)
                         .ok_or_else(|| permanent("a snapshot path outside a hub cache"))?;
                     let rel = host_path.strip_prefix(hub).unwrap_or(host_path);
-                    let inside = format!("{}/hub/{}", bench_engines::CONTAINER_HF_HOME, rel.display());
+                    let inside =
+                        format!("{}/hub/{}", bench_engines::CONTAINER_HF_HOME, rel.display());
                     (
                         inside,
                         Some(bench_engines::Volume {

@@ -88,11 +88,10 @@ impl Action for Download {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
         let p: Params = params(job)?;
         let ctx: DownloadContext = serde_json::from_value(job.context.clone()).unwrap_or_default();
-        let name = p
-            .id
-            .clone()
-            .or(p.path.clone())
-            .unwrap_or_else(|| "model".into());
+        let name =
+            p.id.clone()
+                .or(p.path.clone())
+                .unwrap_or_else(|| "model".into());
         if !p.weights {
             println!(
                 "model {name} (facts only: every configuration of it is simulated or served by an endpoint)"
@@ -129,12 +128,15 @@ impl Action for Download {
             .unwrap_or_else(|| std::env::temp_dir().join("bench-models"));
         let (dir, fetch) = match p.source.as_str() {
             "hub" => {
-                let id = p.id.clone().ok_or_else(|| permanent("a hub model without an id"))?;
+                let id =
+                    p.id.clone()
+                        .ok_or_else(|| permanent("a hub model without an id"))?;
                 let commit = p
                     .revision
                     .clone()
                     .ok_or_else(|| permanent("a hub model without a pinned commit"))?;
-                let (dir, report) = fetch_hub(&id, &commit, ctx.revision.as_deref(), &pats, &state)?;
+                let (dir, report) =
+                    fetch_hub(&id, &commit, ctx.revision.as_deref(), &pats, &state)?;
                 (dir, report)
             }
             "local" => {
@@ -155,8 +157,8 @@ impl Action for Download {
         ));
         let mut stat = StatCache::load(&stat_path);
         let t0 = std::time::Instant::now();
-        let manifest = bench_models::hash_dir(&dir, &pats, &mut stat)
-            .map_err(|e| permanent(e.to_string()))?;
+        let manifest =
+            bench_models::hash_dir(&dir, &pats, &mut stat).map_err(|e| permanent(e.to_string()))?;
         let _ = stat.save(&stat_path);
         let digest = manifest.digest();
         println!(
@@ -190,12 +192,7 @@ impl Action for Download {
                     f.arch.params / 1e9,
                     f.params_from
                 );
-                (
-                    Some(f.arch),
-                    f.architecture,
-                    f.dtype,
-                    f.quantization,
-                )
+                (Some(f.arch), f.architecture, f.dtype, f.quantization)
             }
             Err(e) => {
                 println!("warning: no architecture facts from the files ({e}); using the plan's");

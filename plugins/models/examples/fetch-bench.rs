@@ -29,10 +29,7 @@ fn main() {
             .collect();
         files.push((format!("model-{i:05}.safetensors"), data));
     }
-    let refs: Vec<(&str, Vec<u8>)> = files
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.clone()))
-        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
     hub.commit("bench/fetch", "main", &refs);
     drop(refs);
     let home = tempfile::tempdir().unwrap();
@@ -47,7 +44,9 @@ fn main() {
         .build()
         .unwrap();
     let total: u64 = (shards * (mb << 20)) as u64;
-    let snap = rt.block_on(hub::resolve(&cfg, "bench/fetch", "main")).unwrap();
+    let snap = rt
+        .block_on(hub::resolve(&cfg, "bench/fetch", "main"))
+        .unwrap();
     let sel = snap.select(&["*.safetensors", "config.json"]).unwrap();
     let t0 = Instant::now();
     let mut v = Verified::default();

@@ -268,7 +268,10 @@ fn an_interrupted_fetch_resumes_without_refetching_completed_bytes() {
     let d = std::fs::read(&part).unwrap();
     let committed = u64::from_le_bytes(d[d.len() - 8..].try_into().unwrap());
     let len = shard(size, 2).len() as u64;
-    assert!(committed >= 256 << 10, "at least one chunk was committed ({committed})");
+    assert!(
+        committed >= 256 << 10,
+        "at least one chunk was committed ({committed})"
+    );
     hub.throttle("model-00002-of-00002.safetensors", 0);
     hub.reset_counters();
     let mut v = Verified::default();

@@ -266,7 +266,9 @@ fn error(status: StatusCode, code: &'static str, message: String) -> Response {
     r
 }
 
-/// Looks up repo and revision, enforcing the gate. Returns the commit and its tree.
+/// Looks up repo and revision, enforcing the gate. Returns the commit and its tree, or
+/// the Hub's error response.
+#[allow(clippy::result_large_err)]
 fn lookup(
     h: &mut Hub,
     id: &str,
