@@ -185,7 +185,7 @@ pub fn pin(
                             format!("cannot tell which commit `{rev}` of {id} names: {e}"),
                         )
                         .label("revision not pinned")
-                        .help("connect to the hub (HF_ENDPOINT) once, or give revision=\"<40-hex commit>\""),
+                        .help("connect to the hub (HF_ENDPOINT) once, give revision=\"<40-hex commit>\", or rehearse offline on simulated engines with `bench build --simulate`"),
                     ),
                 },
                 Err(e) => diags.push(

@@ -104,56 +104,7 @@ pub fn start(
         .image_id
         .clone()
         .unwrap_or_else(|| setup.image.clone());
-    // Fetched weights are mounted and named by their path inside the container, so the
-    // engine loads exactly what was downloaded and verified, offline. (A remote Docker
-    // host must see the same path: a shared filesystem.)
-    let (model_arg, mount) = match (&model.path, model.weights) {
-        (Some(host_path), true) => {
-            let host_path = std::path::Path::new(host_path);
-            match model.source.as_str() {
-                "hub" => {
-                    // …/hub/models--ORG--NAME/snapshots/COMMIT → mount …/hub.
-                    let hub = host_path
-                        .ancestors()
-                        .nth(3)
-                        .ok_or_else(|| permanent("a snapshot path outside a hub cache"))?;
-                    let rel = host_path.strip_prefix(hub).unwrap_or(host_path);
-                    let inside =
-                        format!("{}/hub/{}", bench_engines::CONTAINER_HF_HOME, rel.display());
-                    (
-                        inside,
-                        Some(bench_engines::Volume {
-                            host: hub.display().to_string(),
-                            container: format!("{}/hub", bench_engines::CONTAINER_HF_HOME),
-                            read_only: false,
-                        }),
-                    )
-                }
-                _ => {
-                    let name = host_path
-                        .file_name()
-                        .map_or("model".into(), |n| n.to_string_lossy().to_string());
-                    let inside = format!("/models/{name}");
-                    (
-                        inside.clone(),
-                        Some(bench_engines::Volume {
-                            host: host_path.display().to_string(),
-                            container: inside,
-                            read_only: true,
-                        }),
-                    )
-                }
-            }
-        }
-        _ => (
-            model
-                .id
-                .clone()
-                .or_else(|| model.path.clone())
-                .unwrap_or_else(|| ctx.model.clone()),
-            None,
-        ),
-    };
+    let (model_arg, mount) = model_mount(model, &ctx.model)?;
     let mut spec = plugin.container(&Launch {
         point,
         image: &image,
@@ -205,4 +156,114 @@ pub fn start(
         engine,
         sampler,
     })
+}
+
+/// How the engine in a container names its model, and what to mount for it. Fetched
+/// weights are mounted and named by their path inside the container, so the engine loads
+/// exactly what was downloaded and verified, offline: the hub cache at the container's
+/// (`…/hub/models--ORG--NAME/snapshots/COMMIT`), or a local directory read-only under
+/// `/models`. Without weights, the hub id (the engine fetches it itself). A remote Docker
+/// host must see the same host path (a shared filesystem).
+pub(crate) fn model_mount(
+    model: &crate::ModelInfo,
+    served: &str,
+) -> Result<(String, Option<bench_engines::Volume>), Failure> {
+    Ok(match (&model.path, model.weights) {
+        (Some(host_path), true) => {
+            let host_path = std::path::Path::new(host_path);
+            match model.source.as_str() {
+                "hub" => {
+                    let hub = host_path
+                        .ancestors()
+                        .nth(3)
+                        .ok_or_else(|| permanent("a snapshot path outside a hub cache"))?;
+                    let rel = host_path.strip_prefix(hub).unwrap_or(host_path);
+                    let inside =
+                        format!("{}/hub/{}", bench_engines::CONTAINER_HF_HOME, rel.display());
+                    (
+                        inside,
+                        Some(bench_engines::Volume {
+                            host: hub.display().to_string(),
+                            container: format!("{}/hub", bench_engines::CONTAINER_HF_HOME),
+                            read_only: false,
+                        }),
+                    )
+                }
+                _ => {
+                    let name = host_path
+                        .file_name()
+                        .map_or("model".into(), |n| n.to_string_lossy().to_string());
+                    let inside = format!("/models/{name}");
+                    (
+                        inside.clone(),
+                        Some(bench_engines::Volume {
+                            host: host_path.display().to_string(),
+                            container: inside,
+                            read_only: true,
+                        }),
+                    )
+                }
+            }
+        }
+        _ => (
+            model
+                .id
+                .clone()
+                .or_else(|| model.path.clone())
+                .unwrap_or_else(|| served.to_string()),
+            None,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(source: &str, id: Option<&str>, path: Option<&str>, weights: bool) -> crate::ModelInfo {
+        crate::ModelInfo {
+            source: source.into(),
+            id: id.map(Into::into),
+            revision: None,
+            path: path.map(Into::into),
+            weights,
+            facts: None,
+            architecture: None,
+            dtype: None,
+            quantization: None,
+            manifest: None,
+            digest: None,
+            fetch: None,
+        }
+    }
+
+    #[test]
+    fn fetched_hub_weights_are_the_mounted_snapshot() {
+        let m = info(
+            "hub",
+            Some("acme/tiny"),
+            Some("/data/hf/hub/models--acme--tiny/snapshots/0123abcd"),
+            true,
+        );
+        let (arg, vol) = model_mount(&m, "tiny").unwrap();
+        assert_eq!(
+            arg,
+            "/root/.cache/huggingface/hub/models--acme--tiny/snapshots/0123abcd"
+        );
+        let v = vol.unwrap();
+        assert_eq!(v.host, "/data/hf/hub");
+        assert_eq!(v.container, "/root/.cache/huggingface/hub");
+    }
+
+    #[test]
+    fn local_directories_are_mounted_read_only_and_facts_only_models_pass_their_id() {
+        let m = info("local", None, Some("/srv/models/tiny-v2"), true);
+        let (arg, vol) = model_mount(&m, "tiny").unwrap();
+        assert_eq!(arg, "/models/tiny-v2");
+        let v = vol.unwrap();
+        assert!(v.read_only);
+        assert_eq!(v.host, "/srv/models/tiny-v2");
+        let m = info("hub", Some("acme/tiny"), None, false);
+        assert_eq!(model_mount(&m, "tiny").unwrap(), ("acme/tiny".into(), None));
+    }
 }

@@ -244,8 +244,11 @@ fn fetch_hub(
     state: &std::path::Path,
 ) -> Result<(PathBuf, Option<hub::FetchReport>), Failure> {
     let cfg = HubConfig::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the network: hf-hub's chunk tasks then start in file order, so the
+    // prefix it commits (what a killed fetch resumes from) grows steadily; on several
+    // threads chunks finish out of order and a kill loses those past a gap. Checksums are
+    // computed on blocking threads.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| infra(format!("cannot start the runtime: {e}")))?;

@@ -38,8 +38,8 @@ fn main() {
     cfg.cache_dir = home.path().join("hub");
     cfg.token = None;
     cfg.offline = false;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // As the download node runs it: one network thread.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
