@@ -254,6 +254,17 @@ fn a_hub_model_is_fetched_pinned_and_a_moved_branch_reruns_exactly_what_depends_
         assert_eq!(f["blake3"].as_str().unwrap().len(), 64);
     }
     assert!(p.plan().iter().all(|n| n.2 == "cached"));
+    // The store says which weights each run measured.
+    let q = |sql: &str| -> Value {
+        let out = p.ok(&["query", sql, "--json", "--db", ".bench/results.duckdb"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let rows = q("SELECT DISTINCT model_revision FROM runs");
+    assert_eq!(
+        rows,
+        serde_json::json!([{ "model_revision": first }]),
+        "{rows}"
+    );
 
     // The branch moves: the download and everything downstream of it run again, nothing
     // else (the engine's setup does not depend on the model).
@@ -287,6 +298,13 @@ fn a_hub_model_is_fetched_pinned_and_a_moved_branch_reruns_exactly_what_depends_
     );
     assert!(hub.served("config.json") > 0);
     assert_eq!(p.model_json()["facts"]["layers"], 6);
+    let rows = q("SELECT model_revision, count(*) AS n FROM runs GROUP BY 1 ORDER BY 1");
+    let mut want = vec![
+        serde_json::json!({ "model_revision": first, "n": 1 }),
+        serde_json::json!({ "model_revision": second, "n": 1 }),
+    ];
+    want.sort_by_key(|v| v["model_revision"].as_str().unwrap().to_string());
+    assert_eq!(rows, Value::Array(want), "both commits' runs are kept");
 }
 
 #[test]

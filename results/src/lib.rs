@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
     gpu VARCHAR, gpus INTEGER, batch_size INTEGER, seq_len INTEGER, workload VARCHAR,
     load VARCHAR, repeat INTEGER, simulated BOOLEAN, dialect VARCHAR, host VARCHAR,
     started_at TIMESTAMP, requests BIGINT, completed BIGINT, failed BIGINT, duration_s DOUBLE,
-    request_throughput DOUBLE, output_throughput DOUBLE
+    request_throughput DOUBLE, output_throughput DOUBLE, model_revision VARCHAR
 );
 CREATE TABLE IF NOT EXISTS requests (
     node_key VARCHAR, idx BIGINT, warmup BOOLEAN,
@@ -210,6 +210,9 @@ impl Store {
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // Columns added since a store was created (compatible additions, at the end).
+        conn.execute_batch("ALTER TABLE runs ADD COLUMN IF NOT EXISTS model_revision VARCHAR;")
+            .map_err(err)?;
         let found: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE name = 'schema_version'",
@@ -286,14 +289,14 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         let m = &run.metrics;
         tx.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?, ?)",
             params![
                 key, axes.sweep, axes.label, axes.model, axes.engine, axes.quantization,
                 axes.dtype, axes.kv_cache, axes.gpu, axes.gpus, axes.batch_size, axes.seq_len,
                 axes.workload, axes.load, repeat, run.simulated,
                 format!("{:?}", run.dialect), run.host, run.started_at,
                 m.requests as i64, m.completed as i64, m.failed as i64, m.duration_s,
-                m.request_throughput, m.output_throughput,
+                m.request_throughput, m.output_throughput, run.model_revision,
             ],
         )
         .map_err(err)?;
@@ -536,6 +539,41 @@ mod tests {
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("opened a store of version 99"),
         }
+    }
+
+    #[test]
+    fn a_store_created_before_model_revision_gets_the_column_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.duckdb");
+        {
+            let s = Store::open(&path).unwrap();
+            // As schema 1 first shipped: no model_revision.
+            s.conn
+                .execute_batch("ALTER TABLE runs DROP COLUMN model_revision;")
+                .unwrap();
+            let n: i64 = s
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_name = 'runs' AND column_name = 'model_revision'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0);
+        }
+        let s = Store::open(&path).unwrap();
+        let last: String = s
+            .conn
+            .query_row(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs' ORDER BY ordinal_position DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            last, "model_revision",
+            "added at the end, where inserts put it"
+        );
     }
 
     #[test]

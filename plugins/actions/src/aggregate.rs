@@ -309,6 +309,7 @@ mod tests {
             metrics,
             container: None,
             energy_j,
+            model_revision: None,
         };
         let v = Validation {
             passed: true,

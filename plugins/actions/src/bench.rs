@@ -149,6 +149,10 @@ pub struct RunInfo {
     /// Energy of the run's GPUs over the run, joules (where telemetry exists).
     #[serde(default)]
     pub energy_j: Option<f64>,
+    /// Exactly which weights were measured: the hub commit, or `blake3:DIGEST` of a local
+    /// directory's files (none when the model's configurations are only simulated).
+    #[serde(default)]
+    pub model_revision: Option<String>,
 }
 
 pub struct Bench;
@@ -175,6 +179,14 @@ impl Action for Bench {
         let executor = job.target.as_ref().map_or("local", |t| t.executor.as_str());
         let simulated = ctx.simulated || executor == "sim";
         let gpu_memory_gb = model.facts.as_ref().and_then(|f| memory_gib(c, f));
+        let model_revision = if model.weights {
+            match model.source.as_str() {
+                "hub" => model.revision.clone(),
+                _ => model.digest.as_ref().map(|d| format!("blake3:{d}")),
+            }
+        } else {
+            None
+        };
 
         // The engine.
         let mut sim = None;
@@ -347,6 +359,7 @@ impl Action for Bench {
                 metrics,
                 container,
                 energy_j: telemetry.as_ref().map(|t| t.energy_j),
+                model_revision,
             },
         )
     }
