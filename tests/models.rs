@@ -6,59 +6,13 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bench_testhub::TestHub;
+use bench_testhub::fixtures::{llama_config as config_json, model_files, shard};
 use serde_json::Value;
 
 const REPO: &str = "acme/tiny-llama";
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bench"))
-}
-
-fn config_json(layers: u32) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": 256,
-        "intermediate_size": 688,
-        "num_hidden_layers": layers,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 2,
-        "vocab_size": 1000,
-        "max_position_embeddings": 4096,
-        "torch_dtype": "bfloat16"
-    }))
-    .unwrap()
-}
-
-/// A safetensors file of about `n` bytes (one BF16 tensor of pseudo-random data).
-fn shard(n: usize, seed: u64) -> Vec<u8> {
-    let elems = n / 2;
-    let header = serde_json::to_vec(&serde_json::json!({
-        format!("model.layers.{seed}.mlp.weight"): {
-            "dtype": "BF16", "shape": [elems], "data_offsets": [0, elems * 2]
-        }
-    }))
-    .unwrap();
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header);
-    let mut x = seed.wrapping_mul(6364136223846793005) | 1;
-    out.extend((0..elems * 2).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u8
-    }));
-    out
-}
-
-fn model_files(shard_bytes: usize) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("config.json", config_json(4)),
-        ("tokenizer.json", b"{\"model\":{\"type\":\"BPE\"}}".to_vec()),
-        ("model-00001-of-00002.safetensors", shard(shard_bytes, 1)),
-        ("model-00002-of-00002.safetensors", shard(shard_bytes, 2)),
-        ("README.md", b"# tiny".to_vec()),
-    ]
 }
 
 fn sweep(model_line: &str) -> String {

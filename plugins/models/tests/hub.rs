@@ -7,70 +7,12 @@ use std::time::Duration;
 use bench_models::hub::{self, HubConfig, HubError, Progress, Verified};
 use bench_models::{DEFAULT_PATTERNS, StatCache, hash_dir, read_facts};
 use bench_testhub::TestHub;
+use bench_testhub::fixtures::{llama_config as config_json, model_files, shard};
 
 const REPO: &str = "acme/tiny-llama";
 
-fn config_json(layers: u32) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": 256,
-        "intermediate_size": 688,
-        "num_hidden_layers": layers,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 2,
-        "vocab_size": 1000,
-        "max_position_embeddings": 4096,
-        "torch_dtype": "bfloat16",
-        "tie_word_embeddings": false
-    }))
-    .unwrap()
-}
-
-/// Deterministic pseudo-random bytes (incompressible enough, different per seed).
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// A safetensors file of about `n` bytes: one BF16 tensor of pseudo-random data.
-fn shard(n: usize, seed: u64) -> Vec<u8> {
-    let elems = n / 2;
-    let header = serde_json::to_vec(&serde_json::json!({
-        format!("model.layers.{seed}.mlp.weight"): {
-            "dtype": "BF16", "shape": [elems], "data_offsets": [0, elems * 2]
-        }
-    }))
-    .unwrap();
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header);
-    out.extend(bytes(elems * 2, seed));
-    out
-}
-
-/// A small model: config, tokenizer, two weight shards, and a README that engines do not
-/// need.
 fn publish(hub: &TestHub, shard: usize) -> String {
-    hub.commit(
-        REPO,
-        "main",
-        &[
-            ("config.json", config_json(4)),
-            ("tokenizer.json", b"{\"model\":{\"type\":\"BPE\"}}".to_vec()),
-            ("model-00001-of-00002.safetensors", self::shard(shard, 1)),
-            ("model-00002-of-00002.safetensors", self::shard(shard, 2)),
-            ("README.md", b"# tiny".to_vec()),
-        ],
-    )
+    hub.commit(REPO, "main", &model_files(shard))
 }
 
 fn config(hub: &TestHub, home: &Path) -> HubConfig {

@@ -60,6 +60,67 @@ impl Blob {
     }
 }
 
+/// Model files for tests: a Llama-style `config.json` and safetensors shards.
+pub mod fixtures {
+    /// A small Llama `config.json` with `layers` layers (hidden 256, 8 heads, 2 KV heads,
+    /// vocab 1000, context 4096, bf16).
+    pub fn llama_config(layers: u32) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": 256,
+            "intermediate_size": 688,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 2,
+            "vocab_size": 1000,
+            "max_position_embeddings": 4096,
+            "torch_dtype": "bfloat16",
+            "tie_word_embeddings": false
+        }))
+        .unwrap()
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift), different per seed.
+    pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(6364136223846793005) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A safetensors file of about `n` bytes: one BF16 tensor of pseudo-random data.
+    pub fn shard(n: usize, seed: u64) -> Vec<u8> {
+        let elems = n / 2;
+        let header = serde_json::to_vec(&serde_json::json!({
+            format!("model.layers.{seed}.mlp.weight"): {
+                "dtype": "BF16", "shape": [elems], "data_offsets": [0, elems * 2]
+            }
+        }))
+        .unwrap();
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend(header);
+        out.extend(bytes(elems * 2, seed));
+        out
+    }
+
+    /// A two-shard model with a tokenizer, and a README engines do not need.
+    pub fn model_files(shard_bytes: usize) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("config.json", llama_config(4)),
+            ("tokenizer.json", b"{\"model\":{\"type\":\"BPE\"}}".to_vec()),
+            ("model-00001-of-00002.safetensors", shard(shard_bytes, 1)),
+            ("model-00002-of-00002.safetensors", shard(shard_bytes, 2)),
+            ("README.md", b"# tiny".to_vec()),
+        ]
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
