@@ -239,10 +239,7 @@ fn local_digest(dir: &Path, m: &Model, state: &Path) -> Result<String, String> {
     let pats = bench_plan::dag::model_files(m);
     let pats: Vec<&str> = pats.iter().map(String::as_str).collect();
     let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let stat_path = state.join("stat").join(format!(
-        "{}.json",
-        &blake3::hash(abs.as_os_str().as_encoded_bytes()).to_hex()[..16]
-    ));
+    let stat_path = bench_models::StatCache::path_for(state, &abs);
     let mut cache = bench_models::StatCache::load(&stat_path);
     let manifest = bench_models::hash_dir(&abs, &pats, &mut cache).map_err(|e| e.to_string())?;
     if state.parent().is_some_and(Path::exists) {

@@ -193,22 +193,7 @@ pub fn html(res: &Results) -> String {
         res.missing
     );
     if let Some(o) = &res.recommendations {
-        let obj: Vec<String> = o
-            .objectives
-            .iter()
-            .map(|x| {
-                format!(
-                    "{} {} ×{}",
-                    esc(&x.metric),
-                    if x.direction == "maximize" {
-                        "↑"
-                    } else {
-                        "↓"
-                    },
-                    x.weight
-                )
-            })
-            .collect();
+        let obj: Vec<String> = o.objectives.iter().map(|x| esc(&x.to_string())).collect();
         let _ = write!(
             h,
             "<h2>Recommendations</h2><p>Ranked by {} ({}): {}.</p>",

@@ -205,22 +205,7 @@ pub fn print(res: &Results, limit: Option<usize>) {
         );
     }
     if let Some(o) = &res.recommendations {
-        let objectives: Vec<String> = o
-            .objectives
-            .iter()
-            .map(|x| {
-                format!(
-                    "{} {} ×{}",
-                    x.metric,
-                    if x.direction == "maximize" {
-                        "↑"
-                    } else {
-                        "↓"
-                    },
-                    x.weight
-                )
-            })
-            .collect();
+        let objectives: Vec<String> = o.objectives.iter().map(ToString::to_string).collect();
         println!(
             "ranked by {} ({}): {}",
             o.method,

@@ -227,13 +227,7 @@ mod tests {
             revision: None,
             path: path.map(Into::into),
             weights,
-            facts: None,
-            architecture: None,
-            dtype: None,
-            quantization: None,
-            manifest: None,
-            digest: None,
-            fetch: None,
+            ..Default::default()
         }
     }
 

@@ -52,7 +52,7 @@ pub struct DownloadContext {
 }
 
 /// `model.json`: what a bench node needs to know about its model.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub source: String,
     pub id: Option<String>,
@@ -106,12 +106,7 @@ impl Action for Download {
                     path: p.path,
                     weights: false,
                     facts: p.facts,
-                    architecture: None,
-                    dtype: None,
-                    quantization: None,
-                    manifest: None,
-                    digest: None,
-                    fetch: None,
+                    ..Default::default()
                 },
             );
         }
@@ -151,10 +146,7 @@ impl Action for Download {
 
         // The manifest: every file, its size and blake3 (unchanged files from the stat
         // cache).
-        let stat_path = state.join("stat").join(format!(
-            "{}.json",
-            &blake3::hash(dir.as_os_str().as_encoded_bytes()).to_hex()[..16]
-        ));
+        let stat_path = StatCache::path_for(&state, &dir);
         let mut stat = StatCache::load(&stat_path);
         let t0 = std::time::Instant::now();
         let manifest =

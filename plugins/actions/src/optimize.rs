@@ -38,6 +38,18 @@ pub struct ObjectiveSpec {
     pub weight: f64,
 }
 
+/// `metric ↑ ×weight` (↑ maximize, ↓ minimize), as reports and tables print it.
+impl std::fmt::Display for ObjectiveSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let arrow = if self.direction == "maximize" {
+            "↑"
+        } else {
+            "↓"
+        };
+        write!(f, "{} {arrow} ×{}", self.metric, self.weight)
+    }
+}
+
 #[derive(Deserialize)]
 struct ConstraintSpec {
     metric: String,

@@ -315,13 +315,8 @@ struct LfsJson {
     size: u64,
 }
 
+/// A reqwest error as the hub's answer: no status means the hub was not reached.
 fn request_error(cfg: &HubConfig, id: &str, e: &reqwest::Error) -> HubError {
-    if e.is_connect() || e.is_timeout() || e.status().is_none() && e.is_request() {
-        return HubError::Unreachable {
-            endpoint: cfg.endpoint.clone(),
-            message: root_cause(e),
-        };
-    }
     match e.status().map(|s| s.as_u16()) {
         Some(401) if cfg.token.is_none() => HubError::Gated {
             id: id.into(),
@@ -511,13 +506,9 @@ impl Verified {
     }
 
     fn stat(path: &Path) -> Option<(u64, i128, u64)> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some((
-            m.len(),
-            i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            m.ino(),
-        ))
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| crate::manifest::identity(&m))
     }
 
     fn is_verified(&self, blob: &Path) -> bool {
@@ -533,7 +524,7 @@ impl Verified {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> HubError {
-    if e.raw_os_error() == Some(libc_enospc()) {
+    if e.kind() == std::io::ErrorKind::StorageFull {
         HubError::DiskFull {
             path: path.display().to_string(),
         }
@@ -543,10 +534,6 @@ fn io_error(path: &Path, e: std::io::Error) -> HubError {
             source: e,
         }
     }
-}
-
-const fn libc_enospc() -> i32 {
-    28 // ENOSPC on Linux
 }
 
 fn api_error(cfg: &HubConfig, snap: &Snapshot, file: &str, e: ApiError) -> HubError {

@@ -81,6 +81,13 @@ impl StatCache {
         std::fs::rename(&tmp, path).map_err(ModelError::io(path))
     }
 
+    /// Where the stat cache of model directory `dir` lives under `state`: one file per
+    /// directory, named by its path (the planner and the download node share it).
+    pub fn path_for(state: &Path, dir: &Path) -> PathBuf {
+        let h = blake3::hash(dir.as_os_str().as_encoded_bytes()).to_hex();
+        state.join("stat").join(format!("{}.json", &h[..16]))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -88,6 +95,15 @@ impl StatCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// What says a file did not change since it was last read: size, mtime (ns) and inode.
+pub(crate) fn identity(m: &std::fs::Metadata) -> (u64, i128, u64) {
+    (
+        m.len(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        m.ino(),
+    )
 }
 
 pub(crate) fn globs(patterns: &[&str]) -> Result<GlobSet, ModelError> {
@@ -162,10 +178,11 @@ pub fn hash_dir(
         .into_iter()
         .map(|(rel, path)| {
             let m = std::fs::metadata(&path).map_err(ModelError::io(&path))?;
+            let (size, mtime_ns, ino) = identity(&m);
             let stat = Stat {
-                size: m.len(),
-                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-                ino: m.ino(),
+                size,
+                mtime_ns,
+                ino,
                 blake3: String::new(),
             };
             Ok((rel, path, stat))
