@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bench_cache::{CacheBackend, LocalCache};
-use bench_exec::executors::InProcess;
+use bench_exec::executors::{Executors, InProcess};
 use bench_exec::{BuildOptions, Executor, NodeDetails, RetryPolicy, SchedNode};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -26,6 +26,10 @@ impl NodeDetails for Labels {
 
 const NODES: usize = 2000;
 
+fn test_action(_: &bench_node::JobSpec) -> Box<dyn bench_node::Action> {
+    Box::new(bench_node::TestAction)
+}
+
 /// 200 chains of 10: node i depends on node i-1 within its chain.
 fn graph(salt: u64) -> Vec<SchedNode> {
     (0..NODES)
@@ -33,7 +37,7 @@ fn graph(salt: u64) -> Vec<SchedNode> {
             key: blake3::hash(format!("{salt}/{i}").as_bytes())
                 .to_hex()
                 .to_string(),
-            kind: "bench",
+            kind: bench_node::NodeKind::Bench,
             inputs: if i % 10 == 0 {
                 vec![]
             } else {
@@ -67,7 +71,7 @@ fn benches(c: &mut Criterion) {
         jobs: 8,
         keep_going: false,
         retry: RetryPolicy::default(),
-        actions: "test".into(),
+        actions: bench_node::Actions::Test,
         hosts: vec![],
     };
     let mut salt = 0u64;
@@ -84,13 +88,14 @@ fn benches(c: &mut Criterion) {
             },
             |(dir, cache, graph)| {
                 let exec: Arc<dyn Executor> = Arc::new(InProcess {
-                    actions: bench_exec::job::action_for,
+                    actions: test_action,
                 });
+                let exec = Executors::all(exec);
                 let summary = rt.block_on(async {
                     let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
                     let (_ctx, crx) = tokio::sync::mpsc::unbounded_channel();
                     let drain = tokio::spawn(async move { while erx.recv().await.is_some() {} });
-                    let s = bench_exec::build(&graph, &Labels, cache, exec, &opts, etx, crx).await;
+                    let s = bench_exec::build(&graph, &Labels, cache, &exec, &opts, etx, crx).await;
                     let _ = drain.await;
                     s
                 });

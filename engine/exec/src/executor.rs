@@ -1,28 +1,37 @@
 //! The executor seam: where a node's attempt runs. One trait; one file per implementation
-//! under `executors/` (a local process and in-process now; Docker, Slurm and Kubernetes
-//! executors run the same job spec through `bench exec-node` on the far side).
+//! under `executors/`, registered in [`crate::executors::ExecutorKind`].
+//!
+//! An executor is given the attempt ([`Job`]: its spec, the host it was placed on, where its
+//! log goes) and the cache's transfer operations ([`Transfer`]): an executor whose attempt
+//! runs on this machine, or on one sharing its filesystem, passes the spec's paths as they
+//! are; one whose attempt runs elsewhere reads each input blob by digest, ships it, runs
+//! [`bench_node::JobSpec::relocate`]d spec there, and returns the files the far side wrote
+//! through [`Transfer::put_output`]. Nothing else reaches the cache: the scheduler commits.
 
 use std::future::Future;
+use std::io::Read;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use bench_node::{Failure, JobSpec};
 use tokio_util::sync::CancellationToken;
-
-use crate::failure::Failure;
 
 /// One attempt of one node, ready to run.
 #[derive(Clone, Debug)]
 pub struct Job {
-    pub key: String,
-    pub label: String,
-    pub kind: String,
-    pub attempt: u32,
-    /// The job spec (JSON) the far side reads.
-    pub spec: PathBuf,
+    pub spec: JobSpec,
+    /// The spec written as JSON on this machine (what `bench exec-node` reads locally).
+    pub spec_path: PathBuf,
     /// Where the attempt's log goes (kept whatever happens).
     pub log: PathBuf,
-    /// GPU ids on the assigned host.
-    pub gpu_ids: Vec<u32>,
+}
+
+/// The cache's side of an attempt that runs elsewhere.
+pub trait Transfer: Send + Sync {
+    /// The verified bytes of an input blob.
+    fn read_blob(&self, digest: &str) -> Result<Box<dyn Read + Send>, Failure>;
+    /// Stores one output file of the attempt (a name in the node's output directory).
+    fn put_output(&self, name: &str, bytes: &mut dyn Read) -> Result<(), Failure>;
 }
 
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
@@ -31,5 +40,10 @@ pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Sen
 /// (gracefully, then by force) and return a `Cancelled` or `Preemption` failure.
 pub trait Executor: Send + Sync {
     fn name(&self) -> &'static str;
-    fn run<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> ExecFuture<'a>;
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        transfer: &'a dyn Transfer,
+        cancel: CancellationToken,
+    ) -> ExecFuture<'a>;
 }

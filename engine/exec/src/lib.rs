@@ -6,13 +6,12 @@
 
 pub mod executor;
 pub mod executors;
-pub mod failure;
-pub mod job;
 pub mod scheduler;
 pub mod spot;
 
-pub use executor::{Executor, Job};
-pub use failure::{Failure, FailureClass, RetryPolicy};
+pub use executor::{Executor, Job, Transfer};
+pub use executors::{ExecutorKind, Executors};
+pub use bench_node::{Failure, FailureClass, RetryPolicy};
 pub use scheduler::{
     BuildOptions, BuildState, BuildStatus, BuildSummary, Control, Event, GpuNeed, HostSlots,
     NodeDetails, Outcome, SchedNode, build,

@@ -19,15 +19,16 @@ use serde::Serialize;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::{Executor, Job};
-use crate::failure::{Failure, FailureClass, RetryPolicy};
-use crate::job::{HostTarget, JobInput, JobSpec};
+use crate::executor::{Job, Transfer};
+use crate::executors::Executors;
+use bench_node::{Failure, FailureClass, RetryPolicy};
+use bench_node::{Actions, HostTarget, InputFile, JobInput, JobSpec, NodeKind, RuntimeKind};
 
 /// A node as the scheduler sees it.
 #[derive(Clone, Debug)]
 pub struct SchedNode {
     pub key: String,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     pub inputs: Vec<u32>,
     pub priority: i64,
     pub cost: f64,
@@ -58,8 +59,8 @@ pub struct HostSlots {
     pub name: String,
     pub gpu: String,
     pub gpus: u32,
-    /// How engines run there: `local`, `docker`, `sim`, `endpoint`.
-    pub executor: String,
+    /// How engines run there.
+    pub runtime: RuntimeKind,
     /// The Docker endpoint or the endpoint's base URL.
     pub address: Option<String>,
     /// A Docker host's TLS client certificates (`ca.pem`, `cert.pem`, `key.pem`).
@@ -74,8 +75,7 @@ pub struct BuildOptions {
     pub jobs: usize,
     pub keep_going: bool,
     pub retry: RetryPolicy,
-    /// `real` or `test` actions.
-    pub actions: String,
+    pub actions: Actions,
     /// Hosts and their GPUs; empty means no GPU limits (simulated or unknown hosts).
     pub hosts: Vec<HostSlots>,
 }
@@ -321,7 +321,7 @@ pub async fn build(
     graph: &[SchedNode],
     details: &dyn NodeDetails,
     cache: Arc<dyn CacheBackend>,
-    executor: Arc<dyn Executor>,
+    executors: &Executors,
     opts: &BuildOptions,
     events: UnboundedSender<Event>,
     mut control: UnboundedReceiver<Control>,
@@ -374,7 +374,7 @@ pub async fn build(
     let mut interrupted = false;
     let mut failed_any = false;
     let mut deadline: Option<tokio::time::Instant> = None;
-    let mut durations: HashMap<&'static str, (f64, u32)> = HashMap::new();
+    let mut durations: HashMap<NodeKind, (f64, u32)> = HashMap::new();
     let mut summary = BuildSummary {
         status: BuildStatus::Succeeded,
         total: graph.len(),
@@ -436,11 +436,13 @@ pub async fn build(
                     Some((host, gpu_ids)) => {
                         let cancel = CancellationToken::new();
                         st[item.idx] = St::Running;
-                        let inputs: Vec<(usize, Arc<Manifest>)> = n
+                        let inputs: Vec<(NodeKind, Arc<Manifest>)> = n
                             .inputs
                             .iter()
                             .filter_map(|x| {
-                                manifests[*x as usize].clone().map(|m| (*x as usize, m))
+                                manifests[*x as usize]
+                                    .clone()
+                                    .map(|m| (graph[*x as usize].kind, m))
                             })
                             .collect();
                         let label = details.label(item.idx);
@@ -448,7 +450,7 @@ pub async fn build(
                         let context = details.context(item.idx);
                         let target = slots.hosts.get(host).map(|h| HostTarget {
                             name: h.0.name.clone(),
-                            executor: h.0.executor.clone(),
+                            runtime: h.0.runtime,
                             address: h.0.address.clone(),
                             tls_dir: h.0.tls_dir.clone(),
                         });
@@ -463,7 +465,7 @@ pub async fn build(
                             inputs,
                             gpu_ids: gpu_ids.clone(),
                             cache: cache.clone(),
-                            executor: executor.clone(),
+                            executor: executors.of(n.kind).clone(),
                             cancel: cancel.clone(),
                             opts: opts.clone(),
                             events: events.clone(),
@@ -558,7 +560,7 @@ pub async fn build(
                     let _ = events.send(Event::State(BuildState::Checkpointing));
                     for (idx, r) in &running {
                         let kind = graph[*idx].kind;
-                        let fits = match durations.get(kind) {
+                        let fits = match durations.get(&kind) {
                             Some((sum, n)) if *n > 0 => {
                                 let remaining = sum / *n as f64 - r.started.elapsed().as_secs_f64();
                                 remaining <= window.as_secs_f64()
@@ -632,14 +634,14 @@ struct NodeRun {
     target: Option<HostTarget>,
     context: serde_json::Value,
     key: String,
-    kind: &'static str,
+    kind: NodeKind,
     label: String,
     params: serde_json::Value,
-    inputs: Vec<(usize, Arc<Manifest>)>,
+    inputs: Vec<(NodeKind, Arc<Manifest>)>,
     input_labels: Vec<(String, String)>,
     gpu_ids: Vec<u32>,
     cache: Arc<dyn CacheBackend>,
-    executor: Arc<dyn Executor>,
+    executor: Arc<dyn crate::executor::Executor>,
     cancel: CancellationToken,
     opts: BuildOptions,
     events: UnboundedSender<Event>,
@@ -667,7 +669,7 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
         Ready(Box<dyn bench_cache::Claim>, Vec<JobInput>),
     }
     let (cache, key) = (r.cache.clone(), r.key.clone());
-    let inputs_src: Vec<Arc<Manifest>> = r.inputs.iter().map(|(_, m)| m.clone()).collect();
+    let inputs_src = r.inputs.clone();
     let prepare = tokio::task::spawn_blocking(move || -> Result<Prepared, Failure> {
         let claim = cache.claim(&key).map_err(blocking_err)?;
         if cache.contains(&key)
@@ -677,15 +679,22 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
         }
         let inputs = inputs_src
             .iter()
-            .map(|m| {
+            .map(|(kind, m)| {
                 let outputs = m
                     .outputs
                     .iter()
-                    .map(|o| cache.blob_path(&o.digest).map(|p| (o.name.clone(), p)))
+                    .map(|o| {
+                        cache.blob_path(&o.digest).map(|path| InputFile {
+                            name: o.name.clone(),
+                            digest: o.digest.clone(),
+                            size: o.size,
+                            path,
+                        })
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(JobInput {
                     label: m.label.clone(),
-                    kind: m.kind.clone(),
+                    kind: *kind,
                     key: m.key.clone(),
                     outputs,
                 })
@@ -722,18 +731,13 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             .map_err(|e| Failure::classify(e.to_string()))?;
         let spec = JobSpec {
             key: r.key.clone(),
-            kind: r.kind.to_string(),
+            kind: r.kind,
             label: r.label.clone(),
             params: r.params.clone(),
             attempt,
             inputs: inputs.clone(),
             out_dir: staging.out_dir.clone(),
-            actions: r.opts.actions.clone(),
-            host: r
-                .target
-                .as_ref()
-                .map(|t| t.name.clone())
-                .unwrap_or_default(),
+            actions: r.opts.actions,
             target: r.target.clone(),
             context: r.context.clone(),
             gpu_ids: r.gpu_ids.clone(),
@@ -745,17 +749,17 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             .cache
             .log_path(&r.key, attempt)
             .map_err(|e| Failure::classify(e.to_string()))?;
+        let transfer = CacheTransfer {
+            cache: r.cache.clone(),
+            out_dir: staging.out_dir.clone(),
+        };
         let job = Job {
-            key: r.key.clone(),
-            label: r.label.clone(),
-            kind: r.kind.to_string(),
-            attempt,
-            spec: spec_path,
+            spec,
+            spec_path,
             log,
-            gpu_ids: r.gpu_ids.clone(),
         };
         let t0 = Instant::now();
-        let outcome = r.executor.run(&job, r.cancel.clone()).await;
+        let outcome = r.executor.run(&job, &transfer, r.cancel.clone()).await;
         match outcome {
             Ok(()) => {
                 let info = CommitInfo {
@@ -814,5 +818,41 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                 }
             }
         }
+    }
+}
+
+/// The cache's transfer operations for one attempt: inputs by digest, outputs into its
+/// staging directory.
+struct CacheTransfer {
+    cache: Arc<dyn CacheBackend>,
+    out_dir: std::path::PathBuf,
+}
+
+impl Transfer for CacheTransfer {
+    fn read_blob(&self, digest: &str) -> Result<Box<dyn std::io::Read + Send>, Failure> {
+        let path = self.cache.blob_path(digest).map_err(blocking_err)?;
+        let f = std::fs::File::open(&path)
+            .map_err(|e| blocking_err(format!("cannot read {}: {e}", path.display())))?;
+        Ok(Box::new(f))
+    }
+
+    fn put_output(&self, name: &str, bytes: &mut dyn std::io::Read) -> Result<(), Failure> {
+        let plain = !name.is_empty()
+            && !name.contains('/')
+            && !name.contains('\\')
+            && name != "."
+            && name != "..";
+        if !plain {
+            return Err(Failure::new(
+                FailureClass::Permanent,
+                format!("an output must be a plain file name, not `{name}`"),
+            ));
+        }
+        let path = self.out_dir.join(name);
+        let mut f = std::fs::File::create(&path)
+            .map_err(|e| Failure::classify(format!("cannot write {}: {e}", path.display())))?;
+        std::io::copy(bytes, &mut f)
+            .map_err(|e| Failure::classify(format!("cannot write {}: {e}", path.display())))?;
+        Ok(())
     }
 }

@@ -6,52 +6,20 @@ use std::collections::HashMap;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use bench_node::params::{
+    AggregateParams, BenchConfig, BenchParams, DownloadParams, ModelSourceKind, OptimizeParams,
+    Params, RunSpec, SetupParams,
+};
+
+use crate::contract;
 use crate::expand::{Config, Expansion};
 use crate::key::{KeyHasher, KeyInput, NodeKey, enc, encoded, node_key};
 use crate::resolve::{NONE, RWorkload, Resolved};
 use bench_sweep::{LoadPoint, ModelSource, Scalar, Stop};
 
-/// The kinds of node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NodeKind {
-    Download,
-    Setup,
-    Bench,
-    Validate,
-    Aggregate,
-    Optimize,
-}
-
-impl NodeKind {
-    pub const ALL: [NodeKind; 6] = [
-        NodeKind::Download,
-        NodeKind::Setup,
-        NodeKind::Bench,
-        NodeKind::Validate,
-        NodeKind::Aggregate,
-        NodeKind::Optimize,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeKind::Download => "download",
-            NodeKind::Setup => "setup",
-            NodeKind::Bench => "bench",
-            NodeKind::Validate => "validate",
-            NodeKind::Aggregate => "aggregate",
-            NodeKind::Optimize => "optimize",
-        }
-    }
-
-    /// Bumped when what a kind computes changes; part of every key of the kind.
-    pub fn version(self) -> u32 {
-        1
-    }
-}
+pub use bench_node::NodeKind;
 
 /// What a node works on, as indices into the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,7 +390,7 @@ fn config_keys(
     out
 }
 
-/// Writes a configuration's canonical params: [`config_params_json`], byte for byte.
+/// Writes a configuration's canonical params: [`bench_config`], byte for byte.
 fn encode_config(
     h: &mut KeyHasher,
     r: &Resolved<'_, '_>,
@@ -550,123 +518,121 @@ pub fn config_json(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> Value {
 }
 
 fn load_json(l: &LoadPoint) -> Value {
-    serde_json::to_value(l).unwrap_or(Value::Null)
+    serde_json::to_value(contract::load(l)).unwrap_or(Value::Null)
 }
 
 /// What a bench node runs, besides its load point and repeat.
-pub fn config_params_json(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> Value {
+pub fn bench_config(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> BenchConfig {
     let e = &r.engines[c.engine as usize];
-    json!({
-        "batch-size": r.batch_size.values[c.batch_size as usize],
-        "dtype": r.dtype.values[c.dtype as usize].name(),
-        "engine": e.name,
-        "engine-args": engine_args(r, x, c),
-        "env": e.env,
-        "gpu": r.gpu.values[c.gpu as usize].name,
-        "gpus": r.gpus.values[c.gpus as usize],
-        "kv-cache": r.kv_cache.values[c.kv_cache as usize].name(),
-        "quantization": r.quantization.values[c.quantization as usize].name(),
-        "seq-len": r.seq_len.values[c.seq_len as usize],
-        "workload": workload_json(&r.workloads[c.workload as usize]),
-    })
+    BenchConfig {
+        batch_size: r.batch_size.values[c.batch_size as usize],
+        dtype: r.dtype.values[c.dtype as usize].name().to_string(),
+        engine: e.name.clone(),
+        engine_args: engine_args(r, x, c),
+        env: e.env.clone(),
+        gpu: r.gpu.values[c.gpu as usize].name.to_string(),
+        gpus: r.gpus.values[c.gpus as usize],
+        kv_cache: r.kv_cache.values[c.kv_cache as usize].name().to_string(),
+        quantization: r.quantization.values[c.quantization as usize]
+            .name()
+            .to_string(),
+        seq_len: r.seq_len.values[c.seq_len as usize],
+        workload: contract::workload(&r.workloads[c.workload as usize]),
+    }
 }
 
-/// A workload as it enters keys: no name (a label), no path (the content digest instead),
-/// no SLOs (they do not change what is measured).
 fn workload_json(w: &RWorkload<'_>) -> Value {
-    let d = w.decl;
-    let mut dataset = serde_json::to_value(&d.dataset).unwrap_or(Value::Null);
-    if let (Some(digest), Value::Object(m)) = (&w.dataset_digest, &mut dataset) {
-        m.remove("path");
-        m.insert("digest".into(), json!(digest));
-    }
-    let stop = match d.stop {
-        Stop::Requests(n) => json!({ "requests": n }),
-        Stop::DurationSecs(s) => json!({ "duration-secs": s }),
-    };
-    json!({
-        "api": d.api,
-        "dataset": dataset,
-        "seed": d.seed,
-        "stop": stop,
-        "warmup": d.warmup,
-    })
+    serde_json::to_value(contract::workload(w)).unwrap_or(Value::Null)
 }
 
 fn validate_json(r: &Resolved<'_, '_>) -> Value {
-    serde_json::to_value(&r.sweep.validate).unwrap_or(Value::Null)
+    Params::Validate(contract::validate(&r.sweep.validate)).to_json()
+}
+
+fn aggregate_params(r: &Resolved<'_, '_>, c: &Config) -> AggregateParams {
+    let gpu = r.gpu.values[c.gpu as usize];
+    let w = r.workloads[c.workload as usize].decl;
+    AggregateParams {
+        percentiles: r.sweep.aggregate.percentiles.clone(),
+        confidence: r.sweep.aggregate.confidence,
+        slo: contract::slo(&w.slo),
+        price_per_gpu_hour: price(r, gpu.name),
+        gpus: r.gpus.values[c.gpus as usize],
+    }
 }
 
 fn aggregate_json(r: &Resolved<'_, '_>, c: &Config) -> Value {
-    let gpu = r.gpu.values[c.gpu as usize];
-    let w = r.workloads[c.workload as usize].decl;
-    json!({
-        "percentiles": r.sweep.aggregate.percentiles,
-        "confidence": r.sweep.aggregate.confidence,
-        "slo": w.slo,
-        "price-per-gpu-hour": price(r, gpu.name),
-        "gpus": r.gpus.values[c.gpus as usize],
-    })
+    Params::Aggregate(aggregate_params(r, c)).to_json()
 }
 
-/// A node's parameters: exactly what its key hashes (besides the kind, versions, the
-/// fingerprint and the input keys). No labels, no paths of this machine, no secrets.
+/// A node's parameters as JSON: exactly what its key hashes (besides the kind, versions,
+/// the fingerprint and the input keys).
 pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
+    node_params(r, x, s).to_json()
+}
+
+/// A node's typed parameters. No labels, no paths of this machine, no secrets.
+pub fn node_params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Params {
     match *s {
         Subject::Download { model } => {
             let m = &r.models[model as usize];
             let facts_only = x.facts_only_models.get(model as usize) == Some(&true);
             let pin = r.model_pins.get(&m.decl.name.value).filter(|_| !facts_only);
-            let mut p = match (&m.decl.source, pin) {
-                // Weights: the exact commit, or the digest of a directory's files, and
-                // the files fetched; never a moving name or a path of this machine.
-                (ModelSource::Hub { id, .. }, Some(crate::ModelPin::Commit(c))) => json!({
-                    "source": "hub",
-                    "id": id,
-                    "revision": c,
-                    "files": model_files(m.decl),
-                }),
-                (ModelSource::Local { .. }, Some(crate::ModelPin::Digest { digest, .. })) => {
-                    json!({ "source": "local", "digest": digest, "files": model_files(m.decl) })
-                }
-                (ModelSource::Hub { id, revision }, _) => json!({
-                    "source": "hub",
-                    "id": id,
-                    "revision": revision.as_deref().unwrap_or("main"),
-                }),
-                (ModelSource::Local { path }, _) => json!({ "source": "local", "path": path }),
+            let mut p = DownloadParams {
+                source: ModelSourceKind::Hub,
+                id: None,
+                revision: None,
+                path: None,
+                digest: None,
+                files: None,
+                weights: true,
+                facts: None,
             };
-            // Only simulated configurations use the model: no weights, and the facts that
-            // drive the simulator are what the node produces, so they are keyed.
-            if facts_only && let Value::Object(o) = &mut p {
-                o.insert("weights".into(), json!(false));
-                if let Some(f) = &m.facts {
-                    o.insert(
-                        "facts".into(),
-                        serde_json::to_value(f).unwrap_or(Value::Null),
-                    );
+            // Weights: the exact commit, or the digest of a directory's files, and the
+            // files fetched; never a moving name or a path of this machine.
+            match (&m.decl.source, pin) {
+                (ModelSource::Hub { id, .. }, Some(crate::ModelPin::Commit(c))) => {
+                    p.id = Some(id.clone());
+                    p.revision = Some(c.clone());
+                    p.files = Some(model_files(m.decl));
+                }
+                (ModelSource::Local { .. }, Some(crate::ModelPin::Digest { digest, .. })) => {
+                    p.source = ModelSourceKind::Local;
+                    p.digest = Some(digest.clone());
+                    p.files = Some(model_files(m.decl));
+                }
+                (ModelSource::Hub { id, revision }, _) => {
+                    p.id = Some(id.clone());
+                    p.revision = Some(revision.clone().unwrap_or_else(|| "main".into()));
+                }
+                (ModelSource::Local { path }, _) => {
+                    p.source = ModelSourceKind::Local;
+                    p.path = Some(path.clone());
                 }
             }
-            p
+            // Only simulated configurations use the model: no weights, and the facts that
+            // drive the simulator are what the node produces, so they are keyed.
+            if facts_only {
+                p.weights = false;
+                p.facts = m.facts;
+            }
+            Params::Download(p)
         }
         Subject::Setup { engine, gpu } => {
             let image = &r.engines[engine as usize].image;
-            let mut p = json!({
-                "engine": r.engines[engine as usize].name,
-                "image": image,
-                "gpu": r.gpu.values[gpu as usize].name,
-            });
             // In containers, the image measured is the one the hosts hold under the tag.
-            if r.in_containers(gpu)
-                && let Value::Object(o) = &mut p
-            {
-                let digest = r
-                    .image_digests
+            let image_digest = r.in_containers(gpu).then(|| {
+                r.image_digests
                     .get(image)
-                    .map_or("unresolved", String::as_str);
-                o.insert("image-digest".into(), json!(digest));
-            }
-            p
+                    .map_or("unresolved", String::as_str)
+                    .to_string()
+            });
+            Params::Setup(SetupParams {
+                engine: r.engines[engine as usize].name.clone(),
+                image: image.clone(),
+                gpu: r.gpu.values[gpu as usize].name.to_string(),
+                image_digest,
+            })
         }
         Subject::Bench {
             config,
@@ -675,22 +641,27 @@ pub fn params(r: &Resolved<'_, '_>, x: &Expansion, s: &Subject) -> Value {
         } => {
             let c = &x.valid[config as usize];
             let w = r.workloads[c.workload as usize].decl;
-            json!({
-                "config": config_params_json(r, x, c),
-                "run": { "load": load_json(&w.load[load as usize].value), "repeat": repeat },
+            Params::Bench(BenchParams {
+                config: bench_config(r, x, c),
+                run: RunSpec {
+                    load: contract::load(&w.load[load as usize].value),
+                    repeat,
+                },
             })
         }
-        Subject::Validate { .. } => validate_json(r),
-        Subject::Aggregate { config, .. } => aggregate_json(r, &x.valid[config as usize]),
+        Subject::Validate { .. } => Params::Validate(contract::validate(&r.sweep.validate)),
+        Subject::Aggregate { config, .. } => {
+            Params::Aggregate(aggregate_params(r, &x.valid[config as usize]))
+        }
         Subject::Optimize => {
             let o = &r.sweep.optimize;
-            json!({
-                "objectives": o.objectives.iter().map(|x| json!({"metric": x.metric.value, "direction": x.direction, "weight": x.weight})).collect::<Vec<_>>(),
-                "constraints": o.constraints.iter().map(|x| json!({"metric": x.metric.value, "min": x.min, "max": x.max})).collect::<Vec<_>>(),
-                "method": o.method,
-                "normalization": o.normalization,
-                "profile": o.profile.as_ref().map(|p| p.value.clone()),
-                "top": o.top,
+            Params::Optimize(OptimizeParams {
+                objectives: o.objectives.iter().map(contract::objective).collect(),
+                constraints: o.constraints.iter().map(contract::constraint).collect(),
+                method: contract::method(o.method),
+                normalization: contract::normalization(o.normalization),
+                profile: o.profile.as_ref().map(|p| p.value.clone()),
+                top: o.top,
             })
         }
     }

@@ -7,6 +7,7 @@
 //!
 //! Everything here is pure apart from reading dataset files to hash their content.
 
+pub mod contract;
 pub mod dag;
 pub mod expand;
 pub mod key;

@@ -40,33 +40,7 @@ struct SloSpec {
     e2e_ms: Option<f64>,
 }
 
-/// A confidence interval of a mean across repeats.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Ci {
-    pub mean: f64,
-    pub low: f64,
-    pub high: f64,
-    /// Repeats it was computed from.
-    pub n: u32,
-}
 
-/// `aggregate.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct AggregateOutput {
-    pub valid: bool,
-    pub reasons: Vec<String>,
-    pub repeats: u32,
-    pub repeats_valid: u32,
-    pub requests: u64,
-    pub completed: u64,
-    pub simulated: bool,
-    /// By the names sweeps optimize and constrain (`ttft-p95`, `output-throughput`, ...).
-    pub metrics: BTreeMap<String, f64>,
-    /// Confidence intervals of per-run means, by metric name.
-    pub ci: BTreeMap<String, Ci>,
-    pub confidence: f64,
-    pub errors: Vec<(String, u64)>,
-}
 
 pub struct Aggregate;
 

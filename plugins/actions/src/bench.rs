@@ -128,32 +128,6 @@ pub struct BenchContext {
     pub container: Option<ContainerContext>,
 }
 
-/// `run.json`: what ran and how it went.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunInfo {
-    pub engine: String,
-    pub simulated: bool,
-    pub dialect: Dialect,
-    pub model: String,
-    pub repeat: u32,
-    pub host: String,
-    /// Unix time the load started, seconds.
-    pub started_at: f64,
-    /// Estimated memory across the configuration's GPUs, GiB (when the facts are known).
-    pub gpu_memory_gb: Option<f64>,
-    /// Metrics of this run alone, without SLOs (the aggregate applies them).
-    pub metrics: Metrics,
-    /// The engine's container, when it ran in one.
-    #[serde(default)]
-    pub container: Option<ContainerInfo>,
-    /// Energy of the run's GPUs over the run, joules (where telemetry exists).
-    #[serde(default)]
-    pub energy_j: Option<f64>,
-    /// Exactly which weights were measured: the hub commit, or `blake3:DIGEST` of a local
-    /// directory's files (none when the model's configurations are only simulated).
-    #[serde(default)]
-    pub model_revision: Option<String>,
-}
 
 pub struct Bench;
 

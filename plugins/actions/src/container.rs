@@ -31,14 +31,6 @@ pub struct ContainerContext {
     pub secrets: Vec<String>,
 }
 
-/// The container a run used, for `run.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ContainerInfo {
-    pub name: String,
-    pub image: String,
-    pub image_id: Option<String>,
-    pub docker: String,
-}
 
 pub fn endpoint(t: &HostTarget) -> Endpoint {
     Endpoint {

@@ -51,36 +51,6 @@ pub struct DownloadContext {
     pub planned_facts: Option<ArchFacts>,
 }
 
-/// `model.json`: what a bench node needs to know about its model.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ModelInfo {
-    pub source: String,
-    pub id: Option<String>,
-    /// The commit, for a hub model whose weights were fetched.
-    pub revision: Option<String>,
-    /// Where the weights are on this machine (the snapshot directory).
-    pub path: Option<String>,
-    /// Whether weights were fetched (false: facts only, for the simulator).
-    pub weights: bool,
-    pub facts: Option<ArchFacts>,
-    /// `LlamaForCausalLM`, … (from config.json).
-    #[serde(default)]
-    pub architecture: Option<String>,
-    #[serde(default)]
-    pub dtype: Option<String>,
-    /// `quantization_config` as the checkpoint writes it.
-    #[serde(default)]
-    pub quantization: Option<serde_json::Value>,
-    /// Every file with its size and blake3 digest.
-    #[serde(default)]
-    pub manifest: Option<Manifest>,
-    /// The manifest's digest: the model's identity by content.
-    #[serde(default)]
-    pub digest: Option<String>,
-    /// For hub models: what crossed the network.
-    #[serde(default)]
-    pub fetch: Option<hub::FetchReport>,
-}
 
 pub struct Download;
 

@@ -57,39 +57,7 @@ struct ConstraintSpec {
     max: Option<f64>,
 }
 
-/// One configuration-and-load point, ranked.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Ranked {
-    /// The aggregate node's key.
-    pub key: String,
-    /// Passed validation in every repeat.
-    pub valid: bool,
-    /// Valid and within every constraint.
-    pub feasible: bool,
-    /// Why not feasible: validation reasons and broken constraints.
-    pub reasons: Vec<String>,
-    pub score: Option<f64>,
-    pub front: Option<u32>,
-    /// Crowding distance in its front; `None` when infinite (a front's extremes).
-    pub crowding: Option<f64>,
-    /// 1 = recommended first.
-    pub rank: Option<usize>,
-    /// The objectives' values.
-    pub values: BTreeMap<String, f64>,
-}
 
-/// `recommendations.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct OptimizeOutput {
-    pub method: String,
-    pub normalization: String,
-    pub objectives: Vec<ObjectiveSpec>,
-    pub notes: Vec<String>,
-    /// One entry per aggregate, in the DAG's order.
-    pub ranked: Vec<Ranked>,
-    /// Keys of the recommended points, best first (at most `top`).
-    pub top: Vec<String>,
-}
 
 pub struct Optimize;
 

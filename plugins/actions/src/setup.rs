@@ -31,22 +31,6 @@ struct Context {
     docker: Vec<HostTarget>,
 }
 
-/// What `setup.json` says of a setup on Docker hosts (what bench nodes read back).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SetupOutput {
-    pub engine: String,
-    pub image: String,
-    #[serde(default)]
-    pub gpu: String,
-    /// The image id every host holds under the tag (bench nodes run exactly this).
-    #[serde(default)]
-    pub image_id: Option<String>,
-    /// What keys use: the registry digest, else the id.
-    #[serde(default)]
-    pub digest: Option<String>,
-    #[serde(default)]
-    pub hosts: Vec<String>,
-}
 
 pub struct Setup;
 

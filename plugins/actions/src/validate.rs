@@ -19,20 +19,6 @@ struct Gates {
     max_token_mismatch: f64,
 }
 
-/// `validation.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Validation {
-    pub passed: bool,
-    /// One sentence per failed gate.
-    pub reasons: Vec<String>,
-    pub requests: u64,
-    pub completed: u64,
-    pub error_rate: f64,
-    pub completed_fraction: f64,
-    pub token_mismatch_fraction: f64,
-    /// Requests whose timestamps are out of order (or TTFT > E2E).
-    pub bad_timings: u64,
-}
 
 pub struct Validate;
 

@@ -1,55 +1,8 @@
 //! The API dialects: how a request is written and how each streamed event is read.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    /// `POST /v1/completions`, streamed with `stream_options.include_usage`.
-    OpenaiCompletions,
-    /// `POST /v1/chat/completions`, streamed with `stream_options.include_usage`.
-    OpenaiChat,
-    /// Text Generation Inference `POST /generate_stream` with details.
-    Tgi,
-}
-
-impl Dialect {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "openai-completions" => Some(Self::OpenaiCompletions),
-            "openai-chat" => Some(Self::OpenaiChat),
-            "tgi" => Some(Self::Tgi),
-            _ => None,
-        }
-    }
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::OpenaiCompletions => "/v1/completions",
-            Self::OpenaiChat => "/v1/chat/completions",
-            Self::Tgi => "/generate_stream",
-        }
-    }
-
-    /// The request body. `ignore_eos` forces the output length where the dialect allows
-    /// (TGI has no such switch: its real length is recorded).
-    pub fn body(self, model: &str, prompt: &str, max_tokens: u64, ignore_eos: bool) -> Value {
-        match self {
-            Self::OpenaiCompletions => json!({
-                "model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": true,
-                "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
-            }),
-            Self::OpenaiChat => json!({
-                "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
-            }),
-            Self::Tgi => json!({
-                "inputs": prompt, "parameters": {"max_new_tokens": max_tokens, "details": true, "do_sample": false},
-            }),
-        }
-    }
-}
+pub use bench_node::records::Dialect;
 
 /// What one streamed event says.
 #[derive(Debug, Default, PartialEq)]

@@ -57,43 +57,7 @@ pub struct LoadConfig {
     pub simulated: bool,
 }
 
-/// One request, timed. Times are nanoseconds since the run started.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub index: u64,
-    pub warmup: bool,
-    /// When the request was due (open loop: its arrival; closed loop: when a slot freed).
-    pub due_ns: u64,
-    /// Just before the request was sent (after a concurrency slot was obtained).
-    pub send_ns: u64,
-    pub first_token_ns: Option<u64>,
-    pub last_token_ns: Option<u64>,
-    pub end_ns: u64,
-    /// Arrival of every token-carrying event.
-    pub chunk_ns: Vec<u64>,
-    pub status: u16,
-    pub error: Option<String>,
-    pub request_id: Option<String>,
-    pub prompt_tokens: u64,
-    pub max_tokens: u64,
-    pub server_prompt_tokens: Option<u64>,
-    pub server_output_tokens: Option<u64>,
-    /// Token-carrying events seen (a chunk may carry several tokens).
-    pub client_output_tokens: u64,
-    pub correct: Option<bool>,
-}
-
-impl Record {
-    pub fn ok(&self) -> bool {
-        self.error.is_none() && (200..300).contains(&self.status) && self.first_token_ns.is_some()
-    }
-
-    /// Output tokens: the server's count first, the client's as fallback.
-    pub fn output_tokens(&self) -> u64 {
-        self.server_output_tokens
-            .unwrap_or(self.client_output_tokens)
-    }
-}
+pub use bench_node::records::Record;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -438,18 +438,8 @@ pub async fn resolve(cfg: &HubConfig, id: &str, revision: &str) -> Result<Snapsh
     })
 }
 
-/// How a fetch went.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct FetchReport {
-    /// Files whose bytes came over the network (wholly or the rest of a partial file).
-    pub fetched: Vec<String>,
-    /// Files already in the cache (this commit or another with the same blob).
-    pub reused: Vec<String>,
-    /// Bytes of the fetched files written by this fetch (a resumed file counts from the
-    /// offset it resumed at, as hf-hub reports it).
-    pub bytes_received: u64,
-    pub seconds: f64,
-}
+
+pub use bench_node::outputs::FetchReport;
 
 /// Byte progress shared by the files of a fetch; `bar` is an indicatif bar (drawn where
 /// the caller chose), `on_tick` a line for logs.

@@ -11,35 +11,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+pub use bench_node::outputs::{FileEntry, ModelManifest as Manifest};
 
 /// What engines load, by default (see [`bench_catalog::DEFAULT_MODEL_FILES`]).
 pub const DEFAULT_PATTERNS: &[&str] = bench_catalog::DEFAULT_MODEL_FILES;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative to the model directory, `/`-separated.
-    pub path: String,
-    pub size: u64,
-    pub blake3: String,
-}
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Sorted by path.
-    pub files: Vec<FileEntry>,
-    pub total_bytes: u64,
-}
 
-impl Manifest {
-    /// The model's identity: blake3 over the sorted (path, size, digest) lines.
-    pub fn digest(&self) -> String {
-        let mut h = blake3::Hasher::new();
-        for f in &self.files {
-            h.update(format!("{}\t{}\t{}\n", f.path, f.size, f.blake3).as_bytes());
-        }
-        h.finalize().to_hex().to_string()
-    }
-}
 
 /// Digests of files seen before, by path: reused while size, mtime and inode are the same.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

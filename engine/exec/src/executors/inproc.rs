@@ -3,9 +3,9 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::{ExecFuture, Executor, Job};
-use crate::failure::{Failure, FailureClass};
-use crate::job::{ActionLookup, JobSpec};
+use crate::executor::{ExecFuture, Executor, Job, Transfer};
+use bench_node::{Failure, FailureClass};
+use bench_node::ActionLookup;
 
 pub struct InProcess {
     pub actions: ActionLookup,
@@ -16,10 +16,14 @@ impl Executor for InProcess {
         "in-process"
     }
 
-    fn run<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> ExecFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        _transfer: &'a dyn Transfer,
+        cancel: CancellationToken,
+    ) -> ExecFuture<'a> {
         Box::pin(async move {
-            let spec = JobSpec::read(&job.spec)
-                .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
+            let spec = job.spec.clone();
             let lookup = self.actions;
             let work = tokio::task::spawn_blocking(move || lookup(&spec).run(&spec));
             tokio::select! {

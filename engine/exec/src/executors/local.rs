@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::{ExecFuture, Executor, Job};
-use crate::failure::{Failure, FailureClass};
-use crate::job::FAILURE_FILE;
+use crate::executor::{ExecFuture, Executor, Job, Transfer};
+use bench_node::{Failure, FailureClass};
+use bench_node::FAILURE_FILE;
 
 pub struct LocalProcess {
     pub program: PathBuf,
@@ -38,7 +38,12 @@ impl Executor for LocalProcess {
         "local"
     }
 
-    fn run<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> ExecFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        _transfer: &'a dyn Transfer,
+        cancel: CancellationToken,
+    ) -> ExecFuture<'a> {
         Box::pin(async move {
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -55,15 +60,16 @@ impl Executor for LocalProcess {
                 .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
             let mut cmd = Command::new(&self.program);
             cmd.args(&self.args)
-                .arg(&job.spec)
+                .arg(&job.spec_path)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::from(log2))
                 // Its own process group: Ctrl-C in the terminal reaches the build, which
                 // drains, not every node at once.
                 .process_group(0);
-            if !job.gpu_ids.is_empty() {
+            if !job.spec.gpu_ids.is_empty() {
                 let ids = job
+                    .spec
                     .gpu_ids
                     .iter()
                     .map(u32::to_string)
@@ -119,7 +125,7 @@ impl Executor for LocalProcess {
             if status.success() {
                 return Ok(());
             }
-            let failure_file = job.spec.with_file_name(FAILURE_FILE);
+            let failure_file = job.spec_path.with_file_name(FAILURE_FILE);
             if let Some(f) = std::fs::read(&failure_file)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Failure>(&b).ok())

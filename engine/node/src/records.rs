@@ -1,0 +1,225 @@
+//! What a bench run measures, as its outputs record it: one record per request, the
+//! metrics computed from them (each with its definition), and the API dialect spoken.
+//! The load generator writes these; the validate and aggregate nodes and the results store
+//! read them.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// `POST /v1/completions`, streamed with `stream_options.include_usage`.
+    OpenaiCompletions,
+    /// `POST /v1/chat/completions`, streamed with `stream_options.include_usage`.
+    OpenaiChat,
+    /// Text Generation Inference `POST /generate_stream` with details.
+    Tgi,
+}
+
+impl Dialect {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai-completions" => Some(Self::OpenaiCompletions),
+            "openai-chat" => Some(Self::OpenaiChat),
+            "tgi" => Some(Self::Tgi),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::OpenaiCompletions => "/v1/completions",
+            Self::OpenaiChat => "/v1/chat/completions",
+            Self::Tgi => "/generate_stream",
+        }
+    }
+
+    /// The request body. `ignore_eos` forces the output length where the dialect allows
+    /// (TGI has no such switch: its real length is recorded).
+    pub fn body(self, model: &str, prompt: &str, max_tokens: u64, ignore_eos: bool) -> Value {
+        match self {
+            Self::OpenaiCompletions => json!({
+                "model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": true,
+                "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
+            }),
+            Self::OpenaiChat => json!({
+                "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": ignore_eos, "temperature": 0.0,
+            }),
+            Self::Tgi => json!({
+                "inputs": prompt, "parameters": {"max_new_tokens": max_tokens, "details": true, "do_sample": false},
+            }),
+        }
+    }
+}
+
+/// One request, timed. Times are nanoseconds since the run started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub index: u64,
+    pub warmup: bool,
+    /// When the request was due (open loop: its arrival; closed loop: when a slot freed).
+    pub due_ns: u64,
+    /// Just before the request was sent (after a concurrency slot was obtained).
+    pub send_ns: u64,
+    pub first_token_ns: Option<u64>,
+    pub last_token_ns: Option<u64>,
+    pub end_ns: u64,
+    /// Arrival of every token-carrying event.
+    pub chunk_ns: Vec<u64>,
+    pub status: u16,
+    pub error: Option<String>,
+    pub request_id: Option<String>,
+    pub prompt_tokens: u64,
+    pub max_tokens: u64,
+    pub server_prompt_tokens: Option<u64>,
+    pub server_output_tokens: Option<u64>,
+    /// Token-carrying events seen (a chunk may carry several tokens).
+    pub client_output_tokens: u64,
+    pub correct: Option<bool>,
+}
+
+impl Record {
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && (200..300).contains(&self.status) && self.first_token_ns.is_some()
+    }
+
+    /// Output tokens: the server's count first, the client's as fallback.
+    pub fn output_tokens(&self) -> u64 {
+        self.server_output_tokens
+            .unwrap_or(self.client_output_tokens)
+    }
+}
+
+/// Per-request service-level objectives, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+/// A distribution in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub count: u64,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    /// (percentile, value)
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+impl Dist {
+    /// From values in nanoseconds.
+    pub fn from_ns(values: &[u64], percentiles: &[f64]) -> Self {
+        if values.is_empty() {
+            return Dist::default();
+        }
+        let mut h = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+        h.auto(true);
+        for v in values {
+            let _ = h.record((*v).max(1));
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n;
+        let var = values
+            .iter()
+            .map(|v| (*v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0).max(1.0);
+        let ms = 1e-6;
+        Dist {
+            count: values.len() as u64,
+            mean: mean * ms,
+            std: var.sqrt() * ms,
+            min: *values.iter().min().unwrap_or(&0) as f64 * ms,
+            max: *values.iter().max().unwrap_or(&0) as f64 * ms,
+            percentiles: percentiles
+                .iter()
+                .map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 * ms))
+                .collect(),
+        }
+    }
+
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.percentiles
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, v)| *v)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Measured requests (warmup excluded).
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// First send to last completion of the measured requests, seconds.
+    pub duration_s: f64,
+    pub ttft: Dist,
+    pub e2e: Dist,
+    pub tpot: Dist,
+    pub itl_chunk: Dist,
+    pub itl_token: Dist,
+    pub queue: Dist,
+    pub request_throughput: f64,
+    pub output_throughput: f64,
+    pub total_throughput: f64,
+    pub goodput: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Requests whose server-reported output differs from the client's count, or (when the
+    /// length was forced) from the requested length.
+    pub token_mismatches: u64,
+    pub accuracy: Option<f64>,
+    /// Error messages and how often each occurred.
+    pub errors: Vec<(String, u64)>,
+}
+
+/// Names and definitions, printed with `--json` and in reports.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "ttft",
+        "time to first token: send → first streamed event carrying a token (ms)",
+    ),
+    (
+        "e2e",
+        "end-to-end latency: send → last event carrying a token (ms)",
+    ),
+    (
+        "tpot",
+        "time per output token (vLLM's name; GuideLLM/AIPerf say ITL): (E2E − TTFT) / (output tokens − 1), requests with ≤ 1 output token excluded (ms)",
+    ),
+    (
+        "itl_chunk",
+        "inter-event latency: gaps between successive token-carrying events, pooled over requests (ms; an event may carry several tokens)",
+    ),
+    (
+        "itl_token",
+        "inter-token latency, token-weighted: (last − first token time) / (output tokens − 1), one sample per token (ms)",
+    ),
+    (
+        "queue",
+        "client queue time: when a request was due → when it was sent, waiting for a concurrency slot (ms)",
+    ),
+    (
+        "request_throughput",
+        "completed requests / (last completion − first send) (req/s)",
+    ),
+    (
+        "output_throughput",
+        "output tokens (server-reported, else client-counted) / duration (tokens/s)",
+    ),
+    (
+        "total_throughput",
+        "(prompt + output tokens) / duration (tokens/s)",
+    ),
+    ("goodput", "requests meeting every SLO / duration (req/s)"),
+    ("accuracy", "fraction of eval answers scored correct"),
+];
+
