@@ -109,7 +109,7 @@ sweep "{name}" {{
         seed 7
     }}
     hosts {{
-        host "box" executor="docker" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
+        host "box" runtime="docker" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
     }}
     retry attempts=1
 }}

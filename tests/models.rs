@@ -33,7 +33,7 @@ fn sweep(model_line: &str) -> String {
         seed 1
     }}
     hosts {{
-        host "h" executor="sim" gpu="H100-80GB" gpus=1
+        host "h" runtime="sim" gpu="H100-80GB" gpus=1
     }}
 }}
 "#

@@ -81,7 +81,7 @@ sweep "small" {
         slo ttft-ms=1000 tpot-ms=100
     }
     hosts {
-        host "sim-h100" executor="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
+        host "sim-h100" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
     }
     optimize {
         objective "output-throughput" maximize weight=0.5
@@ -402,8 +402,8 @@ sweep "endpoints" {{
         requests 10 warmup=0
     }}
     hosts {{
-        host "served-h100" executor="endpoint" url="{}" gpu="H100-80GB"
-        host "served-a100" executor="endpoint" url="{}" gpu="A100-80GB"
+        host "served-h100" runtime="endpoint" url="{}" gpu="H100-80GB"
+        host "served-a100" runtime="endpoint" url="{}" gpu="A100-80GB"
     }}
 }}
 "#,

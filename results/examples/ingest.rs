@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use bench_actions::RunInfo;
-use bench_loadgen::Record;
+use bench_node::outputs::RunInfo;
+use bench_node::records::Record;
 use bench_results::{Axes, Store};
 
 fn main() {
@@ -19,7 +19,7 @@ fn main() {
     let run: RunInfo = serde_json::from_value(serde_json::json!({
         "engine": "sim", "simulated": true, "dialect": "openai-chat", "model": "m",
         "repeat": 0, "host": "h", "started_at": 1.7e9, "gpu_memory_gb": null,
-        "metrics": bench_loadgen::Metrics::default(),
+        "metrics": bench_node::records::Metrics::default(),
     }))
     .expect("run");
     let records: Vec<Record> = (0..rows)

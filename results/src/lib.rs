@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bench_actions::{AggregateOutput, OptimizeOutput, RunInfo, Validation};
-use bench_loadgen::Record;
+use bench_node::outputs::{AggregateOutput, OptimizeOutput, RunInfo, Validation};
+use bench_node::records::Record;
 pub use duckdb;
 use duckdb::types::Value;
 use duckdb::{Connection, params};
@@ -583,7 +583,7 @@ mod tests {
         let run: RunInfo = serde_json::from_value(serde_json::json!({
             "engine": "sim", "simulated": true, "dialect": "openai-chat", "model": "m",
             "repeat": 0, "host": "h", "started_at": 1.7e9, "gpu_memory_gb": null,
-            "metrics": bench_loadgen::Metrics::default(),
+            "metrics": bench_node::records::Metrics::default(),
         }))
         .unwrap();
         let records: Vec<Record> = (0..1000)
@@ -621,7 +621,7 @@ mod tests {
         let run: RunInfo = serde_json::from_value(serde_json::json!({
             "engine": "sim", "simulated": true, "dialect": "openai-chat", "model": "m",
             "repeat": 0, "host": "h", "started_at": 1.7e9, "gpu_memory_gb": null,
-            "metrics": bench_loadgen::Metrics::default(),
+            "metrics": bench_node::records::Metrics::default(),
         }))
         .unwrap();
         // More rows than one Arrow batch; every tenth failed, without a first token.

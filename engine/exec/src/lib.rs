@@ -9,9 +9,9 @@ pub mod executors;
 pub mod scheduler;
 pub mod spot;
 
+pub use bench_node::{Failure, FailureClass, RetryPolicy};
 pub use executor::{Executor, Job, Transfer};
 pub use executors::{ExecutorKind, Executors};
-pub use bench_node::{Failure, FailureClass, RetryPolicy};
 pub use scheduler::{
     BuildOptions, BuildState, BuildStatus, BuildSummary, Control, Event, GpuNeed, HostSlots,
     NodeDetails, Outcome, SchedNode, build,

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::{Job, Transfer};
 use crate::executors::Executors;
-use bench_node::{Failure, FailureClass, RetryPolicy};
 use bench_node::{Actions, HostTarget, InputFile, JobInput, JobSpec, NodeKind, RuntimeKind};
+use bench_node::{Failure, FailureClass, RetryPolicy};
 
 /// A node as the scheduler sees it.
 #[derive(Clone, Debug)]

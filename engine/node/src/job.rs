@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::NodeKind;
 use crate::failure::{Failure, FailureClass};
@@ -99,8 +99,11 @@ pub struct JobSpec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuntimeKind {
-    /// The simulated engine as a child process of the attempt.
+    /// The engine's own program as a child process of the attempt, on the host the attempt
+    /// runs on (the GPUs it was given in `CUDA_VISIBLE_DEVICES`). The default.
     #[default]
+    Process,
+    /// The simulated engine as a child process of the attempt: no GPU needed.
     Sim,
     /// The engine in a container of the host's Docker Engine.
     Docker,
@@ -109,10 +112,12 @@ pub enum RuntimeKind {
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 3] = [Self::Sim, Self::Docker, Self::Endpoint];
+    pub const ALL: [RuntimeKind; 4] = [Self::Process, Self::Sim, Self::Docker, Self::Endpoint];
+    pub const NAMES: &'static [&'static str] = &["process", "sim", "docker", "endpoint"];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Process => "process",
             Self::Sim => "sim",
             Self::Docker => "docker",
             Self::Endpoint => "endpoint",
@@ -255,8 +260,18 @@ mod tests {
                 kind: NodeKind::Bench,
                 key: "b".into(),
                 outputs: vec![
-                    InputFile { name: "run.json".into(), digest: "d1".into(), size: 1, path: "/cache/blobs/d1".into() },
-                    InputFile { name: "again.json".into(), digest: "d1".into(), size: 1, path: "/cache/blobs/d1".into() },
+                    InputFile {
+                        name: "run.json".into(),
+                        digest: "d1".into(),
+                        size: 1,
+                        path: "/cache/blobs/d1".into(),
+                    },
+                    InputFile {
+                        name: "again.json".into(),
+                        digest: "d1".into(),
+                        size: 1,
+                        path: "/cache/blobs/d1".into(),
+                    },
                 ],
             }],
             out_dir: "/cache/staging/out".into(),
@@ -270,10 +285,16 @@ mod tests {
     #[test]
     fn relocate_points_inputs_at_fetched_blobs_and_outputs_at_the_far_side() {
         let far = job().relocate(Path::new("/scratch/blobs"), Path::new("/scratch/out"));
-        assert_eq!(far.inputs[0].outputs[0].path, Path::new("/scratch/blobs/d1"));
+        assert_eq!(
+            far.inputs[0].outputs[0].path,
+            Path::new("/scratch/blobs/d1")
+        );
         assert_eq!(far.out_dir, Path::new("/scratch/out"));
         assert_eq!(far.input_digests(), vec!["d1"]);
-        assert_eq!(far.inputs[0].output("run.json").unwrap(), Path::new("/scratch/blobs/d1"));
+        assert_eq!(
+            far.inputs[0].output("run.json").unwrap(),
+            Path::new("/scratch/blobs/d1")
+        );
         assert!(far.inputs[0].output("records.jsonl").is_err());
     }
 

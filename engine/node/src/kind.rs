@@ -47,7 +47,10 @@ impl NodeKind {
     /// Light kinds read committed outputs and compute for milliseconds: they need no engine,
     /// no GPU and no network, so they may run in the build's own process.
     pub fn is_light(self) -> bool {
-        matches!(self, NodeKind::Validate | NodeKind::Aggregate | NodeKind::Optimize)
+        matches!(
+            self,
+            NodeKind::Validate | NodeKind::Aggregate | NodeKind::Optimize
+        )
     }
 }
 

@@ -19,6 +19,15 @@ pub enum ModelSourceKind {
     Local,
 }
 
+impl ModelSourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hub => "hub",
+            Self::Local => "local",
+        }
+    }
+}
+
 /// A download: a hub model at a pinned commit, or a local directory by the digest of its
 /// files. Unpinned (a plan that could not resolve the revision), the revision or path as
 /// the sweep names it.
@@ -278,11 +287,30 @@ pub enum Method {
     Pareto,
 }
 
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Combined => "combined",
+            Self::Topsis => "topsis",
+            Self::Pareto => "pareto",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Normalization {
     Minmax,
     Vector,
+}
+
+impl Normalization {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Minmax => "minmax",
+            Self::Vector => "vector",
+        }
+    }
 }
 
 /// The ranking of every aggregate of the sweep.

@@ -222,4 +222,3 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("goodput", "requests meeting every SLO / duration (req/s)"),
     ("accuracy", "fraction of eval answers scored correct"),
 ];
-

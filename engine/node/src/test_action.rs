@@ -31,8 +31,16 @@ impl Action for TestAction {
                     .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join(",");
-                let host = if job.host().is_empty() { "-" } else { job.host() };
-                let gpus = if gpus.is_empty() { "-".to_string() } else { gpus };
+                let host = if job.host().is_empty() {
+                    "-"
+                } else {
+                    job.host()
+                };
+                let gpus = if gpus.is_empty() {
+                    "-".to_string()
+                } else {
+                    gpus
+                };
                 let line = format!(
                     "run {} {} {host} {gpus} {start} {}\n",
                     job.key,

@@ -7,7 +7,7 @@ use std::path::Path;
 use bench_catalog::{ArchFacts, CatalogModel, Dtype, GPUS, GpuSpec, KvCacheDtype, Quantization};
 use bench_engines::EnginePlugin;
 use bench_sweep::{
-    ArchOverride, Diag, Diags, ExecutorKind, Model, ModelSource, RuleKind, Scalar, Spanned, Sweep,
+    ArchOverride, Diag, Diags, Model, ModelSource, RuleKind, RuntimeKind, Scalar, Spanned, Sweep,
     Workload, suggest,
 };
 use miette::SourceSpan;
@@ -138,7 +138,7 @@ impl Resolved<'_, '_> {
     pub fn simulated(&self, engine: u16, gpu: u16) -> bool {
         self.simulate
             || self.engines[engine as usize].name == "sim"
-            || self.every_host_is(gpu, ExecutorKind::Sim)
+            || self.every_host_is(gpu, RuntimeKind::Sim)
     }
 
     /// The hosts that provide a GPU type (theirs by name, or `auto`).
@@ -151,24 +151,24 @@ impl Resolved<'_, '_> {
     }
 
     /// Whether the GPU type has hosts, all of them of one executor kind.
-    fn every_host_is(&self, gpu: u16, kind: ExecutorKind) -> bool {
+    fn every_host_is(&self, gpu: u16, kind: RuntimeKind) -> bool {
         let mut any = false;
         self.hosts_of(gpu).all(|h| {
             any = true;
-            h.executor == kind
+            h.runtime == kind
         }) && any
     }
 
     /// Whether configurations on a GPU type run in containers: every host providing it is
     /// a `docker` host.
     pub fn in_containers(&self, gpu: u16) -> bool {
-        !self.simulate && self.every_host_is(gpu, ExecutorKind::Docker)
+        !self.simulate && self.every_host_is(gpu, RuntimeKind::Docker)
     }
 
     /// Whether configurations on a GPU type go to already-running servers: every host
     /// providing it is an `endpoint` host. Nothing is downloaded or set up for them.
     pub fn on_endpoints(&self, gpu: u16) -> bool {
-        !self.simulate && self.every_host_is(gpu, ExecutorKind::Endpoint)
+        !self.simulate && self.every_host_is(gpu, RuntimeKind::Endpoint)
     }
 
     /// The engine's name in labels: `vllm~sim` when a real engine is simulated.
@@ -256,7 +256,7 @@ pub fn resolve<'s, 'r>(
     for (i, h) in sweep.hosts.iter().enumerate() {
         if let Some(other) = sweep.hosts[..i].iter().find(|o| {
             o.gpu.value.eq_ignore_ascii_case(&h.gpu.value)
-                && (o.executor == ExecutorKind::Sim) != (h.executor == ExecutorKind::Sim)
+                && (o.runtime == RuntimeKind::Sim) != (h.runtime == RuntimeKind::Sim)
         }) {
             d.push(
                 Diag::error(
@@ -269,7 +269,7 @@ pub fn resolve<'s, 'r>(
                 )
                 .label("this host")
                 .also(other.span, "the other")
-                .help("simulated and real results are kept apart per GPU type: make both hosts executor=\"sim\" or neither, or use `bench build --simulate`"),
+                .help("simulated and real results are kept apart per GPU type: make both hosts runtime=\"sim\" or neither, or use `bench build --simulate`"),
             );
         }
     }

@@ -277,8 +277,8 @@ fn context_workload_and_host_limits_prune() {
         concurrency 1
     }
     hosts {
-        host "a" executor="docker" gpu="A100-80GB" gpus=8
-        host "h" executor="docker" gpu="H100-80GB" gpus=4
+        host "a" runtime="docker" gpu="A100-80GB" gpus=8
+        host "h" runtime="docker" gpu="H100-80GB" gpus=4
     }
 }
 "#;
@@ -317,7 +317,7 @@ fn planner_errors_point_into_the_sweep() {
         batch-size 8"#,
         r#"    exclude model="meta-llama/Llama-3.1-8B"
     hosts {
-        host "a" executor="docker" gpu="A100-80GB" gpus=8
+        host "a" runtime="docker" gpu="A100-80GB" gpus=8
     }"#,
     );
     let d = errors(&base);
@@ -361,7 +361,7 @@ fn a_gpu_without_a_host_is_an_error_when_hosts_are_given() {
         gpu "H100-80GB"
         batch-size 8"#,
         r#"    hosts {
-        host "a" executor="docker" gpu="A100-80GB" gpus=8
+        host "a" runtime="docker" gpu="A100-80GB" gpus=8
     }"#,
     ));
     assert_eq!(d[0].code, "plan::no-host");

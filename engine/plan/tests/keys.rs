@@ -144,7 +144,7 @@ fn render(seed: u64) -> String {
         line(
             &[
                 r#"host "h""#.into(),
-                r#"executor="sim""#.into(),
+                r#"runtime="sim""#.into(),
                 r#"gpu="H100-80GB""#.into(),
                 "gpus=2".into(),
                 "price-per-gpu-hour=2.5".into(),
@@ -155,7 +155,7 @@ fn render(seed: u64) -> String {
         line(
             &[
                 r#"host "a""#.into(),
-                r#"executor="sim""#.into(),
+                r#"runtime="sim""#.into(),
                 r#"gpu="A100-80GB""#.into(),
                 "gpus=2".into(),
                 "price-per-gpu-hour=1.5".into(),

@@ -351,46 +351,13 @@ pub struct EngineOverride {
     pub span: SourceSpan,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExecutorKind {
-    /// Engines as processes on this machine.
-    Local,
-    /// Engines in containers on a Docker host.
-    Docker,
-    /// The built-in simulated engine: no GPU needed.
-    Sim,
-    /// A server that is already running: bench only drives load.
-    Endpoint,
-}
-
-impl ExecutorKind {
-    pub const NAMES: &'static [&'static str] = &["local", "docker", "sim", "endpoint"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Docker => "docker",
-            Self::Sim => "sim",
-            Self::Endpoint => "endpoint",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "local" => Self::Local,
-            "docker" => Self::Docker,
-            "sim" => Self::Sim,
-            "endpoint" => Self::Endpoint,
-            _ => return None,
-        })
-    }
-}
+/// How engines run on a host (`runtime=`): the node contract's kinds.
+pub use bench_node::RuntimeKind;
 
 #[derive(Clone, Debug)]
 pub struct Host {
     pub name: Spanned<String>,
-    pub executor: ExecutorKind,
+    pub runtime: RuntimeKind,
     /// A GPU name from the catalog, or `auto` (discovered when the build starts).
     pub gpu: Spanned<String>,
     pub gpus: u32,

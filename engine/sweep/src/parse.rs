@@ -1190,6 +1190,7 @@ pub fn looks_secret(name: &str) -> bool {
 }
 
 const HOST_PROPS: &[&str] = &[
+    "runtime",
     "executor",
     "gpu",
     "gpus",
@@ -1199,6 +1200,68 @@ const HOST_PROPS: &[&str] = &[
     "tls-dir",
     "url",
 ];
+
+/// A host's `runtime=` (default `process`). The old spelling `executor=` is read with a
+/// warning (its `local` is `process`): "executor" now means where a node's attempt runs.
+fn host_runtime(r: &Reader<'_>, d: &mut Diags) -> Option<RuntimeKind> {
+    match (r.prop("runtime"), r.prop("executor")) {
+        (Some(_), Some(old)) => {
+            d.push(
+                Diag::error(
+                    "sweep::conflict",
+                    old.span(),
+                    "a host has both `runtime=` and its old spelling `executor=`",
+                )
+                .label("remove this")
+                .help("keep `runtime=`"),
+            );
+            None
+        }
+        (Some(e), None) => {
+            named(d, e, "runtime", RuntimeKind::parse, RuntimeKind::NAMES).map(|x| x.value)
+        }
+        (None, Some(e)) => {
+            let old = string(d, e, "executor")?;
+            let value = if old.value == "local" {
+                "process"
+            } else {
+                old.value.as_str()
+            };
+            let kind = RuntimeKind::parse(value);
+            let mut diag = Diag::warning(
+                "sweep::renamed",
+                e.span(),
+                "`executor=` on a host is now `runtime=` (how its engines run)",
+            )
+            .label("old spelling");
+            diag = match kind {
+                Some(k) => diag.help(format!("did you mean `runtime=\"{}\"`?", k.name())),
+                None => diag.help(suggest(&old.value, RuntimeKind::NAMES, "runtime values")),
+            };
+            d.push(diag);
+            match kind {
+                Some(k) => Some(k),
+                None => {
+                    d.push(
+                        Diag::error(
+                            "sweep::unknown-value",
+                            old.span,
+                            format!("unknown runtime `{}`", old.value),
+                        )
+                        .label("not a runtime")
+                        .help(suggest(
+                            &old.value,
+                            RuntimeKind::NAMES,
+                            "runtime values",
+                        )),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => Some(RuntimeKind::default()),
+    }
+}
 
 fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
     let r = Reader::new(c, "hosts");
@@ -1214,18 +1277,15 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
         r.allow_props(d, HOST_PROPS);
         r.no_children(d);
         let Some(name) = r
-            .args(d, 1, Some(1), "host \"gpu-a\" executor=\"docker\" gpu=\"H100-80GB\" gpus=8 price-per-gpu-hour=2.10")
+            .args(d, 1, Some(1), "host \"gpu-a\" runtime=\"docker\" gpu=\"H100-80GB\" gpus=8 price-per-gpu-hour=2.10")
             .first()
             .and_then(|e| string(d, e, "host"))
         else {
             continue;
         };
-        let executor = match r.prop("executor") {
-            Some(e) => match named(d, e, "executor", ExecutorKind::parse, ExecutorKind::NAMES) {
-                Some(x) => x.value,
-                None => continue,
-            },
-            None => ExecutorKind::Local,
+        let runtime = match host_runtime(&r, d) {
+            Some(x) => x,
+            None => continue,
         };
         let gpu = r
             .prop_str(d, "gpu")
@@ -1247,7 +1307,7 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
         let docker = r.prop_str(d, "docker");
         let tls_dir = r.prop_str(d, "tls-dir");
         let url = r.prop_str(d, "url");
-        if let (Some(t), false) = (&tls_dir, executor == ExecutorKind::Docker) {
+        if let (Some(t), false) = (&tls_dir, runtime == RuntimeKind::Docker) {
             d.push(
                 Diag::warning(
                     "sweep::ignored",
@@ -1257,11 +1317,17 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
                 .label("ignored"),
             );
         }
-        let address = match executor {
-            ExecutorKind::Docker => docker,
-            ExecutorKind::Endpoint => {
+        let address = match runtime {
+            RuntimeKind::Docker => docker,
+            RuntimeKind::Endpoint => {
                 if url.is_none() {
-                    d.push(Diag::error("sweep::missing", name.span, "an endpoint host needs `url=`").label("no url").help("host \"served\" executor=\"endpoint\" url=\"http://10.0.0.5:8000\""));
+                    d.push(
+                        Diag::error("sweep::missing", name.span, "an endpoint host needs `url=`")
+                            .label("no url")
+                            .help(
+                                "host \"served\" runtime=\"endpoint\" url=\"http://10.0.0.5:8000\"",
+                            ),
+                    );
                 }
                 url
             }
@@ -1283,7 +1349,7 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
         };
         hosts.push(Host {
             name,
-            executor,
+            runtime,
             gpu,
             gpus,
             price_per_gpu_hour: price,

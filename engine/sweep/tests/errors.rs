@@ -241,3 +241,48 @@ fn non_ascii_text_gets_character_columns() {
     let e = one(&d, "sweep::unknown-property");
     assert_eq!(e.location(), at(&text, "revison"));
 }
+
+fn with_host(host: &str) -> String {
+    GOOD.replace(
+        "    workload \"chat\" {",
+        &format!("    hosts {{\n        {host}\n    }}\n    workload \"chat\" {{"),
+    )
+}
+
+#[test]
+fn a_host_runs_engines_as_processes_unless_it_says_otherwise() {
+    let text = with_host(r#"host "box" gpu="H100-80GB""#);
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("parses");
+    assert_eq!(p.sweep.hosts[0].runtime, bench_sweep::RuntimeKind::Process);
+    let text = with_host(r#"host "box" runtime="docker" gpu="H100-80GB""#);
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("parses");
+    assert_eq!(p.sweep.hosts[0].runtime, bench_sweep::RuntimeKind::Docker);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn the_old_executor_spelling_is_read_with_a_warning_that_names_the_new_one() {
+    let text = with_host(r#"host "box" executor="local" gpu="H100-80GB""#);
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("still parses");
+    assert_eq!(p.sweep.hosts[0].runtime, bench_sweep::RuntimeKind::Process);
+    let w = one(&p.warnings, "sweep::renamed");
+    assert_eq!(
+        w.help.as_deref(),
+        Some("did you mean `runtime=\"process\"`?")
+    );
+    let l = bench_sweep::diag::line_col(&text, text.find("executor=").unwrap());
+    assert_eq!(w.line_col, l);
+
+    let text = with_host(r#"host "box" executor="dokcer" gpu="H100-80GB""#);
+    let e = errors(&text);
+    let d = one(&e, "sweep::unknown-value");
+    assert!(d.help.as_deref().unwrap_or("").contains("docker"), "{d:?}");
+
+    let text = with_host(r#"host "box" runtime="sim" executor="sim" gpu="H100-80GB""#);
+    let e = errors(&text);
+    let d = one(&e, "sweep::conflict");
+    assert_eq!(
+        d.line_col,
+        bench_sweep::diag::line_col(&text, text.find("executor=").unwrap())
+    );
+}

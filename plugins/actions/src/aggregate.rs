@@ -12,48 +12,27 @@
 
 use std::collections::BTreeMap;
 
-use bench_exec::Failure;
-use bench_exec::job::{Action, JobSpec};
 use bench_loadgen::{Dialect, Dist, Record, Slo};
-use serde::{Deserialize, Serialize};
+use bench_node::outputs::{AggregateOutput, Ci, RunInfo, Validation};
+use bench_node::params::AggregateParams as Params;
+use bench_node::{Action, Failure, JobSpec, NodeKind};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::bench::{RunInfo, read_records};
-use crate::validate::Validation;
-use crate::{inputs, output, outputs, params, permanent, read_json, write_json};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Params {
-    percentiles: Vec<f64>,
-    confidence: f64,
-    slo: SloSpec,
-    price_per_gpu_hour: Option<f64>,
-    gpus: u32,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-struct SloSpec {
-    ttft_ms: Option<f64>,
-    tpot_ms: Option<f64>,
-    e2e_ms: Option<f64>,
-}
-
-
+use crate::bench::read_records;
+use crate::{outputs, permanent, read_json, write_json};
 
 pub struct Aggregate;
 
 impl Action for Aggregate {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
-        let p: Params = params(job)?;
+        let p: Params = job.params()?;
         let slo = Slo {
             ttft_ms: p.slo.ttft_ms,
             tpot_ms: p.slo.tpot_ms,
             e2e_ms: p.slo.e2e_ms,
         };
-        let benches: Vec<_> = inputs(job, "bench").collect();
-        let validations: Vec<_> = inputs(job, "validate").collect();
+        let benches: Vec<_> = job.inputs_of(NodeKind::Bench).collect();
+        let validations: Vec<_> = job.inputs_of(NodeKind::Validate).collect();
         if benches.is_empty() || benches.len() != validations.len() {
             return Err(permanent(
                 "an aggregate node needs a bench and a validate node per repeat",
@@ -61,9 +40,9 @@ impl Action for Aggregate {
         }
         let mut runs = Vec::new();
         for (b, v) in benches.iter().zip(&validations) {
-            let run: RunInfo = read_json(output(b, outputs::RUN)?)?;
-            let val: Validation = read_json(output(v, outputs::VALIDATION)?)?;
-            let records = read_records(output(b, outputs::RECORDS)?)?;
+            let run: RunInfo = read_json(b.output(outputs::RUN)?)?;
+            let val: Validation = read_json(v.output(outputs::VALIDATION)?)?;
+            let records = read_records(b.output(outputs::RECORDS)?)?;
             runs.push((run, val, records));
         }
         let out = aggregate(&runs, &p, &slo);

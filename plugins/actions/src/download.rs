@@ -10,54 +10,21 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bench_catalog::ArchFacts;
-use bench_exec::job::{Action, JobSpec};
-use bench_exec::{Failure, FailureClass};
+use bench_models::StatCache;
 use bench_models::hub::{self, HubConfig, HubError, Progress, Verified};
-use bench_models::{Manifest, StatCache};
-use serde::{Deserialize, Serialize};
+use bench_node::context::DownloadContext;
+use bench_node::outputs::ModelInfo;
+use bench_node::params::{DownloadParams as Params, ModelSourceKind};
+use bench_node::{Action, Failure, FailureClass, JobSpec};
 
-use crate::{infra, outputs, params, permanent, write_json};
-
-#[derive(Deserialize)]
-struct Params {
-    source: String,
-    id: Option<String>,
-    /// For weights from the hub: the commit (pinned by the planner).
-    revision: Option<String>,
-    path: Option<String>,
-    /// For a local directory: the digest of its files, as planned.
-    digest: Option<String>,
-    files: Option<Vec<String>>,
-    #[serde(default = "yes")]
-    weights: bool,
-    facts: Option<ArchFacts>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What a download attempt needs that is not keyed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct DownloadContext {
-    /// The revision as the sweep names it (`main`, a tag), for the cache's refs.
-    pub revision: Option<String>,
-    /// A local model's directory, absolute.
-    pub path: Option<PathBuf>,
-    /// Where stat caches live (the bench cache's `models/`).
-    pub state_dir: Option<PathBuf>,
-    /// The facts the plan knew (catalog or sweep), used when the files give none.
-    pub planned_facts: Option<ArchFacts>,
-}
-
+use crate::{infra, outputs, permanent, write_json};
 
 pub struct Download;
 
 impl Action for Download {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
-        let p: Params = params(job)?;
-        let ctx: DownloadContext = serde_json::from_value(job.context.clone()).unwrap_or_default();
+        let p: Params = job.params()?;
+        let ctx: DownloadContext = job.context()?;
         let name =
             p.id.clone()
                 .or(p.path.clone())
@@ -70,7 +37,7 @@ impl Action for Download {
                 job,
                 outputs::MODEL,
                 &ModelInfo {
-                    source: p.source,
+                    source: p.source.name().to_string(),
                     id: p.id,
                     revision: p.revision,
                     path: p.path,
@@ -91,8 +58,8 @@ impl Action for Download {
             .state_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("bench-models"));
-        let (dir, fetch) = match p.source.as_str() {
-            "hub" => {
+        let (dir, fetch) = match p.source {
+            ModelSourceKind::Hub => {
                 let id =
                     p.id.clone()
                         .ok_or_else(|| permanent("a hub model without an id"))?;
@@ -104,14 +71,13 @@ impl Action for Download {
                     fetch_hub(&id, &commit, ctx.revision.as_deref(), &pats, &state)?;
                 (dir, report)
             }
-            "local" => {
+            ModelSourceKind::Local => {
                 let dir = ctx
                     .path
                     .clone()
                     .ok_or_else(|| permanent("a local model without its directory"))?;
                 (dir, None)
             }
-            other => return Err(permanent(format!("unknown model source `{other}`"))),
         };
 
         // The manifest: every file, its size and blake3 (unchanged files from the stat
@@ -165,7 +131,7 @@ impl Action for Download {
             job,
             outputs::MODEL,
             &ModelInfo {
-                source: p.source,
+                source: p.source.name().to_string(),
                 id: p.id,
                 revision: p.revision,
                 path: Some(dir.display().to_string()),

@@ -10,63 +10,21 @@
 //! An objective whose metric no configuration has (say `cost-per-mtok` without prices) is
 //! dropped with a note rather than leaving every configuration unscored.
 
-use std::collections::BTreeMap;
-
 use bench_analysis::{Bound, Criterion, Normalization, Sense, recommend};
-use bench_exec::Failure;
-use bench_exec::job::{Action, JobSpec};
-use serde::{Deserialize, Serialize};
+use bench_node::outputs::{AggregateOutput, OptimizeOutput, Ranked};
+use bench_node::params::{Direction, ObjectiveSpec, OptimizeParams as Params};
+use bench_node::{Action, Failure, JobSpec, NodeKind};
 
-use crate::aggregate::AggregateOutput;
-use crate::{inputs, output, outputs, params, permanent, read_json, write_json};
-
-#[derive(Deserialize)]
-struct Params {
-    objectives: Vec<ObjectiveSpec>,
-    constraints: Vec<ConstraintSpec>,
-    method: String,
-    normalization: String,
-    profile: Option<String>,
-    top: u32,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-pub struct ObjectiveSpec {
-    pub metric: String,
-    /// `maximize` or `minimize`.
-    pub direction: String,
-    pub weight: f64,
-}
-
-/// `metric ↑ ×weight` (↑ maximize, ↓ minimize), as reports and tables print it.
-impl std::fmt::Display for ObjectiveSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let arrow = if self.direction == "maximize" {
-            "↑"
-        } else {
-            "↓"
-        };
-        write!(f, "{} {arrow} ×{}", self.metric, self.weight)
-    }
-}
-
-#[derive(Deserialize)]
-struct ConstraintSpec {
-    metric: String,
-    min: Option<f64>,
-    max: Option<f64>,
-}
-
-
+use crate::{outputs, permanent, read_json, write_json};
 
 pub struct Optimize;
 
 impl Action for Optimize {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
-        let p: Params = params(job)?;
+        let p: Params = job.params()?;
         let mut aggs = Vec::new();
-        for i in inputs(job, "aggregate") {
-            let a: AggregateOutput = read_json(output(i, outputs::AGGREGATE)?)?;
+        for i in job.inputs_of(NodeKind::Aggregate) {
+            let a: AggregateOutput = read_json(i.output(outputs::AGGREGATE)?)?;
             aggs.push((i.key.clone(), a));
         }
         let out = optimize(&p, &aggs)?;
@@ -91,11 +49,10 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
             .map(|(m, s, w)| ObjectiveSpec {
                 metric: m.to_string(),
                 direction: if *s == Sense::Max {
-                    "maximize"
+                    Direction::Maximize
                 } else {
-                    "minimize"
-                }
-                .into(),
+                    Direction::Minimize
+                },
                 weight: *w,
             })
             .collect())
@@ -129,7 +86,7 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
     let criteria: Vec<Criterion> = objectives
         .iter()
         .map(|o| Criterion {
-            sense: if o.direction == "maximize" {
+            sense: if o.direction == Direction::Maximize {
                 Sense::Max
             } else {
                 Sense::Min
@@ -159,7 +116,10 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
             max: c.max,
         });
     }
-    let norm = Normalization::parse(&p.normalization).unwrap_or(Normalization::MinMax);
+    let norm = match p.normalization {
+        bench_node::params::Normalization::Minmax => Normalization::MinMax,
+        bench_node::params::Normalization::Vector => Normalization::Vector,
+    };
     let recs = recommend(&col_refs, &criteria, norm, &bounds)
         .map_err(|e| permanent(format!("cannot rank: {e}")))?;
     let mut ranked: Vec<Ranked> = recs
@@ -204,7 +164,7 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
     let mut order: Vec<usize> = (0..ranked.len())
         .filter(|i| ranked[*i].rank.is_some())
         .collect();
-    match p.method.as_str() {
+    match p.method.name() {
         "topsis" => order.sort_by(|a, b| {
             ranked[*b]
                 .score
@@ -231,8 +191,8 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
         .map(|i| ranked[*i].key.clone())
         .collect();
     Ok(OptimizeOutput {
-        method: p.method.clone(),
-        normalization: p.normalization.clone(),
+        method: p.method.name().to_string(),
+        normalization: p.normalization.name().to_string(),
         objectives,
         notes,
         ranked,

@@ -5,39 +5,19 @@
 //! endpoint hosts need nothing.
 
 use bench_docker::DockerHost;
-use bench_exec::Failure;
-use bench_exec::job::{Action, HostTarget, JobSpec};
-use serde::{Deserialize, Serialize};
+use bench_node::context::SetupContext as Context;
+use bench_node::outputs::SetupOutput;
+use bench_node::params::SetupParams as Params;
+use bench_node::{Action, Failure, HostTarget, JobSpec};
 
-use crate::{outputs, params, permanent, write_json};
-
-#[derive(Deserialize)]
-struct Params {
-    engine: String,
-    image: String,
-    gpu: String,
-    #[serde(default, rename = "image-digest")]
-    image_digest: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Context {
-    #[serde(default)]
-    simulated: bool,
-    #[serde(default)]
-    endpoint: bool,
-    /// The Docker hosts that provide the GPU type.
-    #[serde(default)]
-    docker: Vec<HostTarget>,
-}
-
+use crate::{outputs, permanent, write_json};
 
 pub struct Setup;
 
 impl Action for Setup {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
-        let p: Params = params(job)?;
-        let c: Context = serde_json::from_value(job.context.clone()).unwrap_or_default();
+        let p: Params = job.params()?;
+        let c: Context = job.context()?;
         if c.endpoint {
             println!(
                 "{} on {}: served by endpoint hosts, nothing to set up",
@@ -76,7 +56,7 @@ impl Action for Setup {
 fn docker(job: &JobSpec, p: &Params, hosts: &[HostTarget]) -> Result<(), Failure> {
     let mut seen: Vec<(String, bench_docker::images::ImageRef)> = Vec::new();
     for h in hosts {
-        let host = DockerHost::connect(&crate::container::endpoint(h))?;
+        let host = DockerHost::connect(&crate::runtimes::docker_endpoint(h))?;
         let image = host.ensure_image(&p.image, &mut |line| println!("{}: {line}", h.name))?;
         println!(
             "{}: {} is {} ({})",

@@ -2,34 +2,25 @@
 //! gate is not an error of the node: the node succeeds and records why the run is invalid,
 //! and the aggregate and optimize nodes leave the run out.
 
-use bench_exec::Failure;
-use bench_exec::job::{Action, JobSpec};
 use bench_loadgen::Record;
-use serde::{Deserialize, Serialize};
+use bench_node::outputs::{RunInfo, Validation};
+use bench_node::params::ValidateParams as Gates;
+use bench_node::{Action, Failure, JobSpec, NodeKind};
 
-use crate::bench::RunInfo;
 use crate::bench::read_records;
-use crate::{inputs, output, outputs, params, permanent, read_json, write_json};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Gates {
-    max_error_rate: f64,
-    min_completed: f64,
-    max_token_mismatch: f64,
-}
-
+use crate::{outputs, permanent, read_json, write_json};
 
 pub struct Validate;
 
 impl Action for Validate {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
-        let g: Gates = params(job)?;
-        let bench = inputs(job, "bench")
+        let g: Gates = job.params()?;
+        let bench = job
+            .inputs_of(NodeKind::Bench)
             .next()
             .ok_or_else(|| permanent("a validate node needs its bench node"))?;
-        let records = read_records(output(bench, outputs::RECORDS)?)?;
-        let run: RunInfo = read_json(output(bench, outputs::RUN)?)?;
+        let records = read_records(bench.output(outputs::RECORDS)?)?;
+        let run: RunInfo = read_json(bench.output(outputs::RUN)?)?;
         let v = validate(&records, run.metrics.token_mismatches, &g);
         if v.passed {
             println!(

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bench_exec::Failure;
+use bench_node::Failure;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bench_exec::Failure;
+use bench_node::Failure;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};

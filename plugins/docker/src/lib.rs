@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench_exec::{Failure, FailureClass};
+use bench_node::{Failure, FailureClass};
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 

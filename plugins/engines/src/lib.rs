@@ -60,6 +60,10 @@ pub trait EnginePlugin: Send + Sync {
     /// How to run the engine in a container for a configuration.
     fn container(&self, l: &Launch<'_>) -> ContainerSpec;
 
+    /// The program that serves when the engine runs as a process on a host (what the
+    /// image's entrypoint runs): the container spec's arguments follow it.
+    fn program(&self) -> &'static [&'static str];
+
     /// The dialect requests use: `openai-completions`, `openai-chat` or `tgi`.
     fn dialect(&self, chat: bool) -> &'static str {
         if chat {

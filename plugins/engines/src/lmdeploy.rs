@@ -42,6 +42,11 @@ impl EnginePlugin for LmDeploy {
         Ok(())
     }
 
+    fn program(&self) -> &'static [&'static str] {
+        // The image has no entrypoint: the container's command is the whole command line.
+        &[]
+    }
+
     fn container(&self, l: &Launch<'_>) -> ContainerSpec {
         let p = &l.point;
         let mut a: Vec<String> = ["lmdeploy", "serve", "api_server", l.model]

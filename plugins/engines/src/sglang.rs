@@ -48,6 +48,10 @@ impl EnginePlugin for SgLang {
         }
     }
 
+    fn program(&self) -> &'static [&'static str] {
+        &["python3", "-m", "sglang.launch_server"]
+    }
+
     fn container(&self, l: &Launch<'_>) -> ContainerSpec {
         let p = &l.point;
         let mut a: Vec<String> = ["python3", "-m", "sglang.launch_server"]

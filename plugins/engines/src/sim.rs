@@ -24,6 +24,10 @@ impl EnginePlugin for Sim {
         Ok(())
     }
 
+    fn program(&self) -> &'static [&'static str] {
+        &["bench", "sim-engine"]
+    }
+
     fn container(&self, l: &Launch<'_>) -> ContainerSpec {
         let p = &l.point;
         let mut a = Vec::new();

@@ -49,6 +49,10 @@ impl EnginePlugin for Tgi {
         }
     }
 
+    fn program(&self) -> &'static [&'static str] {
+        &["text-generation-launcher"]
+    }
+
     fn container(&self, l: &Launch<'_>) -> ContainerSpec {
         let p = &l.point;
         let mut a = Vec::new();

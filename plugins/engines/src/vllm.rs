@@ -38,6 +38,10 @@ impl EnginePlugin for Vllm {
         Ok(())
     }
 
+    fn program(&self) -> &'static [&'static str] {
+        &["vllm", "serve"]
+    }
+
     fn container(&self, l: &Launch<'_>) -> ContainerSpec {
         let p = &l.point;
         let mut a = Vec::new();

@@ -438,7 +438,6 @@ pub async fn resolve(cfg: &HubConfig, id: &str, revision: &str) -> Result<Snapsh
     })
 }
 
-
 pub use bench_node::outputs::FetchReport;
 
 /// Byte progress shared by the files of a fetch; `bar` is an indicatif bar (drawn where

@@ -16,9 +16,6 @@ pub use bench_node::outputs::{FileEntry, ModelManifest as Manifest};
 /// What engines load, by default (see [`bench_catalog::DEFAULT_MODEL_FILES`]).
 pub const DEFAULT_PATTERNS: &[&str] = bench_catalog::DEFAULT_MODEL_FILES;
 
-
-
-
 /// Digests of files seen before, by path: reused while size, mtime and inode are the same.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StatCache {

@@ -4,8 +4,8 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecFuture, Executor, Job, Transfer};
-use bench_node::{Failure, FailureClass};
 use bench_node::ActionLookup;
+use bench_node::{Failure, FailureClass};
 
 pub struct InProcess {
     pub actions: ActionLookup,

@@ -12,8 +12,8 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecFuture, Executor, Job, Transfer};
-use bench_node::{Failure, FailureClass};
 use bench_node::FAILURE_FILE;
+use bench_node::{Failure, FailureClass};
 
 pub struct LocalProcess {
     pub program: PathBuf,

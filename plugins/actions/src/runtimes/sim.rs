@@ -10,14 +10,98 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bench_exec::Failure;
+use bench_catalog::ArchFacts;
+use bench_node::context::BenchContext;
+use bench_node::params::BenchConfig;
+use bench_node::{Failure, RuntimeKind};
 
+use super::{EngineRuntime, EngineStart, Finished, RunningEngine};
 use crate::{infra, permanent};
+
+/// The simulated engine, started for each run.
+pub struct Sim;
+
+impl EngineRuntime for Sim {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Sim
+    }
+
+    fn start(&self, s: &EngineStart<'_>) -> Result<Box<dyn RunningEngine>, Failure> {
+        let facts = s.model.facts.as_ref().ok_or_else(|| {
+            permanent(format!(
+                "the simulator needs architecture facts for {}: name a catalog entry with \
+                 arch=\"...\", give `facts` in the sweep, or fetch the model (fetch=#true) \
+                 to read them from its config.json",
+                s.ctx.model
+            ))
+        })?;
+        Ok(Box::new(SimProcess::start(&sim_args(
+            s.config, s.ctx, facts, s.repeat,
+        )?)?))
+    }
+}
+
+impl RunningEngine for SimProcess {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Finished, Failure> {
+        if let Some(status) = self.exited() {
+            return Err(infra(format!(
+                "the simulated engine exited during the run ({status})"
+            )));
+        }
+        Ok(Finished::default())
+    }
+}
+
+fn sim_args(
+    c: &BenchConfig,
+    ctx: &BenchContext,
+    facts: &ArchFacts,
+    repeat: u32,
+) -> Result<Vec<String>, Failure> {
+    Ok([
+        "--model".into(),
+        ctx.model.clone(),
+        "--facts".into(),
+        serde_json::to_string(facts).map_err(|e| permanent(e.to_string()))?,
+        "--gpu".into(),
+        c.gpu.clone(),
+        "--gpus".into(),
+        c.gpus.to_string(),
+        "--quantization".into(),
+        c.quantization.clone(),
+        "--dtype".into(),
+        c.dtype.clone(),
+        "--kv-cache".into(),
+        c.kv_cache.clone(),
+        "--max-batch".into(),
+        c.batch_size.to_string(),
+        "--max-seq-len".into(),
+        c.seq_len.to_string(),
+    ]
+    .into_iter()
+    .chain(sim_noise_args(c, repeat))
+    .collect())
+}
+
+/// Step times vary a little, differently per repeat, as on real hardware: the simulator's
+/// noise and its seed, wherever it runs (a process or a container).
+pub fn sim_noise_args(c: &BenchConfig, repeat: u32) -> [String; 4] {
+    [
+        "--noise".into(),
+        "0.03".into(),
+        "--seed".into(),
+        (c.workload.seed.wrapping_mul(1_000_003) + repeat as u64).to_string(),
+    ]
+}
 
 /// Names the simulator program; unset, bench runs itself as `bench sim-engine`.
 pub const SIM_ENGINE_ENV: &str = "BENCH_SIM_ENGINE";
 
-pub struct SimProcess {
+struct SimProcess {
     child: Child,
     pub url: String,
 }
