@@ -3,16 +3,27 @@
 //! proof that a node completed. Reads verify digests, so a corrupted or truncated blob is
 //! detected and the node recomputed, never used.
 //!
-//! [`CacheBackend`] is the seam for other stores (a shared filesystem, an object store):
-//! the scheduler only talks to the trait. [`LocalCache`] is the local-disk backend.
+//! The cache is what it is made of:
+//!
+//! * a content-addressed [`BlobStore`] (digest → bytes, existence checked in batches);
+//! * an [`ActionCache`] (node key → manifest, created at most once);
+//! * local concerns: staging, claims, attempt logs, failure and label indexes, gc.
+//!
+//! [`CacheBackend`] is what a build talks to: the two stores and the local concerns.
+//! [`LocalCache`] is the local tier; a remote tier wraps its blob store and action cache.
+//! Reads are verified: by hashing, or by a stat unchanged since the bytes were hashed.
 
+pub mod actions;
+pub mod blobs;
 mod local;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use local::{BuildLease, LocalCache};
+pub use actions::{ActionCache, PutOutcome};
+pub use blobs::BlobStore;
+pub use local::{BuildLease, LocalCache, VerifyReport, hash_file};
 
 /// Version of the on-disk layout.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -166,11 +177,15 @@ pub struct Staging {
 /// An exclusive claim on a key: while held, no other build executes the same node.
 pub trait Claim: Send {}
 
-/// A store of node outputs. Implementations must make [`CacheBackend::commit`] atomic: a
-/// reader sees either no manifest or a complete, verified one.
+/// What a build uses of a cache. Implementations must make [`CacheBackend::commit`]
+/// atomic: a reader sees either no manifest or a complete, verified one.
 pub trait CacheBackend: Send + Sync {
     /// Human-readable location.
     fn location(&self) -> String;
+
+    fn blobs(&self) -> &dyn BlobStore;
+
+    fn actions(&self) -> &dyn ActionCache;
 
     /// The committed manifest of a key, its outputs verified.
     fn lookup(&self, key: &str) -> Result<Lookup, CacheError>;
@@ -184,8 +199,12 @@ pub trait CacheBackend: Send + Sync {
     /// A fresh, empty place for one attempt's outputs.
     fn stage(&self, key: &str, attempt: u32) -> Result<Staging, CacheError>;
 
-    /// Hashes the staged outputs, stores them, then writes the manifest: the commit point.
+    /// Stores the staged outputs as blobs, makes them durable, then creates the manifest:
+    /// the commit point. Concurrent commits may share one sync.
     fn commit(&self, staging: Staging, info: CommitInfo) -> Result<Manifest, CacheError>;
+
+    /// Makes everything committed so far durable (the end of a build).
+    fn flush(&self) -> Result<(), CacheError>;
 
     /// Moves an attempt's partial outputs aside for diagnosis; they are never read as outputs.
     fn set_aside(&self, staging: Staging, why: &str);
@@ -197,7 +216,7 @@ pub trait CacheBackend: Send + Sync {
     fn logs(&self, key: &str) -> Vec<PathBuf>;
 
     /// The local path of a verified blob, for actions that read their inputs.
-    fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError>;
+    fn blob_path(&self, digest: &str, size: u64) -> Result<PathBuf, CacheError>;
 
     fn record_failure(&self, f: &FailureRecord);
     fn failure(&self, key: &str) -> Option<FailureRecord>;

@@ -8,6 +8,7 @@ pub mod executor;
 pub mod executors;
 pub mod scheduler;
 pub mod spot;
+pub mod state;
 
 pub use bench_node::{Failure, FailureClass, RetryPolicy};
 pub use executor::{Executor, Job, Transfer};

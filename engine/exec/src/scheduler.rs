@@ -6,8 +6,7 @@
 //! fit the notice window finish, the others are stopped and set aside) → `Paused` (the build
 //! exits). The next build starts in `Resuming` (committed nodes are skipped) → `Running`.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::{Job, Transfer};
 use crate::executors::Executors;
+use crate::state::{Pick, RunState};
 use bench_node::{Actions, HostTarget, InputFile, JobInput, JobSpec, NodeKind, RuntimeKind};
 use bench_node::{Failure, FailureClass, RetryPolicy};
 
@@ -180,112 +180,13 @@ pub struct BuildSummary {
     pub secs: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum St {
-    Waiting,
-    Ready,
-    Running,
-    Done,
-    Failed,
-    Skipped,
-    Aborted,
-}
-
-#[derive(PartialEq)]
-struct ReadyItem {
-    priority: i64,
-    cost: f64,
-    idx: usize,
-}
-
-impl Eq for ReadyItem {}
-
-impl Ord for ReadyItem {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Higher priority first, then cheaper, then earlier in plan order.
-        self.priority
-            .cmp(&o.priority)
-            .then_with(|| o.cost.total_cmp(&self.cost))
-            .then_with(|| o.idx.cmp(&self.idx))
-    }
-}
-
-impl PartialOrd for ReadyItem {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-/// GPU slots per host: a node gets specific ids, so two nodes never share a GPU.
-struct Slots {
-    hosts: Vec<(HostSlots, Vec<bool>)>,
-}
-
-impl Slots {
-    fn new(hosts: &[HostSlots]) -> Self {
-        Self {
-            hosts: hosts
-                .iter()
-                .map(|h| (h.clone(), vec![false; h.gpus as usize]))
-                .collect(),
-        }
-    }
-
-    fn acquire(&mut self, need: Option<&GpuNeed>) -> Option<(usize, Vec<u32>)> {
-        let Some(need) = need else {
-            return Some((usize::MAX, Vec::new()));
-        };
-        if self.hosts.is_empty() {
-            return Some((usize::MAX, Vec::new()));
-        }
-        for (hi, (h, used)) in self.hosts.iter_mut().enumerate() {
-            if h.gpu != "auto" && !h.gpu.eq_ignore_ascii_case(&need.gpu) {
-                continue;
-            }
-            let free: Vec<u32> = used
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| !**u)
-                .map(|(i, _)| i as u32)
-                .take(need.count as usize)
-                .collect();
-            if free.len() == need.count as usize {
-                for i in &free {
-                    used[*i as usize] = true;
-                }
-                return Some((hi, free));
-            }
-        }
-        None
-    }
-
-    fn can_ever_fit(&self, need: Option<&GpuNeed>) -> bool {
-        match need {
-            None => true,
-            Some(_) if self.hosts.is_empty() => true,
-            Some(n) => self.hosts.iter().any(|(h, _)| {
-                (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&n.gpu)) && h.gpus >= n.count
-            }),
-        }
-    }
-
-    fn release(&mut self, host: usize, ids: &[u32]) {
-        if let Some((_, used)) = self.hosts.get_mut(host) {
-            for i in ids {
-                used[*i as usize] = false;
-            }
-        }
-    }
-}
-
 struct Running {
     started: Instant,
     cancel: CancellationToken,
-    host: usize,
+    host: Option<usize>,
     gpu_ids: Vec<u32>,
 }
 
-/// Checks which nodes are committed (verifying their outputs), in parallel.
 fn check(
     graph: &[SchedNode],
     cache: &dyn CacheBackend,
@@ -317,6 +218,7 @@ fn check(
 }
 
 /// Runs a build to completion (or until stopped) and says how it ended.
+/// Runs a build to completion (or until stopped) and says how it ended.
 pub async fn build(
     graph: &[SchedNode],
     details: &dyn NodeDetails,
@@ -328,45 +230,17 @@ pub async fn build(
 ) -> BuildSummary {
     let t0 = Instant::now();
     let (mut manifests, corrupt) = check(graph, cache.as_ref(), &events);
-    let cached = manifests.iter().filter(|m| m.is_some()).count();
-    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); graph.len()];
-    for (i, n) in graph.iter().enumerate() {
-        for &inp in &n.inputs {
-            dependents[inp as usize].push(i as u32);
-        }
-    }
-    let mut st: Vec<St> = vec![St::Waiting; graph.len()];
-    let mut waiting_on: Vec<u32> = vec![0; graph.len()];
-    let mut ready = BinaryHeap::new();
-    for (i, n) in graph.iter().enumerate() {
-        if manifests[i].is_some() {
-            st[i] = St::Done;
-            continue;
-        }
-        waiting_on[i] = n
-            .inputs
-            .iter()
-            .filter(|x| manifests[**x as usize].is_none())
-            .count() as u32;
-        if waiting_on[i] == 0 {
-            st[i] = St::Ready;
-            ready.push(ReadyItem {
-                priority: n.priority,
-                cost: n.cost,
-                idx: i,
-            });
-        }
-    }
-    let to_run = graph.len() - cached;
+    let committed: Vec<bool> = manifests.iter().map(Option::is_some).collect();
+    let cached = committed.iter().filter(|c| **c).count();
+    let mut state = RunState::new(graph, &committed, &opts.hosts);
     let _ = events.send(Event::Checked {
         total: graph.len(),
         cached,
-        to_run,
+        to_run: graph.len() - cached,
         corrupt,
     });
     let _ = events.send(Event::State(BuildState::Running));
 
-    let mut slots = Slots::new(&opts.hosts);
     let mut running: HashMap<usize, Running> = HashMap::new();
     let mut futs = FuturesUnordered::new();
     let mut draining = false;
@@ -387,55 +261,48 @@ pub async fn build(
         corrupt: 0,
         secs: 0.0,
     };
+    let skipped = |summary: &mut BuildSummary, nodes: Vec<usize>, because: &str| {
+        for d in nodes {
+            summary.skipped += 1;
+            let _ = events.send(Event::Skipped {
+                node: d,
+                label: details.label(d),
+                because: because.to_string(),
+            });
+        }
+    };
 
     loop {
         // Launch what is ready, best first, within the limits.
         if !draining {
-            let mut deferred = Vec::new();
-            while running.len() < opts.jobs.max(1) {
-                let Some(item) = ready.pop() else { break };
-                let n = &graph[item.idx];
-                if !slots.can_ever_fit(n.gpus.as_ref()) {
-                    let label = details.label(item.idx);
-                    let f = Failure::new(
-                        FailureClass::Permanent,
-                        format!(
-                            "no host has {} × {}",
-                            n.gpus.as_ref().map_or(0, |g| g.count),
-                            n.gpus.as_ref().map_or("", |g| g.gpu.as_str())
-                        ),
-                    );
-                    st[item.idx] = St::Failed;
-                    failed_any = true;
-                    summary.failed.push(NodeReport {
-                        label: label.clone(),
-                        key: n.key.clone(),
-                        message: f.to_string(),
-                    });
-                    skip_dependents(
-                        item.idx,
-                        &dependents,
-                        &mut st,
-                        details,
-                        &events,
-                        &mut summary,
-                        &label,
-                    );
-                    let _ = events.send(Event::Finished {
-                        node: item.idx,
-                        label,
-                        outcome: Outcome::Failed(f),
-                        secs: 0.0,
-                    });
-                    if !opts.keep_going {
-                        draining = true;
+            for pick in state.pick(opts.jobs) {
+                match pick {
+                    Pick::Impossible {
+                        idx,
+                        failure,
+                        skipped: s,
+                    } => {
+                        let label = details.label(idx);
+                        failed_any = true;
+                        summary.failed.push(NodeReport {
+                            label: label.clone(),
+                            key: graph[idx].key.clone(),
+                            message: failure.to_string(),
+                        });
+                        skipped(&mut summary, s, &label);
+                        let _ = events.send(Event::Finished {
+                            node: idx,
+                            label,
+                            outcome: Outcome::Failed(failure),
+                            secs: 0.0,
+                        });
+                        if !opts.keep_going {
+                            draining = true;
+                        }
                     }
-                    continue;
-                }
-                match slots.acquire(n.gpus.as_ref()) {
-                    Some((host, gpu_ids)) => {
+                    Pick::Launch { idx, host, gpu_ids } => {
+                        let n = &graph[idx];
                         let cancel = CancellationToken::new();
-                        st[item.idx] = St::Running;
                         let inputs: Vec<(NodeKind, Arc<Manifest>)> = n
                             .inputs
                             .iter()
@@ -445,23 +312,20 @@ pub async fn build(
                                     .map(|m| (graph[*x as usize].kind, m))
                             })
                             .collect();
-                        let label = details.label(item.idx);
-                        let params = details.params(item.idx);
-                        let context = details.context(item.idx);
-                        let target = slots.hosts.get(host).map(|h| HostTarget {
-                            name: h.0.name.clone(),
-                            runtime: h.0.runtime,
-                            address: h.0.address.clone(),
-                            tls_dir: h.0.tls_dir.clone(),
+                        let target = host.and_then(|h| opts.hosts.get(h)).map(|h| HostTarget {
+                            name: h.name.clone(),
+                            runtime: h.runtime,
+                            address: h.address.clone(),
+                            tls_dir: h.tls_dir.clone(),
                         });
                         futs.push(run_node(NodeRun {
-                            idx: item.idx,
+                            idx,
                             target,
-                            context,
+                            context: details.context(idx),
                             key: n.key.clone(),
                             kind: n.kind,
-                            label,
-                            params,
+                            label: details.label(idx),
+                            params: details.params(idx),
                             inputs,
                             gpu_ids: gpu_ids.clone(),
                             cache: cache.clone(),
@@ -478,7 +342,7 @@ pub async fn build(
                                 .collect(),
                         }));
                         running.insert(
-                            item.idx,
+                            idx,
                             Running {
                                 started: Instant::now(),
                                 cancel,
@@ -487,10 +351,8 @@ pub async fn build(
                             },
                         );
                     }
-                    None => deferred.push(item),
                 }
             }
-            ready.extend(deferred);
         }
         if futs.is_empty() {
             break;
@@ -499,42 +361,29 @@ pub async fn build(
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         tokio::select! {
             Some((idx, result, secs)) = futs.next() => {
-                if let Some(r) = running.remove(&idx) {
-                    slots.release(r.host, &r.gpu_ids);
-                }
+                let r = running.remove(&idx);
+                let (host, gpu_ids) = r.map(|r| (r.host, r.gpu_ids)).unwrap_or((None, Vec::new()));
                 let label = details.label(idx);
                 match result {
                     Ok((manifest, fresh)) => {
-                        st[idx] = St::Done;
+                        state.succeeded(idx, host, &gpu_ids);
                         let e = durations.entry(graph[idx].kind).or_insert((0.0, 0));
                         e.0 += secs;
                         e.1 += 1;
                         manifests[idx] = Some(Arc::new(manifest));
                         if fresh { summary.built += 1 } else { summary.cached += 1 }
                         let _ = events.send(Event::Finished { node: idx, label, outcome: if fresh { Outcome::Built } else { Outcome::CachedMeanwhile }, secs });
-                        for &d in &dependents[idx] {
-                            let d = d as usize;
-                            if st[d] != St::Waiting {
-                                // Already committed (this node was recomputed after corruption).
-                                continue;
-                            }
-                            waiting_on[d] -= 1;
-                            if waiting_on[d] == 0 {
-                                st[d] = St::Ready;
-                                ready.push(ReadyItem { priority: graph[d].priority, cost: graph[d].cost, idx: d });
-                            }
-                        }
                     }
                     Err(f) if matches!(f.class, FailureClass::Cancelled | FailureClass::Preemption) => {
-                        st[idx] = St::Aborted;
+                        state.aborted(idx, host, &gpu_ids);
                         summary.aborted.push(NodeReport { label: label.clone(), key: graph[idx].key.clone(), message: f.to_string() });
                         let _ = events.send(Event::Finished { node: idx, label, outcome: Outcome::Aborted(f), secs });
                     }
                     Err(f) => {
-                        st[idx] = St::Failed;
                         failed_any = true;
                         summary.failed.push(NodeReport { label: label.clone(), key: graph[idx].key.clone(), message: f.to_string() });
-                        skip_dependents(idx, &dependents, &mut st, details, &events, &mut summary, &label);
+                        let s = state.failed(idx, host, &gpu_ids);
+                        skipped(&mut summary, s, &label);
                         let _ = events.send(Event::Finished { node: idx, label, outcome: Outcome::Failed(f), secs });
                         if !opts.keep_going && !draining {
                             draining = true;
@@ -580,10 +429,12 @@ pub async fn build(
             }
         }
     }
-    summary.pending = st
-        .iter()
-        .filter(|s| matches!(s, St::Waiting | St::Ready))
-        .count();
+    // Everything committed is durable when the build says it is done.
+    let c = cache.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
+        tracing::warn!("cannot make the last commits durable: {e}");
+    }
+    summary.pending = state.pending();
     summary.corrupt = corrupt;
     summary.secs = t0.elapsed().as_secs_f64();
     summary.status = if preempted {
@@ -602,30 +453,6 @@ pub async fn build(
 fn abort_all(running: &HashMap<usize, Running>) {
     for r in running.values() {
         r.cancel.cancel();
-    }
-}
-
-fn skip_dependents(
-    idx: usize,
-    dependents: &[Vec<u32>],
-    st: &mut [St],
-    details: &dyn NodeDetails,
-    events: &UnboundedSender<Event>,
-    summary: &mut BuildSummary,
-    because: &str,
-) {
-    let mut stack: Vec<usize> = dependents[idx].iter().map(|d| *d as usize).collect();
-    while let Some(d) = stack.pop() {
-        if matches!(st[d], St::Waiting | St::Ready) {
-            st[d] = St::Skipped;
-            summary.skipped += 1;
-            let _ = events.send(Event::Skipped {
-                node: d,
-                label: details.label(d),
-                because: because.to_string(),
-            });
-            stack.extend(dependents[d].iter().map(|x| *x as usize));
-        }
     }
 }
 
@@ -684,7 +511,7 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                     .outputs
                     .iter()
                     .map(|o| {
-                        cache.blob_path(&o.digest).map(|path| InputFile {
+                        cache.blob_path(&o.digest, o.size).map(|path| InputFile {
                             name: o.name.clone(),
                             digest: o.digest.clone(),
                             size: o.size,
@@ -830,10 +657,7 @@ struct CacheTransfer {
 
 impl Transfer for CacheTransfer {
     fn read_blob(&self, digest: &str) -> Result<Box<dyn std::io::Read + Send>, Failure> {
-        let path = self.cache.blob_path(digest).map_err(blocking_err)?;
-        let f = std::fs::File::open(&path)
-            .map_err(|e| blocking_err(format!("cannot read {}: {e}", path.display())))?;
-        Ok(Box::new(f))
+        self.cache.blobs().open(digest).map_err(blocking_err)
     }
 
     fn put_output(&self, name: &str, bytes: &mut dyn std::io::Read) -> Result<(), Failure> {

@@ -12,23 +12,41 @@
 //! ROOT/labels/H.json               last committed key of a (sweep, label)
 //! ROOT/claims/KEY.lock             per-key exclusive claims between builds
 //! ROOT/journal.log                 one line per commit: `commit KEY BUILD TIME_NS LABEL`
+//! ROOT/index/verified              blobs hashed and found right, with their stat
 //! ```
+//!
+//! The blob store ([`blobs`]) and the action cache ([`actions`]) are the two halves a
+//! remote tier can wrap; the rest (staging, claims, logs, failures, labels, gc) is local.
+
+mod actions;
+mod blobs;
+mod durable;
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
+use crate::actions::{ActionCache, PutOutcome};
+use crate::blobs::BlobStore;
 use crate::{
     CacheBackend, CacheError, CacheStats, Claim, CommitInfo, FailureRecord, GcPolicy, GcReport,
-    LAYOUT_VERSION, LabelRecord, Lookup, Manifest, OutputRef, Staging,
+    LAYOUT_VERSION, LabelRecord, Lookup, Manifest, Staging,
 };
+use actions::{LocalActions, valid_key};
+use blobs::LocalBlobs;
+pub use blobs::hash_file;
+use durable::Durable;
 
+/// The local tier: a directory of blobs and manifests, and the build's local concerns.
 pub struct LocalCache {
     root: PathBuf,
+    blobs: LocalBlobs,
+    actions: LocalActions,
+    durable: Durable,
     journal: std::sync::Mutex<Option<File>>,
     /// Held (shared) for the life of a build so that gc cannot run underneath it.
     _build_lock: Option<File>,
@@ -37,7 +55,7 @@ pub struct LocalCache {
 struct FileClaim(#[allow(dead_code)] File);
 impl Claim for FileClaim {}
 
-fn nanos() -> u128 {
+pub(crate) fn nanos() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -94,27 +112,6 @@ fn write_renamed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
-/// blake3 and size of a file, streamed.
-pub fn hash_file(path: &Path) -> Result<(String, u64), CacheError> {
-    let mut f = File::open(path).map_err(CacheError::io(path))?;
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(CacheError::io(path))?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((h.finalize().to_hex().to_string(), size))
-}
-
-fn valid_key(key: &str) -> bool {
-    key.len() >= 8 && key.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 impl LocalCache {
     /// Opens (creating if needed) a cache directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, CacheError> {
@@ -143,6 +140,9 @@ impl LocalCache {
             )?,
         }
         Ok(Self {
+            blobs: LocalBlobs::new(&root),
+            actions: LocalActions::new(&root),
+            durable: Durable::new(&root)?,
             root,
             journal: std::sync::Mutex::new(None),
             _build_lock: None,
@@ -243,11 +243,11 @@ impl LocalCache {
     }
 
     fn manifest_path(&self, key: &str) -> PathBuf {
-        self.shard("manifests", key, ".json")
+        self.actions.path(key)
     }
 
     fn blob(&self, digest: &str) -> PathBuf {
-        self.shard("blobs", digest, "")
+        self.blobs.path(digest)
     }
 
     fn label_path(&self, sweep: &str, label: &str) -> PathBuf {
@@ -260,39 +260,43 @@ impl LocalCache {
             .join(format!("{}.json", h.finalize().to_hex()))
     }
 
-    fn read_manifest(&self, key: &str) -> Option<Result<Manifest, String>> {
-        let path = self.manifest_path(key);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return Some(Err(format!("cannot read manifest: {e}"))),
-        };
-        Some(match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) if m.key == key => Ok(m),
-            Ok(m) => Err(format!("manifest names key {}", m.key)),
-            Err(e) => Err(format!("manifest does not parse: {e}")),
-        })
-    }
-
     fn verify(&self, m: &Manifest) -> Result<(), String> {
         for o in &m.outputs {
-            let path = self.blob(&o.digest);
-            match hash_file(&path) {
-                Ok((digest, size)) => {
-                    if size != o.size {
-                        return Err(format!(
-                            "output {} is {size} bytes, {} expected",
-                            o.name, o.size
-                        ));
+            self.blobs
+                .verify(&o.digest, o.size)
+                .map_err(|why| match why.as_str() {
+                    "does not match its digest" => {
+                        format!("output {} does not match its digest", o.name)
                     }
-                    if digest != o.digest {
-                        return Err(format!("output {} does not match its digest", o.name));
-                    }
-                }
-                Err(e) => return Err(format!("output {}: {e}", o.name)),
-            }
+                    w if w.starts_with("is ") => format!("output {} {w}", o.name),
+                    w => format!("output {}: {w}", o.name),
+                })?;
         }
         Ok(())
+    }
+
+    /// Re-hashes every blob the manifests name, whatever the stat index says: what
+    /// `bench cache verify` runs. Corrupt entries are set aside (their nodes rerun).
+    pub fn verify_all(&self) -> VerifyReport {
+        self.blobs.forget_all();
+        let manifests: Vec<PathBuf> = self.all_manifests();
+        let corrupt: Vec<(String, String)> = manifests
+            .par_iter()
+            .filter_map(|p| {
+                let key = p.file_stem()?.to_string_lossy().to_string();
+                match self.actions.get(&key)? {
+                    Err(why) => Some((key, why)),
+                    Ok(m) => self.verify(&m).err().map(|why| (key, why)),
+                }
+            })
+            .collect();
+        for (key, why) in &corrupt {
+            self.quarantine(key, why);
+        }
+        VerifyReport {
+            manifests: manifests.len() as u64,
+            corrupt,
+        }
     }
 
     /// Moves a corrupt manifest (and a bad blob) aside so that the node is recomputed.
@@ -341,20 +345,7 @@ impl LocalCache {
     }
 
     fn all_manifests(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if let Ok(shards) = fs::read_dir(self.root.join("manifests")) {
-            for s in shards.flatten() {
-                if let Ok(files) = fs::read_dir(s.path()) {
-                    for f in files.flatten() {
-                        let p = f.path();
-                        if p.extension().is_some_and(|e| e == "json") {
-                            out.push(p);
-                        }
-                    }
-                }
-            }
-        }
-        out
+        self.actions.all()
     }
 
     fn all_blobs(&self) -> Vec<(PathBuf, u64)> {
@@ -431,11 +422,19 @@ impl CacheBackend for LocalCache {
         self.root.display().to_string()
     }
 
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
+    }
+
+    fn actions(&self) -> &dyn ActionCache {
+        &self.actions
+    }
+
     fn lookup(&self, key: &str) -> Result<Lookup, CacheError> {
         if !valid_key(key) {
             return Ok(Lookup::Miss);
         }
-        match self.read_manifest(key) {
+        match self.actions.get(key) {
             None => Ok(Lookup::Miss),
             Some(Err(why)) => {
                 self.quarantine(key, &why);
@@ -453,7 +452,7 @@ impl CacheBackend for LocalCache {
     }
 
     fn contains(&self, key: &str) -> bool {
-        valid_key(key) && self.manifest_path(key).exists()
+        self.actions.contains(key)
     }
 
     fn claim(&self, key: &str) -> Result<Box<dyn Claim>, CacheError> {
@@ -482,24 +481,10 @@ impl CacheBackend for LocalCache {
     fn commit(&self, staging: Staging, info: CommitInfo) -> Result<Manifest, CacheError> {
         let mut files = Vec::new();
         list_files(&staging.out_dir, "", &mut files)?;
-        let mut outputs = Vec::with_capacity(files.len());
-        for (name, path) in files {
-            let (digest, size) = hash_file(&path)?;
-            let target = self.blob(&digest);
-            let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-            if target.metadata().map(|m| m.len() == size).unwrap_or(false) {
-                // Same content already stored (verified on every read).
-                let _ = fs::remove_file(&path);
-            } else {
-                fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
-                File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(CacheError::io(&path))?;
-                fs::rename(&path, &target).map_err(CacheError::io(&target))?;
-                fsync_dir(&dir)?;
-            }
-            outputs.push(OutputRef { name, digest, size });
-        }
+        let outputs = files
+            .iter()
+            .map(|(name, path)| self.blobs.put_file(name, path))
+            .collect::<Result<Vec<_>, _>>()?;
         let manifest = Manifest {
             layout: LAYOUT_VERSION,
             key: staging.key.clone(),
@@ -513,22 +498,24 @@ impl CacheBackend for LocalCache {
             duration_secs: info.duration_secs,
             build_id: info.build_id.clone(),
         };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| CacheError::Io {
-            path: self.manifest_path(&staging.key),
-            source: std::io::Error::other(e),
-        })?;
-        let path = self.manifest_path(&staging.key);
-        if path.exists() {
-            tracing::warn!(key = %staging.key, "a manifest already exists; keeping the first commit");
-        } else {
-            write_atomic(&path, &bytes, &staging.root)?; // the commit point
-            self.journal(&format!(
+        let pending = self.actions.write_pending(&manifest)?;
+        // The blobs and the manifest's bytes on disk (one sync for every commit waiting
+        // now), then the manifest's name: the commit point.
+        if let Err(e) = self.durable.barrier() {
+            let _ = fs::remove_file(&pending);
+            return Err(e);
+        }
+        match self.actions.publish(&pending, &staging.key)? {
+            PutOutcome::Created => self.journal(&format!(
                 "commit {} {} {} {}",
                 staging.key,
                 info.build_id,
                 nanos(),
                 info.label
-            ));
+            )),
+            PutOutcome::Exists => {
+                tracing::warn!(key = %staging.key, "a manifest already exists; keeping the first commit")
+            }
         }
         let label = LabelRecord {
             key: staging.key.clone(),
@@ -547,6 +534,10 @@ impl CacheBackend for LocalCache {
         );
         let _ = fs::remove_dir_all(&staging.root);
         Ok(manifest)
+    }
+
+    fn flush(&self) -> Result<(), CacheError> {
+        self.durable.barrier()
     }
 
     fn set_aside(&self, staging: Staging, why: &str) {
@@ -592,16 +583,14 @@ impl CacheBackend for LocalCache {
         v.into_iter().map(|(_, p)| p).collect()
     }
 
-    fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
-        let p = self.blob(digest);
-        let (d, _) = hash_file(&p)?;
-        if d != digest {
-            return Err(CacheError::CorruptBlob {
+    fn blob_path(&self, digest: &str, size: u64) -> Result<PathBuf, CacheError> {
+        self.blobs
+            .verify(digest, size)
+            .map_err(|why| CacheError::CorruptBlob {
                 digest: digest.into(),
-                why: "content does not match".into(),
-            });
-        }
-        Ok(p)
+                why,
+            })?;
+        Ok(self.blob(digest))
     }
 
     fn record_failure(&self, f: &FailureRecord) {
@@ -726,6 +715,14 @@ impl CacheBackend for LocalCache {
     }
 }
 
+/// What `bench cache verify` found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub manifests: u64,
+    /// (key, why) of every entry set aside.
+    pub corrupt: Vec<(String, String)>,
+}
+
 /// A running build's lease (see [`LocalCache::lease_build`]); released when dropped.
 pub struct BuildLease {
     _file: File,
@@ -808,6 +805,97 @@ mod tests {
             "the corrupt entry no longer counts"
         );
         assert!(!blob.exists(), "the bad blob was moved aside");
+    }
+
+    fn trusting(c: &LocalCache) {
+        c.blobs
+            .racy_ns
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn hashed(c: &LocalCache) -> u64 {
+        c.blobs.hashed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_no_op_lookup_hashes_no_blob_once_its_stat_is_known_even_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        trusting(&c);
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        let m = c.commit(s, info("l")).unwrap();
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Hit(_)));
+        assert!(c.blob_path(&m.outputs[0].digest, 11).is_ok());
+        assert_eq!(
+            hashed(&c),
+            0,
+            "stored by this cache: its stat was remembered"
+        );
+        let again = LocalCache::open(dir.path()).unwrap();
+        trusting(&again);
+        assert!(matches!(again.lookup(KEY).unwrap(), Lookup::Hit(_)));
+        assert_eq!(hashed(&again), 0, "the index is on disk");
+        // `bench cache verify` hashes whatever the index says.
+        let report = again.verify_all();
+        assert_eq!((report.manifests, report.corrupt.len()), (1, 0));
+        assert_eq!(hashed(&again), 1);
+    }
+
+    #[test]
+    fn a_blob_changed_after_its_stat_was_remembered_is_hashed_and_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        trusting(&c);
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        let m = c.commit(s, info("l")).unwrap();
+        let blob = c.blob(&m.outputs[0].digest);
+        // Same size, later change time (past the clock's tick).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&blob, b"hellO world").unwrap();
+        match c.lookup(KEY).unwrap() {
+            Lookup::Corrupt(why) => assert_eq!(why, "output r does not match its digest"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_stat_is_not_trusted_so_a_change_in_the_same_tick_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        let m = c.commit(s, info("l")).unwrap();
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Hit(_)));
+        assert_eq!(hashed(&c), 1, "changed within 2 s: hashed, not trusted");
+        fs::write(c.blob(&m.outputs[0].digest), b"hellO world").unwrap();
+        assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Corrupt(_)));
+    }
+
+    #[test]
+    fn a_manifest_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"first").unwrap();
+        let first = c.commit(s, info("l")).unwrap();
+        let mut second = first.clone();
+        second.build_id = "other".into();
+        assert!(matches!(
+            c.actions().put_if_absent(&second).unwrap(),
+            PutOutcome::Exists
+        ));
+        match c.actions().get(KEY) {
+            Some(Ok(m)) => assert_eq!(m.build_id, "b1"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.blobs()
+                .has_many(&[&first.outputs[0].digest, "00ff"])
+                .unwrap(),
+            vec![true, false]
+        );
     }
 
     #[test]
