@@ -179,6 +179,13 @@ pub struct CacheDir {
     pub cache: Option<PathBuf>,
 }
 
+impl CacheDir {
+    /// The cache of a sweep: this one, else `.bench/cache` beside the sweep.
+    pub fn dir(&self, sweep: Option<&std::path::Path>) -> PathBuf {
+        bench_driver::paths::cache_dir(self.cache.as_deref(), sweep)
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Actions {
     /// The real work of each node kind.
@@ -279,8 +286,8 @@ pub struct RankArgs {
     #[arg(long)]
     pub input: PathBuf,
     /// NAME:max|min[:WEIGHT], comma-separated (weight 1 when left out).
-    #[arg(long, value_delimiter = ',', value_parser = crate::rank::parse_criterion, required = true)]
-    pub criteria: Vec<crate::rank::CriterionArg>,
+    #[arg(long, value_delimiter = ',', value_parser = bench_driver::rank::parse_criterion, required = true)]
+    pub criteria: Vec<bench_driver::rank::CriterionArg>,
     #[arg(long, value_enum, default_value = "topsis")]
     pub method: RankMethod,
     #[arg(long, value_enum, default_value = "minmax")]
@@ -297,8 +304,8 @@ pub struct RecommendArgs {
     #[arg(long, conflicts_with = "weights")]
     pub profile: Option<String>,
     /// Explicit objectives: METRIC:max|min[:WEIGHT],... (e.g. ttft-p95:min:0.7,output-throughput:max:0.3).
-    #[arg(long, value_delimiter = ',', value_parser = crate::rank::parse_criterion)]
-    pub weights: Vec<crate::rank::CriterionArg>,
+    #[arg(long, value_delimiter = ',', value_parser = bench_driver::rank::parse_criterion)]
+    pub weights: Vec<bench_driver::rank::CriterionArg>,
     /// How many to show (default: the sweep's `top`).
     #[arg(long)]
     pub top: Option<usize>,
@@ -471,6 +478,13 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// Entries, blobs and bytes in the cache.
     Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every committed output, whatever the stat index says (a build trusts a blob
+    /// whose size, mtime, ctime and inode are unchanged since it was hashed); corrupt
+    /// entries are set aside and their nodes run again. Exit status 1 when any was found.
+    Verify {
         #[arg(long)]
         json: bool,
     },

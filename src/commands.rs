@@ -4,11 +4,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bench_engines::EnginePlugin;
-use bench_plan::{NodeKind, Plan, PlanOptions, output};
-use bench_sweep::{Diag, Parsed, Source};
+use bench_driver::compile::{Loaded, Mode};
+use bench_driver::status::{Why, statuses};
+use bench_plan::{NodeKind, Plan, output};
+use bench_sweep::{Diag, Source};
 
-use crate::cli::{CheckArgs, Cli, Command, GraphArgs, GraphFormat, PlanArgs};
+use crate::cli::{CacheDir, CheckArgs, Cli, Command, GraphArgs, GraphFormat, PlanArgs};
 use crate::error::CliError;
 use crate::render::{diagnostic, thousands};
 
@@ -49,7 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report(a) => {
             let path = a.sweep.clone();
             with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::report::report(a, p)
+                crate::results::report(a, p)
             })
         }
         Command::Recommend(a) => {
@@ -96,9 +97,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Load(a) => crate::load::load(a),
         Command::Hosts(a) => {
             let path = a.sweep.clone();
-            let source = read_source(&path)?;
-            let parsed = parse(&source, sim)?;
-            crate::docker::hosts(a, &parsed.sweep, sim)
+            let loaded = Loaded::read(&path, sim)?;
+            crate::docker::hosts(a, &loaded.parsed.sweep, sim)
         }
         Command::Clean(a) => crate::docker::clean(a, sim),
         Command::SimImage(a) => crate::docker::sim_image(a),
@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             // A stopped attempt removes its engine containers before it exits.
             bench_docker::exit_cleanly_on_signals();
             Ok(ExitCode::from(
-                bench_exec::job::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
+                bench_node::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
             ))
         }
         Command::SimEngine(a) => {
@@ -129,59 +129,10 @@ fn with_plan(
     cache: &crate::cli::CacheDir,
     f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
-    let source = read_source(path)?;
-    let parsed = parse(&source, m)?;
-    let registry = bench_engines::builtin();
-    let dir = crate::build::cache_dir(cache, Some(path));
-    let plan = compile(&parsed, &source, &registry, path, m, &dir, strict)?;
+    let loaded = Loaded::read(path, m)?;
+    let dir = cache.dir(Some(path));
+    let plan = compile(&loaded, &dir, strict)?;
     f(&plan)
-}
-
-/// How hosts run engines, from the global flags.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mode {
-    /// `--simulate`: everything on the simulated engine.
-    pub simulate: bool,
-    /// `--docker`: every host is the local Docker Engine.
-    pub docker: bool,
-}
-
-/// Parses a sweep; with `--docker`, every host becomes a host of the local Docker Engine.
-pub fn parse(source: &Source, m: Mode) -> Result<Parsed, CliError> {
-    let mut parsed = bench_sweep::parse(source)?;
-    if m.docker {
-        for h in &mut parsed.sweep.hosts {
-            if h.executor != bench_sweep::ast::ExecutorKind::Docker {
-                h.executor = bench_sweep::ast::ExecutorKind::Docker;
-                h.address = None;
-                h.tls_dir = None;
-            }
-        }
-    }
-    Ok(parsed)
-}
-
-/// Reads a sweep file into a [`Source`], naming the file in the error.
-pub fn read_source(path: &Path) -> Result<Source, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Other(format!("cannot read sweep {}: {e}", path.display())))?;
-    Ok(Source::new(path.display().to_string(), text))
-}
-
-fn options(path: &Path, m: Mode) -> PlanOptions {
-    PlanOptions {
-        simulate: m.simulate,
-        image_digests: Default::default(),
-        model_pins: Default::default(),
-        model_facts: Default::default(),
-        base_dir: path.parent().map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".").to_path_buf()
-            } else {
-                p.to_path_buf()
-            }
-        }),
-    }
 }
 
 fn print_warnings(ws: &[Diag]) {
@@ -190,73 +141,41 @@ fn print_warnings(ws: &[Diag]) {
     }
 }
 
-/// Parses and plans, printing warnings; the caller gets the plan.
-fn compile<'s, 'r>(
-    parsed: &'s Parsed,
-    source: &Source,
-    registry: &'r [Box<dyn EnginePlugin>],
-    path: &Path,
-    m: Mode,
-    cache_dir: &Path,
-    strict: bool,
-) -> Result<Plan<'s, 'r>, CliError> {
-    print_warnings(&parsed.warnings);
-    let mut opts = options(path, m);
-    if !m.simulate {
-        opts.image_digests = crate::docker::resolve_images(&parsed.sweep, registry);
+/// Plans a loaded sweep, printing the parser's and the planner's warnings and notes.
+fn compile<'a>(l: &'a Loaded, dir: &Path, strict: bool) -> Result<Plan<'a, 'a>, CliError> {
+    print_warnings(&l.parsed.warnings);
+    let (plan, said) = l.plan(dir, strict)?;
+    for n in &said.notes {
+        eprintln!("warning: {n}");
     }
-    let mut plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
-    // Models whose weights are fetched are keyed by what they are exactly: pin them and
-    // plan again (planning is milliseconds; the hub is asked once per model).
-    let weights = crate::models::needing_weights(&plan);
-    if !weights.is_empty() {
-        let base = opts.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        opts.model_pins = crate::models::pin(&weights, &base, cache_dir, source, strict)?;
-        plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
-        // Facts read by committed downloads replace the catalog's for memory fit.
-        if cache_dir.join("layout").exists()
-            && let Ok(cache) = bench_cache::LocalCache::open(cache_dir)
-        {
-            let facts = crate::models::known_facts(&plan, &cache);
-            if !facts.is_empty() {
-                opts.model_facts = facts;
-                plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
-            }
-        }
-    }
-    print_warnings(&plan.warnings);
+    print_warnings(&said.warnings);
     Ok(plan)
 }
 
 fn plan(a: PlanArgs, sim: Mode) -> Result<ExitCode, CliError> {
-    let source = read_source(&a.sweep)?;
-    let parsed = parse(&source, sim)?;
-    let registry = bench_engines::builtin();
-    let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir, false)?;
+    let loaded = Loaded::read(&a.sweep, sim)?;
+    let dir = a.cache.dir(Some(&a.sweep));
+    let plan = compile(&loaded, &dir, false)?;
+    let source = &loaded.source;
     let cache = if dir.join("layout").exists() {
         bench_cache::LocalCache::open(&dir).ok()
     } else {
         None
     };
-    let why = crate::build::statuses(&plan, cache.as_ref());
+    let why = statuses(&plan, cache.as_ref());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| CliError::Other(format!("cannot write output: {e}"));
     if a.json {
         write_json(&plan, &why, &mut out).map_err(io)?;
     } else {
-        write_human(&plan, &source, &why, a.show_pruned, &mut out).map_err(io)?;
+        write_human(&plan, source, &why, a.show_pruned, &mut out).map_err(io)?;
     }
     out.flush().map_err(io)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(
-    plan: &Plan<'_, '_>,
-    why: &[crate::build::Why],
-    out: &mut impl Write,
-) -> std::io::Result<()> {
+fn write_json(plan: &Plan<'_, '_>, why: &[Why], out: &mut impl Write) -> std::io::Result<()> {
     // Streamed: a large sweep has hundreds of thousands of nodes.
     let summary = output::summary(plan);
     out.write_all(b"{\"summary\":")?;
@@ -285,7 +204,7 @@ fn write_json(
 fn write_human(
     plan: &Plan<'_, '_>,
     source: &Source,
-    why: &[crate::build::Why],
+    why: &[Why],
     show_pruned: bool,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
@@ -375,16 +294,14 @@ fn write_human(
 }
 
 fn check(a: CheckArgs, sim: Mode) -> Result<ExitCode, CliError> {
-    let registry = bench_engines::builtin();
     let mut failed = false;
     for path in &a.sweeps {
-        let source = read_source(path)?;
-        let result = parse(&source, sim).and_then(|parsed| {
-            print_warnings(&parsed.warnings);
-            let plan = bench_plan::plan(&parsed.sweep, &source, &registry, &options(path, sim))?;
+        let result = Loaded::read(path, sim).and_then(|loaded| {
+            print_warnings(&loaded.parsed.warnings);
+            let plan = loaded.plan_offline()?;
             print_warnings(&plan.warnings);
             Ok((
-                parsed.warnings.len() + plan.warnings.len(),
+                loaded.parsed.warnings.len() + plan.warnings.len(),
                 plan.expansion.valid.len(),
                 plan.graph.node_count(),
             ))
@@ -417,11 +334,9 @@ fn check(a: CheckArgs, sim: Mode) -> Result<ExitCode, CliError> {
 }
 
 fn graph(a: GraphArgs, sim: Mode) -> Result<ExitCode, CliError> {
-    let source = read_source(&a.sweep)?;
-    let parsed = parse(&source, sim)?;
-    let registry = bench_engines::builtin();
-    let dir = crate::build::cache_dir(&Default::default(), Some(&a.sweep));
-    let plan = compile(&parsed, &source, &registry, &a.sweep, sim, &dir, false)?;
+    let loaded = Loaded::read(&a.sweep, sim)?;
+    let dir = CacheDir::default().dir(Some(&a.sweep));
+    let plan = compile(&loaded, &dir, false)?;
     let text = match a.format {
         GraphFormat::Dot => output::dot(&plan),
         GraphFormat::Mermaid => output::mermaid(&plan),

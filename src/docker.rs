@@ -1,171 +1,27 @@
-//! The Docker side of the CLI: image digests for keys, `bench hosts`, `bench clean
-//! --containers`, `bench sim-image`, and the reaping of dead builds' containers when a
-//! build starts.
+//! `bench hosts`, `bench clean --containers`, `bench sim-image`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench_docker::gpus::Discovery;
-use bench_docker::hygiene::{self, BenchContainer};
+use bench_docker::hygiene;
 use bench_docker::images::ImageFile;
 use bench_docker::{DockerHost, Endpoint};
-use bench_engines::EnginePlugin;
-use bench_sweep::ast::{ExecutorKind, Host};
-use bench_sweep::{Source, Sweep};
+use bench_driver::compile::{Loaded, Mode};
+use bench_driver::docker::{Owner, docker_endpoints, endpoint, owner};
+use bench_sweep::Sweep;
+use bench_sweep::ast::RuntimeKind;
 use serde::Serialize;
 
 use crate::cli::{CleanArgs, HostsArgs, SimImageArgs};
-use crate::commands::Mode;
 use crate::error::CliError;
-
-/// A Docker host of the sweep as bench-docker sees it.
-pub fn endpoint(h: &Host) -> Endpoint {
-    Endpoint {
-        address: h.address.as_ref().map(|a| a.value.clone()),
-        tls_dir: h.tls_dir.as_ref().map(|t| PathBuf::from(&t.value)),
-    }
-}
-
-fn docker_endpoints(sweep: &Sweep) -> Vec<Endpoint> {
-    let mut eps: Vec<Endpoint> = Vec::new();
-    for h in sweep
-        .hosts
-        .iter()
-        .filter(|h| h.executor == ExecutorKind::Docker)
-    {
-        let e = endpoint(h);
-        if !eps.contains(&e) {
-            eps.push(e);
-        }
-    }
-    eps
-}
-
-/// The digest each engine image has on the sweep's Docker hosts, for the setup nodes'
-/// keys. An unreachable host or a missing image is warned about and left unresolved: the
-/// setup node then pulls the image or fails saying why.
-pub fn resolve_images(
-    sweep: &Sweep,
-    registry: &[Box<dyn EnginePlugin>],
-) -> BTreeMap<String, String> {
-    let eps = docker_endpoints(sweep);
-    let mut out = BTreeMap::new();
-    if eps.is_empty() {
-        return out;
-    }
-    let images: Vec<String> = sweep
-        .matrix
-        .engine
-        .iter()
-        .filter_map(|e| {
-            let plugin = registry.iter().find(|p| p.name() == e.value)?;
-            Some(bench_plan::resolve::engine_image(
-                sweep,
-                &e.value,
-                plugin.as_ref(),
-            ))
-        })
-        .collect();
-    for ep in &eps {
-        let host = match DockerHost::connect(ep) {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!(
-                    "warning: {}; engine images there are not resolved to digests, so the plan \
-                     cannot tell which benches are cached",
-                    e.message
-                );
-                continue;
-            }
-        };
-        for image in &images {
-            if out.contains_key(image) {
-                continue;
-            }
-            match host.image(image) {
-                Ok(Some(i)) => {
-                    out.insert(image.clone(), i.digest().to_string());
-                }
-                Ok(None) => match host.registry_digest(image) {
-                    Ok(d) => {
-                        out.insert(image.clone(), d);
-                    }
-                    Err(_) => eprintln!(
-                        "warning: {image} is not on {} and no registry answers for it: its \
-                         setup node will fail unless it is built or loaded there{}",
-                        ep.describe(),
-                        if image.starts_with("bench/sim-engine") {
-                            " (`bench sim-image` builds it)"
-                        } else {
-                            ""
-                        }
-                    ),
-                },
-                Err(e) => eprintln!("warning: {}", e.message),
-            }
-        }
-    }
-    out
-}
-
-/// Whose a container is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Owner {
-    /// Its build runs.
-    Live,
-    /// Its build is gone (or its cache is).
-    Dead,
-    /// Started from another machine's cache: its liveness cannot be seen from here.
-    Foreign,
-}
-
-fn owner(c: &BenchContainer, me: &str) -> Owner {
-    let cache = c.label(hygiene::CACHE);
-    let build = c.label(hygiene::BUILD);
-    let Some((host, path)) = cache.split_once(':') else {
-        return Owner::Dead;
-    };
-    if host != me {
-        return Owner::Foreign;
-    }
-    let root = Path::new(path);
-    if !root.join("layout").exists() {
-        return Owner::Dead;
-    }
-    match bench_cache::LocalCache::open(root) {
-        Ok(c) if c.build_is_live(build) => Owner::Live,
-        _ => Owner::Dead,
-    }
-}
-
-/// Removes, on the sweep's Docker hosts, the containers of builds that are no longer
-/// running (a build killed with SIGKILL, a machine that rebooted). Called as a build starts.
-pub fn reap_orphans(sweep: &Sweep) -> Result<(), CliError> {
-    let me = hygiene::hostname();
-    for ep in docker_endpoints(sweep) {
-        let host = DockerHost::connect(&ep).map_err(|e| CliError::Other(e.message))?;
-        let reaped = host
-            .reap(|c| owner(c, &me) == Owner::Dead)
-            .map_err(|e| CliError::Other(e.message))?;
-        for c in &reaped {
-            eprintln!(
-                "removed container {} of a build that is gone ({}, build {})",
-                c.name,
-                c.label(hygiene::LABEL),
-                c.label(hygiene::BUILD)
-            );
-        }
-    }
-    Ok(())
-}
 
 pub fn clean(a: CleanArgs, m: Mode) -> Result<ExitCode, CliError> {
     let eps = match &a.sweep {
         Some(path) => {
-            let source: Source = crate::commands::read_source(path)?;
-            let parsed = crate::commands::parse(&source, m)?;
-            let eps = docker_endpoints(&parsed.sweep);
+            let loaded = Loaded::read(path, m)?;
+            let eps = docker_endpoints(&loaded.parsed.sweep);
             if eps.is_empty() {
                 println!("{} has no Docker hosts", path.display());
                 return Ok(ExitCode::SUCCESS);
@@ -228,7 +84,7 @@ pub fn clean(a: CleanArgs, m: Mode) -> Result<ExitCode, CliError> {
 #[derive(Serialize)]
 struct HostReport {
     host: String,
-    executor: &'static str,
+    runtime: &'static str,
     gpu: String,
     gpus: u32,
     address: Option<String>,
@@ -240,14 +96,14 @@ struct HostReport {
 pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError> {
     let mut reports = Vec::new();
     for h in &sweep.hosts {
-        let executor = if m.simulate {
-            ExecutorKind::Sim
+        let runtime = if m.simulate {
+            RuntimeKind::Sim
         } else {
-            h.executor
+            h.runtime
         };
         let mut r = HostReport {
             host: h.name.value.clone(),
-            executor: executor.name(),
+            runtime: runtime.name(),
             gpu: h.gpu.value.clone(),
             gpus: h.gpus,
             address: None,
@@ -255,13 +111,13 @@ pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError>
             discovery: None,
             problems: Vec::new(),
         };
-        match executor {
-            ExecutorKind::Sim => {}
-            ExecutorKind::Endpoint => {
+        match runtime {
+            RuntimeKind::Sim => {}
+            RuntimeKind::Endpoint => {
                 r.address = h.address.as_ref().map(|a| a.value.clone());
             }
-            ExecutorKind::Local => r.discovery = Some(bench_docker::gpus::local()),
-            ExecutorKind::Docker => {
+            RuntimeKind::Process => r.discovery = Some(bench_docker::gpus::local()),
+            RuntimeKind::Docker => {
                 let ep = endpoint(h);
                 r.address = Some(ep.describe());
                 match DockerHost::connect(&ep) {
@@ -319,7 +175,7 @@ pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError>
         println!(
             "{}  {}  {} × {}{}",
             r.host,
-            r.executor,
+            r.runtime,
             r.gpus,
             r.gpu,
             r.address
@@ -327,7 +183,7 @@ pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError>
                 .map(|a| format!("  {a}"))
                 .unwrap_or_default()
         );
-        match r.executor {
+        match r.runtime {
             "sim" => println!("    simulated: no GPU needed"),
             "endpoint" => println!("    a server that is already running: bench drives load only"),
             _ => {}

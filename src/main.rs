@@ -6,11 +6,9 @@ mod commands;
 mod docker;
 mod error;
 mod load;
-mod models;
 mod progress;
 mod rank;
 mod render;
-mod report;
 mod results;
 mod store;
 

@@ -1,121 +1,13 @@
-//! The results of a sweep as the cache holds them: one row per configuration and load
-//! point (its aggregate), in recommendation order. Printed after `bench build` and by
-//! `bench results`.
+//! `bench results` and `bench report`, and the table printed after `bench build`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bench_actions::{AggregateOutput, OptimizeOutput, outputs};
-use bench_cache::{CacheBackend, LocalCache, Lookup, Manifest};
-use bench_plan::dag::label;
-use bench_plan::{NodeKind, Plan};
-use serde::Serialize;
+use bench_driver::results::{Results, collect};
+use bench_plan::Plan;
 
-use crate::cli::ResultsArgs;
+use crate::cli::{ReportArgs, ResultsArgs};
 use crate::error::CliError;
-
-/// One row: an aggregate and where optimize put it.
-#[derive(Serialize)]
-pub struct Row {
-    pub label: String,
-    /// The engine as labels show it (`vllm~sim` when simulated).
-    pub engine: String,
-    pub key: String,
-    pub rank: Option<usize>,
-    pub front: Option<u32>,
-    pub score: Option<f64>,
-    pub feasible: bool,
-    pub reasons: Vec<String>,
-    pub aggregate: AggregateOutput,
-}
-
-#[derive(Serialize)]
-pub struct Results {
-    pub sweep: String,
-    /// Aggregates of the plan not in the cache yet.
-    pub missing: usize,
-    pub rows: Vec<Row>,
-    pub recommendations: Option<OptimizeOutput>,
-}
-
-/// Where one output of a committed node is.
-pub fn output_path(cache: &LocalCache, m: &Manifest, name: &str) -> Option<PathBuf> {
-    let o = m.outputs.iter().find(|o| o.name == name)?;
-    cache.blob_path(&o.digest).ok()
-}
-
-/// One JSON output of a committed node.
-pub fn read<T: serde::de::DeserializeOwned>(
-    cache: &LocalCache,
-    m: &Manifest,
-    name: &str,
-) -> Option<T> {
-    serde_json::from_slice(&std::fs::read(output_path(cache, m, name)?).ok()?).ok()
-}
-
-pub fn read_output<T: serde::de::DeserializeOwned>(
-    cache: &LocalCache,
-    key: &str,
-    name: &str,
-) -> Option<T> {
-    let Ok(Lookup::Hit(m)) = cache.lookup(key) else {
-        return None;
-    };
-    read(cache, &m, name)
-}
-
-/// Reads what the cache holds for a plan.
-pub fn collect(plan: &Plan<'_, '_>, cache: &LocalCache) -> Results {
-    let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
-    let recommendations: Option<OptimizeOutput> = g
-        .node_weights()
-        .find(|n| n.kind == NodeKind::Optimize)
-        .and_then(|n| read_output(cache, &n.key.hex(), outputs::RECOMMENDATIONS));
-    let ranked: HashMap<&str, &bench_actions::Ranked> = recommendations
-        .as_ref()
-        .map(|o| o.ranked.iter().map(|r| (r.key.as_str(), r)).collect())
-        .unwrap_or_default();
-    let mut rows = Vec::new();
-    let mut missing = 0;
-    for n in g.node_weights().filter(|n| n.kind == NodeKind::Aggregate) {
-        let key = n.key.hex();
-        let Some(agg) = read_output::<AggregateOutput>(cache, &key, outputs::AGGREGATE) else {
-            missing += 1;
-            continue;
-        };
-        let rk = ranked.get(key.as_str());
-        let engine = match n.subject {
-            bench_plan::Subject::Aggregate { config, .. } => {
-                let c = &x.valid[config as usize];
-                r.engine_label(c.engine, c.gpu).into_owned()
-            }
-            _ => String::new(),
-        };
-        rows.push(Row {
-            engine,
-            label: label(r, x, &n.subject)
-                .trim_start_matches("aggregate/")
-                .to_string(),
-            rank: rk.and_then(|x| x.rank),
-            front: rk.and_then(|x| x.front),
-            score: rk.and_then(|x| x.score),
-            feasible: rk.map_or(agg.valid, |x| x.feasible),
-            reasons: rk.map_or_else(|| agg.reasons.clone(), |x| x.reasons.clone()),
-            key,
-            aggregate: agg,
-        });
-    }
-    rows.sort_by(|a, b| {
-        (a.rank.is_none(), a.rank, !a.feasible).cmp(&(b.rank.is_none(), b.rank, !b.feasible))
-    });
-    Results {
-        sweep: r.sweep.name.value.clone(),
-        missing,
-        rows,
-        recommendations,
-    }
-}
 
 fn fmt(v: Option<&f64>, prec: usize) -> String {
     match v {
@@ -219,16 +111,8 @@ pub fn print(res: &Results, limit: Option<usize>) {
 }
 
 pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
-    let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
-    if !dir.join("layout").exists() {
-        return Err(CliError::Other(format!(
-            "no cache at {}: `bench build {}` runs the sweep",
-            dir.display(),
-            a.sweep.display()
-        )));
-    }
-    let cache = LocalCache::open(&dir)
-        .map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))?;
+    let dir = a.cache.dir(Some(&a.sweep));
+    let cache = bench_driver::paths::existing_cache(&dir, &a.sweep)?;
     let res = collect(plan, &cache);
     if a.json {
         println!(
@@ -243,10 +127,38 @@ pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError
 
 /// After a build: the table, when there is anything to show.
 pub fn after_build(plan: &Plan<'_, '_>, cache_dir: &Path) {
-    if let Ok(cache) = LocalCache::open(cache_dir) {
+    if let Ok(cache) = bench_driver::paths::open_cache(cache_dir) {
         let res = collect(plan, &cache);
         if !res.rows.is_empty() {
             print(&res, Some(20));
         }
     }
+}
+
+/// `bench report`: the HTML report and its Markdown summary, written.
+pub fn report(a: ReportArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
+    let dir = a.cache.dir(Some(&a.sweep));
+    let cache = bench_driver::paths::open_cache(&dir)?;
+    let res = collect(plan, &cache);
+    if res.rows.is_empty() {
+        return Err(CliError::Other(format!(
+            "no results for {} yet: `bench build {}` runs it",
+            res.sweep,
+            a.sweep.display()
+        )));
+    }
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("report.html"));
+    std::fs::write(&out, bench_driver::report::html(&res))
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", out.display())))?;
+    let md = a
+        .markdown
+        .clone()
+        .unwrap_or_else(|| out.with_extension("md"));
+    std::fs::write(&md, bench_driver::report::markdown(&res))
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", md.display())))?;
+    eprintln!("wrote {} and {}", out.display(), md.display());
+    Ok(ExitCode::SUCCESS)
 }

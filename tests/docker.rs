@@ -478,6 +478,6 @@ fn hosts_lists_each_host_and_its_gpus_or_says_it_has_none() {
     );
     let o = p.bench(&["hosts", "s.kdl", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["executor"], "docker");
+    assert_eq!(v["runtime"], "docker");
     assert_eq!(v["reachable"], true);
 }

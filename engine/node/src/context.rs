@@ -46,7 +46,8 @@ pub struct BenchContext {
     /// Per-request timeout, seconds.
     #[serde(default)]
     pub timeout_secs: Option<f64>,
-    /// For engines in containers: the build the container belongs to, and its limits.
+    /// For engines the attempt starts (a container or a process): the build they belong
+    /// to, how long they may take to be ready, the secrets passed through (names only).
     #[serde(default)]
     pub container: Option<ContainerContext>,
 }

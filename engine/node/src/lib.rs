@@ -15,6 +15,7 @@ pub mod context;
 pub mod failure;
 pub mod job;
 pub mod kind;
+pub mod log;
 pub mod outputs;
 pub mod params;
 pub mod records;

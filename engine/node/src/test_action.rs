@@ -62,7 +62,7 @@ fn now_ns() -> u128 {
 }
 
 fn work(job: &JobSpec) -> Result<(), Failure> {
-    println!("test action for {} (attempt {})", job.label, job.attempt);
+    crate::say!("test action for {} (attempt {})", job.label, job.attempt);
     if let Ok(spec) = std::env::var("BENCH_TEST_FAIL") {
         let mut parts = spec.splitn(3, ':');
         if let (Some(part), Some(class), Some(times)) = (parts.next(), parts.next(), parts.next())

@@ -46,7 +46,7 @@ impl Action for Aggregate {
             runs.push((run, val, records));
         }
         let out = aggregate(&runs, &p, &slo);
-        println!(
+        bench_node::say!(
             "{} of {} repeats valid; output {:.1} tok/s",
             out.repeats_valid,
             out.repeats,

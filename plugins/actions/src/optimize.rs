@@ -29,9 +29,9 @@ impl Action for Optimize {
         }
         let out = optimize(&p, &aggs)?;
         for n in &out.notes {
-            println!("note: {n}");
+            bench_node::say!("note: {n}");
         }
-        println!(
+        bench_node::say!(
             "{} points ranked, {} infeasible",
             out.ranked.iter().filter(|r| r.rank.is_some()).count(),
             out.ranked.iter().filter(|r| !r.feasible).count()
@@ -160,31 +160,19 @@ fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOu
             }
         })
         .collect();
-    // Other methods reorder the ranked points.
+    // One order for every caller (bench_analysis::ranks); equal keys share a rank.
+    let method = match p.method {
+        bench_node::params::Method::Combined => bench_analysis::Method::Combined,
+        bench_node::params::Method::Topsis => bench_analysis::Method::Topsis,
+        bench_node::params::Method::Pareto => bench_analysis::Method::Pareto,
+    };
+    for (r, rank) in ranked.iter_mut().zip(bench_analysis::ranks(method, &recs)) {
+        r.rank = rank;
+    }
     let mut order: Vec<usize> = (0..ranked.len())
         .filter(|i| ranked[*i].rank.is_some())
         .collect();
-    match p.method.name() {
-        "topsis" => order.sort_by(|a, b| {
-            ranked[*b]
-                .score
-                .unwrap_or(0.0)
-                .total_cmp(&ranked[*a].score.unwrap_or(0.0))
-                .then(a.cmp(b))
-        }),
-        "pareto" => order.sort_by(|a, b| {
-            let inf = |i: usize| recs[i].crowding.unwrap_or(0.0);
-            ranked[*a]
-                .front
-                .cmp(&ranked[*b].front)
-                .then(inf(*b).total_cmp(&inf(*a)))
-                .then(a.cmp(b))
-        }),
-        _ => order.sort_by_key(|i| ranked[*i].rank),
-    }
-    for (pos, i) in order.iter().enumerate() {
-        ranked[*i].rank = Some(pos + 1);
-    }
+    order.sort_by_key(|i| (ranked[*i].rank, *i));
     let top = order
         .iter()
         .take(p.top as usize)

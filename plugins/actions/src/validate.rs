@@ -23,12 +23,13 @@ impl Action for Validate {
         let run: RunInfo = read_json(bench.output(outputs::RUN)?)?;
         let v = validate(&records, run.metrics.token_mismatches, &g);
         if v.passed {
-            println!(
+            bench_node::say!(
                 "passed: {} of {} requests completed",
-                v.completed, v.requests
+                v.completed,
+                v.requests
             );
         } else {
-            println!("invalid run: {}", v.reasons.join("; "));
+            bench_node::say!("invalid run: {}", v.reasons.join("; "));
         }
         write_json(job, outputs::VALIDATION, &v)
     }

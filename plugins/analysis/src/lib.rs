@@ -9,10 +9,12 @@
 //! Data is column-major (`&[&[f64]]`, one slice per criterion), the way results come out of
 //! a table, so a million alternatives cost no allocation per row.
 
+pub mod order;
 pub mod pareto;
 pub mod recommend;
 pub mod topsis;
 
+pub use order::{Method, ranks};
 pub use pareto::{crowding_distance, non_dominated_fronts};
 pub use recommend::{Bound, Recommendation, recommend};
 pub use topsis::{Criterion, Normalization, TopsisError, rank_descending, topsis};

@@ -1,5 +1,6 @@
 //! Runs each attempt's action on a blocking thread of this process: no process start, for
-//! trivial nodes and for measuring the scheduler itself.
+//! light nodes (validate, aggregate, optimize) and for measuring the scheduler itself. The
+//! attempt's lines go to its log ([`bench_node::log`]).
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +26,22 @@ impl Executor for InProcess {
         Box::pin(async move {
             let spec = job.spec.clone();
             let lookup = self.actions;
-            let work = tokio::task::spawn_blocking(move || lookup(&spec).run(&spec));
+            // The attempt's lines go to its log, as from a process of its own.
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&job.log)
+                .map_err(|e| {
+                    Failure::new(
+                        FailureClass::Infrastructure,
+                        format!("cannot open log {}: {e}", job.log.display()),
+                    )
+                })?;
+            let work = tokio::task::spawn_blocking(move || {
+                bench_node::log::with_log(Box::new(std::io::BufWriter::new(log)), || {
+                    lookup(&spec).run(&spec)
+                })
+            });
             tokio::select! {
                 r = work => r.map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?,
                 () = cancel.cancelled() => Err(Failure::new(FailureClass::Cancelled, "stopped before it finished")),

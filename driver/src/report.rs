@@ -1,16 +1,9 @@
-//! `bench report`: one self-contained HTML file (no network: inline CSS and SVG) and a
+//! Reports: one self-contained HTML file (no network: inline CSS and SVG) and a
 //! Markdown summary fit for a CI comment, from the results the cache holds.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
-use bench_cache::LocalCache;
-use bench_plan::Plan;
-
-use crate::cli::ReportArgs;
-use crate::error::CliError;
-use crate::results::{Results, Row, collect};
+use crate::results::{Results, Row};
 
 const PALETTE: &[&str] = &[
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -305,32 +298,4 @@ pub fn markdown(res: &Results) -> String {
         let _ = writeln!(m, "- ✗ `{}`: {}", r.label, r.reasons.join("; "));
     }
     m
-}
-
-pub fn report(a: ReportArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
-    let dir = crate::build::cache_dir(&a.cache, Some(&a.sweep));
-    let cache = LocalCache::open(&dir)
-        .map_err(|e| CliError::Other(format!("cannot open the cache at {}: {e}", dir.display())))?;
-    let res = collect(plan, &cache);
-    if res.rows.is_empty() {
-        return Err(CliError::Other(format!(
-            "no results for {} yet: `bench build {}` runs it",
-            res.sweep,
-            a.sweep.display()
-        )));
-    }
-    let out = a
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("report.html"));
-    std::fs::write(&out, html(&res))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", out.display())))?;
-    let md = a
-        .markdown
-        .clone()
-        .unwrap_or_else(|| out.with_extension("md"));
-    std::fs::write(&md, markdown(&res))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", md.display())))?;
-    eprintln!("wrote {} and {}", out.display(), md.display());
-    Ok(ExitCode::SUCCESS)
 }

@@ -14,12 +14,11 @@ use bench_sweep::ast::{Model, ModelSource};
 use bench_sweep::{Diag, Source, SweepError};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CliError;
+use bench_cache::CacheBackend;
+use bench_node::outputs::{ModelInfo, names};
 
-/// Where pins and stat caches live under a cache directory.
-pub fn state_dir(cache_dir: &Path) -> PathBuf {
-    cache_dir.join("models")
-}
+use crate::error::{Error, Result};
+pub use crate::paths::models_dir as state_dir;
 
 /// The last commit each `id@revision` resolved to.
 #[derive(Default, Serialize, Deserialize)]
@@ -90,7 +89,8 @@ pub fn pin(
     cache_dir: &Path,
     source: &Source,
     strict: bool,
-) -> Result<BTreeMap<String, ModelPin>, CliError> {
+    warnings: &mut Vec<Diag>,
+) -> Result<BTreeMap<String, ModelPin>> {
     let state = state_dir(cache_dir);
     let mut pins = BTreeMap::new();
     let mut diags = Vec::new();
@@ -135,7 +135,7 @@ pub fn pin(
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| CliError::Other(format!("cannot start the runtime: {e}")))?;
+            .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
         let answers = rt.block_on(futures::future::join_all(
             lookups
                 .iter()
@@ -217,14 +217,14 @@ pub fn pin(
             )
             .label("revision resolved without the hub")];
             source.attach(&mut w);
-            crate::render::diagnostic(&w[0]);
+            warnings.extend(w);
         }
     }
     if diags.is_empty() {
         Ok(pins)
     } else {
         source.attach(&mut diags);
-        Err(CliError::Sweep(SweepError {
+        Err(Error::Sweep(SweepError {
             file: source.name.clone(),
             diags,
         }))
@@ -249,19 +249,13 @@ fn local_digest(dir: &Path, m: &Model, state: &Path) -> Result<String, String> {
 }
 
 /// Facts the committed downloads of a plan read from their models' files, by model name.
-pub fn known_facts(
-    plan: &Plan<'_, '_>,
-    cache: &bench_cache::LocalCache,
-) -> BTreeMap<String, ArchFacts> {
+pub fn known_facts(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> BTreeMap<String, ArchFacts> {
     let mut out = BTreeMap::new();
     for n in plan.graph.node_weights() {
         if let Subject::Download { model } = n.subject
             && plan.expansion.facts_only_models.get(model as usize) != Some(&true)
-            && let Some(info) = crate::results::read_output::<bench_actions::ModelInfo>(
-                cache,
-                &n.key.hex(),
-                bench_actions::outputs::MODEL,
-            )
+            && let Some(info) =
+                crate::outputs::read_output::<ModelInfo>(cache, &n.key.hex(), names::MODEL)
             && info.weights
             && let Some(f) = info.facts
         {

@@ -1,0 +1,176 @@
+//! Engine runtimes end to end: the default `process` runtime runs a real engine's own program
+//! (here a stand-in `vllm` on PATH that serves through the simulated engine) as a child of the
+//! attempt, on the GPUs the node was given, and stops it after the run; an engine that is not
+//! installed fails at once, naming the program and the host.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bench_testhub::fixtures::model_files;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bench"))
+}
+
+const SWEEP: &str = r#"sweep "runtimes" {
+    model "tiny" path="./tiny"
+    matrix {
+        engine "vllm"
+        quantization "fp16"
+        gpu "H100-80GB"
+        batch-size 8
+        seq-len 2048
+    }
+    workload "w" {
+        dataset "random" input-len=64 output-len=16
+        api "chat"
+        concurrency 2
+        requests 8
+        seed 1
+    }
+    hosts {
+        host "box" gpu="H100-80GB" gpus=2
+    }
+}
+"#;
+
+/// A `vllm` that serves through `bench sim-engine`, recording its GPUs and its pid.
+const FAKE_VLLM: &str = r#"#!/bin/sh
+echo "gpus=$CUDA_VISIBLE_DEVICES pid=$$ args=$*" >> "$FAKE_ENGINE_LOG"
+port=; name=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --port) port=$2; shift ;;
+    --served-model-name) name=$2; shift ;;
+  esac
+  shift
+done
+exec "$BENCH_BIN" sim-engine --host 127.0.0.1 --port "$port" --model "$name" --arch llama-3.1-8b
+"#;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.kdl"), SWEEP).unwrap();
+        let model = dir.path().join("tiny");
+        std::fs::create_dir_all(&model).unwrap();
+        for (name, data) in model_files(10_000) {
+            std::fs::write(model.join(name), data).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn install_fake_vllm(&self) {
+        let p = self.path().join("bin/vllm");
+        std::fs::write(&p, FAKE_VLLM).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(bin())
+            .current_dir(self.path())
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env("PATH", path)
+            .env("BENCH_BIN", bin())
+            .env("FAKE_ENGINE_LOG", self.path().join("engine.log"))
+            .env_remove("BENCH_CACHE")
+            .env_remove("HF_HUB_OFFLINE")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn a_real_engine_runs_as_a_process_on_its_gpus_and_is_stopped_after_the_run() {
+    let p = Project::new();
+    p.install_fake_vllm();
+    let plan = p.run(&["plan", "s.kdl", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("plan json");
+    let bench = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "bench")
+        .expect("a bench node");
+    let label = bench["label"].as_str().unwrap();
+    assert!(
+        label.contains("/vllm/"),
+        "a real engine, not simulated: {label}"
+    );
+
+    let o = p.run(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(p.path().join("engine.log")).expect("the engine ran");
+    let line = log.lines().next().unwrap();
+    assert!(
+        line.starts_with("gpus=0 "),
+        "on the GPU it was given: {line}"
+    );
+    assert!(
+        line.contains("--served-model-name tiny") && line.contains("--tensor-parallel-size 1"),
+        "the plugin's arguments: {line}"
+    );
+    assert!(
+        line.contains(&format!("--model {}", p.path().join(".bench").display()))
+            || line.contains("--model /"),
+        "the verified weights by path: {line}"
+    );
+    let pid: i32 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(!alive(pid), "the engine process is stopped after the run");
+
+    let r = p.run(&["results", "s.kdl", "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&r.stdout).expect("results json");
+    let row = &r["rows"][0];
+    assert_eq!(row["aggregate"]["completed"], 8, "{row}");
+    assert_eq!(row["aggregate"]["simulated"], false);
+}
+
+#[test]
+fn an_engine_that_is_not_installed_fails_at_once_naming_the_program_and_the_host() {
+    let p = Project::new();
+    let o = p.run(&["build", "s.kdl"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("`vllm` is not installed on host box (not on PATH)"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("after attempt 1"),
+        "a missing program is permanent: no retry: {t}"
+    );
+}
