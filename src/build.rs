@@ -14,8 +14,8 @@ use bench_plan::Plan;
 use bench_plan::dag::{fingerprint, inputs, label, params};
 
 use crate::cli::{
-    Actions, BuildArgs, CacheArgs, CacheCommand, CacheDir, ExecutorKind, GcArgs, NodeArgs,
-    SpotNotice, StatusArgs,
+    Actions, BuildArgs, CacheArgs, CacheCommand, ExecutorKind, GcArgs, NodeArgs, SpotNotice,
+    StatusArgs,
 };
 use crate::error::CliError;
 use crate::progress;

@@ -1,7 +1,7 @@
 //! The commands. Each reads its inputs, calls the libraries and renders the result.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use bench_driver::compile::{Loaded, Mode};

@@ -1,6 +1,5 @@
 //! `bench hosts`, `bench clean --containers`, `bench sim-image`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -232,7 +232,7 @@ pub fn pin(
 }
 
 /// The digest of a local model directory's files (those the model's patterns select).
-fn local_digest(dir: &Path, m: &Model, state: &Path) -> Result<String, String> {
+fn local_digest(dir: &Path, m: &Model, state: &Path) -> std::result::Result<String, String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }

@@ -15,7 +15,7 @@ pub struct CriterionArg {
     pub weight: f64,
 }
 
-pub fn parse_criterion(s: &str) -> Result<CriterionArg, String> {
+pub fn parse_criterion(s: &str) -> std::result::Result<CriterionArg, String> {
     let parts: Vec<&str> = s.split(':').collect();
     let (name, sense, weight) = match parts.as_slice() {
         [n, d] => (*n, *d, None),
@@ -77,7 +77,7 @@ fn read_csv(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
                 ))
             })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_>>()?;
     let mut cols = vec![Vec::new(); names.len()];
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;

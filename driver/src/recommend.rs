@@ -141,7 +141,7 @@ pub fn recommend(
         .constraints
         .iter()
         .map(|c| metric(&c.metric.value))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_>>()?;
     let mut bounds = vec![Bound {
         values: &valid,
         min: Some(1.0),

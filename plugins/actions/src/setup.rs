@@ -2,7 +2,7 @@
 //! the image is made present (a locally built or loaded one counts; a missing one is
 //! pulled, with progress) and its digest recorded; the planner keyed the digest it saw, so
 //! a new image under the same tag reruns the benches. Simulated configurations and
-//! endpoint hosts need nothing.
+//! endpoint hosts need nothing, nor do hosts that run engines as processes.
 
 use bench_docker::DockerHost;
 use bench_node::context::SetupContext as Context;
@@ -33,11 +33,22 @@ impl Action for Setup {
             return docker(job, &p, &c.docker);
         }
         if !c.simulated {
-            return Err(permanent(format!(
-                "setting up {} ({}) on {} hosts needs the Docker executor, not in this build \
-                 of bench yet; rehearse with `bench build --simulate`",
-                p.engine, p.image, p.gpu
-            )));
+            // Engines run as processes (`runtime="process"`): the program is the host's, found
+            // on its PATH when a bench attempt starts it there; nothing to make present here.
+            println!(
+                "{} on {}: runs as a process on its hosts, nothing to set up",
+                p.engine, p.gpu
+            );
+            return write_json(
+                job,
+                outputs::SETUP,
+                &serde_json::json!({
+                    "engine": p.engine,
+                    "image": p.image,
+                    "gpu": p.gpu,
+                    "process": true,
+                }),
+            );
         }
         println!("{} on {}: simulated, nothing to set up", p.engine, p.gpu);
         write_json(

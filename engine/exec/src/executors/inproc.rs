@@ -39,7 +39,12 @@ impl Executor for InProcess {
                 })?;
             let work = tokio::task::spawn_blocking(move || {
                 bench_node::log::with_log(Box::new(std::io::BufWriter::new(log)), || {
-                    lookup(&spec).run(&spec)
+                    let result = lookup(&spec).run(&spec);
+                    // How it failed, in its log, as a process of its own would say it.
+                    if let Err(f) = &result {
+                        bench_node::say!("{f}");
+                    }
+                    result
                 })
             });
             tokio::select! {
