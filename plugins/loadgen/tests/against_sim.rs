@@ -84,10 +84,49 @@ fn close(measured: f64, truth: f64) -> bool {
     (measured - truth).abs() <= (0.01 * truth).max(0.75)
 }
 
+/// The floor of this machine: the median TTFT a minimal blocking client sees (one request
+/// at a time on one kept-alive connection, the response bytes scanned for the first
+/// token), over 20 requests after 4 of warmup. It is the simulator's injected TTFT plus
+/// what loopback and waking up cost here — on some VMs 0.2 ms, on others 0.7 ms — which no
+/// client can measure under. The load generator is held to it, not to the bare 50 ms.
+fn raw_ttft_floor(url: &str) -> f64 {
+    use std::io::{Read, Write};
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    s.set_nodelay(true).unwrap();
+    let body = r#"{"model":"m","prompt":"one two three four","max_tokens":4,"stream":true,"ignore_eos":true}"#;
+    let req = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut ttft = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for i in 0..24 {
+        let t = std::time::Instant::now();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        let mut first = None;
+        while !contains(&seen, b"data: [DONE]") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the simulator closed the connection");
+            seen.extend_from_slice(&buf[..n]);
+            if first.is_none() && contains(&seen, b"\"text\"") {
+                first = Some(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        if i >= 4 {
+            ttft.push(first.expect("a token"));
+        }
+    }
+    ttft.sort_by(f64::total_cmp);
+    ttft[ttft.len() / 2]
+}
+
 #[test]
 fn fidelity_to_injected_timings_at_concurrency_1_and_64() {
     let _serial = serial();
-    // Truth: TTFT 50 ms, then a token every 10 ms; E2E = 50 + (tokens − 1) · 10 ms. Output
+    // Truth: TTFT 50 ms (as this machine delivers it: the raw client's floor), then a token
+    // every 10 ms; E2E = TTFT + (tokens − 1) · 10 ms. Output
     // lengths vary (8–24 tokens) so that closed-loop requests do not finish, and resubmit,
     // in lockstep bursts.
     let url = sim(
@@ -97,6 +136,11 @@ fn fidelity_to_injected_timings_at_concurrency_1_and_64() {
         },
         1,
         Quantization::Fp16,
+    );
+    let floor = raw_ttft_floor(&url);
+    assert!(
+        (50.0..52.0).contains(&floor),
+        "the simulator itself is off its injected 50 ms TTFT: {floor} ms"
     );
     for (concurrency, requests) in [(1u32, 20u64), (64, 256)] {
         for dialect in [
@@ -108,15 +152,16 @@ fn fidelity_to_injected_timings_at_concurrency_1_and_64() {
             // early: up to three tries, and the first within tolerance counts. A client that
             // distorts timings fails all three.
             let mut last = String::new();
-            let ok = (0..3).any(
-                |_| match fidelity_run(&url, dialect, concurrency, requests) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        last = e;
-                        false
-                    }
-                },
-            );
+            let ok =
+                (0..3).any(
+                    |_| match fidelity_run(&url, dialect, concurrency, requests, floor) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            last = e;
+                            false
+                        }
+                    },
+                );
             assert!(ok, "{last}");
         }
     }
@@ -128,6 +173,7 @@ fn fidelity_run(
     dialect: Dialect,
     concurrency: u32,
     requests: u64,
+    floor: f64,
 ) -> Result<(), String> {
     let prompts = dataset::random(64, 32, 16, 0.5, 9);
     let mut c = cfg(url, dialect, Load::Concurrency { concurrency }, requests);
@@ -145,10 +191,13 @@ fn fidelity_run(
     // The median is held to the tolerance; the mean within twice it, since one stall of this
     // VM (3 ms seen) in 20 requests moves a mean by 0.15 ms.
     let p50 = m.ttft.percentile(50.0).unwrap();
-    check(close(p50, 50.0), format!("TTFT p50 {p50} {ctx}"))?;
     check(
-        (m.ttft.mean - 50.0).abs() <= 1.5,
-        format!("TTFT mean {} {ctx}", m.ttft.mean),
+        close(p50, floor),
+        format!("TTFT p50 {p50} (floor {floor:.3}) {ctx}"),
+    )?;
+    check(
+        (m.ttft.mean - floor).abs() <= 1.5,
+        format!("TTFT mean {} (floor {floor:.3}) {ctx}", m.ttft.mean),
     )?;
     check(
         close(m.tpot.mean, 10.0),
@@ -157,7 +206,7 @@ fn fidelity_run(
     let measured: Vec<&bench_loadgen::Record> = records.iter().filter(|r| !r.warmup).collect();
     let e2e_truth: f64 = measured
         .iter()
-        .map(|r| 50.0 + (r.output_tokens() - 1) as f64 * 10.0)
+        .map(|r| floor + (r.output_tokens() - 1) as f64 * 10.0)
         .sum::<f64>()
         / measured.len() as f64;
     check(
