@@ -86,6 +86,15 @@ pub enum Lookup {
     Corrupt(String),
 }
 
+/// Whether a key is committed, as a build checks it before it starts (no manifest content).
+#[derive(Debug, PartialEq)]
+pub enum Checked {
+    Committed,
+    Missing,
+    /// A manifest exists but it or its outputs do not verify: the entry was set aside.
+    Corrupt(String),
+}
+
 /// How a node's last attempt failed, kept until it succeeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -189,6 +198,16 @@ pub trait CacheBackend: Send + Sync {
 
     /// The committed manifest of a key, its outputs verified.
     fn lookup(&self, key: &str) -> Result<Lookup, CacheError>;
+
+    /// Whether a key is committed with every output verified, as cheaply as the backend
+    /// can tell (a no-op build checks every node of a plan).
+    fn check(&self, key: &str) -> Result<Checked, CacheError> {
+        Ok(match self.lookup(key)? {
+            Lookup::Hit(_) => Checked::Committed,
+            Lookup::Miss => Checked::Missing,
+            Lookup::Corrupt(why) => Checked::Corrupt(why),
+        })
+    }
 
     /// Whether a manifest exists, without verifying outputs (cheap; for planning).
     fn contains(&self, key: &str) -> bool;

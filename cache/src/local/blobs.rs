@@ -19,15 +19,15 @@ use crate::{CacheError, OutputRef};
 
 /// What a stat says of a file: enough to tell that its bytes were not touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stat {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
+pub(crate) struct Stat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
+    pub(crate) ino: u64,
 }
 
 impl Stat {
-    fn of(m: &fs::Metadata) -> Self {
+    pub(crate) fn of(m: &fs::Metadata) -> Self {
         Stat {
             size: m.len(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
@@ -37,7 +37,7 @@ impl Stat {
     }
 
     /// Changed within the last `window` ns: a change in the same tick could hide.
-    fn racy(&self, window: i64) -> bool {
+    pub(crate) fn racy(&self, window: i64) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);

@@ -21,6 +21,7 @@
 mod actions;
 mod blobs;
 mod durable;
+mod index;
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -33,13 +34,14 @@ use rayon::prelude::*;
 use crate::actions::{ActionCache, PutOutcome};
 use crate::blobs::BlobStore;
 use crate::{
-    CacheBackend, CacheError, CacheStats, Claim, CommitInfo, FailureRecord, GcPolicy, GcReport,
-    LAYOUT_VERSION, LabelRecord, Lookup, Manifest, Staging,
+    CacheBackend, CacheError, CacheStats, Checked, Claim, CommitInfo, FailureRecord, GcPolicy,
+    GcReport, LAYOUT_VERSION, LabelRecord, Lookup, Manifest, Staging,
 };
 use actions::{LocalActions, valid_key};
 use blobs::LocalBlobs;
 pub use blobs::hash_file;
 use durable::Durable;
+use index::OutputsIndex;
 
 /// The local tier: a directory of blobs and manifests, and the build's local concerns.
 pub struct LocalCache {
@@ -47,6 +49,7 @@ pub struct LocalCache {
     blobs: LocalBlobs,
     actions: LocalActions,
     durable: Durable,
+    outputs_index: OutputsIndex,
     journal: std::sync::Mutex<Option<File>>,
     /// Held (shared) for the life of a build so that gc cannot run underneath it.
     _build_lock: Option<File>,
@@ -143,6 +146,7 @@ impl LocalCache {
             blobs: LocalBlobs::new(&root),
             actions: LocalActions::new(&root),
             durable: Durable::new(&root)?,
+            outputs_index: OutputsIndex::new(&root),
             root,
             journal: std::sync::Mutex::new(None),
             _build_lock: None,
@@ -279,6 +283,7 @@ impl LocalCache {
     /// `bench cache verify` runs. Corrupt entries are set aside (their nodes rerun).
     pub fn verify_all(&self) -> VerifyReport {
         self.blobs.forget_all();
+        self.outputs_index.clear();
         let manifests: Vec<PathBuf> = self.all_manifests();
         let corrupt: Vec<(String, String)> = manifests
             .par_iter()
@@ -441,7 +446,16 @@ impl CacheBackend for LocalCache {
                 Ok(Lookup::Corrupt(why))
             }
             Some(Ok(m)) => match self.verify(&m) {
-                Ok(()) => Ok(Lookup::Hit(m)),
+                Ok(()) => {
+                    self.outputs_index.remember(
+                        &m,
+                        &self.manifest_path(key),
+                        self.blobs
+                            .racy_ns
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    );
+                    Ok(Lookup::Hit(m))
+                }
                 Err(why) => {
                     tracing::warn!(key, %why, "cache entry is corrupt; it will be recomputed");
                     self.quarantine(key, &why);
@@ -449,6 +463,25 @@ impl CacheBackend for LocalCache {
                 }
             },
         }
+    }
+
+    fn check(&self, key: &str) -> Result<Checked, CacheError> {
+        // The no-op path: the manifest's stat unchanged since it was read whole, and its
+        // outputs verified by their stats — no file read.
+        if let Some(e) = self.outputs_index.get(key)
+            && fs::metadata(self.manifest_path(key))
+                .is_ok_and(|m| blobs::Stat::of(&m) == e.manifest)
+            && e.outputs
+                .iter()
+                .all(|(d, s)| self.blobs.verify(d, *s).is_ok())
+        {
+            return Ok(Checked::Committed);
+        }
+        Ok(match self.lookup(key)? {
+            Lookup::Hit(_) => Checked::Committed,
+            Lookup::Miss => Checked::Missing,
+            Lookup::Corrupt(why) => Checked::Corrupt(why),
+        })
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -704,6 +737,7 @@ impl CacheBackend for LocalCache {
             }
         }
         if !policy.dry_run {
+            self.outputs_index.clear();
             // No build runs (we hold the exclusive lock): staging left by killed builds goes.
             if let Ok(rd) = fs::read_dir(self.root.join("tmp")) {
                 for e in rd.flatten() {
@@ -871,6 +905,28 @@ mod tests {
         assert_eq!(hashed(&c), 1, "changed within 2 s: hashed, not trusted");
         fs::write(c.blob(&m.outputs[0].digest), b"hellO world").unwrap();
         assert!(matches!(c.lookup(KEY).unwrap(), Lookup::Corrupt(_)));
+    }
+
+    #[test]
+    fn a_no_op_check_reads_no_manifest_but_a_changed_one_is_read_and_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCache::open(dir.path()).unwrap();
+        trusting(&c);
+        assert_eq!(c.check(KEY).unwrap(), Checked::Missing);
+        let s = c.stage(KEY, 1).unwrap();
+        fs::write(s.out_dir.join("r"), b"hello world").unwrap();
+        c.commit(s, info("l")).unwrap();
+        assert_eq!(c.check(KEY).unwrap(), Checked::Committed, "read whole once");
+        let again = LocalCache::open(dir.path()).unwrap();
+        trusting(&again);
+        // Unreadable content, same file: the index alone would say committed; the
+        // manifest's changed stat sends the check to a full read.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let path = again.manifest_path(KEY);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, vec![b' '; bytes.len()]).unwrap();
+        assert!(matches!(again.check(KEY).unwrap(), Checked::Corrupt(_)));
+        assert_eq!(again.check(KEY).unwrap(), Checked::Missing, "set aside");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench_cache::{CacheBackend, CommitInfo, FailureRecord, Lookup, Manifest};
+use bench_cache::{CacheBackend, Checked, CommitInfo, FailureRecord, Lookup, Manifest};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rayon::prelude::*;
@@ -187,37 +187,38 @@ struct Running {
     gpu_ids: Vec<u32>,
 }
 
+/// Checks which nodes are committed (every output verified, as cheaply as the cache can
+/// tell: no manifest is read on a no-op), in parallel.
 fn check(
     graph: &[SchedNode],
     cache: &dyn CacheBackend,
     events: &UnboundedSender<Event>,
-) -> (Vec<Option<Arc<Manifest>>>, usize) {
+) -> (Vec<bool>, usize) {
     let corrupt = std::sync::atomic::AtomicUsize::new(0);
     let found = graph
         .par_iter()
         .enumerate()
-        .map(|(i, n)| match cache.lookup(&n.key) {
-            Ok(Lookup::Hit(m)) => Some(Arc::new(m)),
-            Ok(Lookup::Miss) => None,
-            Ok(Lookup::Corrupt(why)) => {
+        .map(|(i, n)| match cache.check(&n.key) {
+            Ok(Checked::Committed) => true,
+            Ok(Checked::Missing) => false,
+            Ok(Checked::Corrupt(why)) => {
                 corrupt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = events.send(Event::Corrupt {
                     node: i,
                     key: n.key.clone(),
                     why,
                 });
-                None
+                false
             }
             Err(e) => {
                 tracing::warn!(key = %n.key, "cache lookup failed: {e}");
-                None
+                false
             }
         })
         .collect();
     (found, corrupt.into_inner())
 }
 
-/// Runs a build to completion (or until stopped) and says how it ended.
 /// Runs a build to completion (or until stopped) and says how it ended.
 pub async fn build(
     graph: &[SchedNode],
@@ -229,8 +230,10 @@ pub async fn build(
     mut control: UnboundedReceiver<Control>,
 ) -> BuildSummary {
     let t0 = Instant::now();
-    let (mut manifests, corrupt) = check(graph, cache.as_ref(), &events);
-    let committed: Vec<bool> = manifests.iter().map(Option::is_some).collect();
+    let (committed, corrupt) = check(graph, cache.as_ref(), &events);
+    // Manifests of the nodes committed by this build; those committed before are read
+    // when a node that needs them runs.
+    let mut manifests: Vec<Option<Arc<Manifest>>> = vec![None; graph.len()];
     let cached = committed.iter().filter(|c| **c).count();
     let mut state = RunState::new(graph, &committed, &opts.hosts);
     let _ = events.send(Event::Checked {
@@ -303,13 +306,13 @@ pub async fn build(
                     Pick::Launch { idx, host, gpu_ids } => {
                         let n = &graph[idx];
                         let cancel = CancellationToken::new();
-                        let inputs: Vec<(NodeKind, Arc<Manifest>)> = n
+                        let inputs: Vec<InputRef> = n
                             .inputs
                             .iter()
-                            .filter_map(|x| {
-                                manifests[*x as usize]
-                                    .clone()
-                                    .map(|m| (graph[*x as usize].kind, m))
+                            .map(|x| InputRef {
+                                kind: graph[*x as usize].kind,
+                                key: graph[*x as usize].key.clone(),
+                                manifest: manifests[*x as usize].clone(),
                             })
                             .collect();
                         let target = host.and_then(|h| opts.hosts.get(h)).map(|h| HostTarget {
@@ -456,6 +459,15 @@ fn abort_all(running: &HashMap<usize, Running>) {
     }
 }
 
+/// An input of a node about to run: its manifest when this build committed it, else its key
+/// (read when the node runs).
+#[derive(Clone)]
+struct InputRef {
+    kind: NodeKind,
+    key: String,
+    manifest: Option<Arc<Manifest>>,
+}
+
 struct NodeRun {
     idx: usize,
     target: Option<HostTarget>,
@@ -464,7 +476,7 @@ struct NodeRun {
     kind: NodeKind,
     label: String,
     params: serde_json::Value,
-    inputs: Vec<(NodeKind, Arc<Manifest>)>,
+    inputs: Vec<InputRef>,
     input_labels: Vec<(String, String)>,
     gpu_ids: Vec<u32>,
     cache: Arc<dyn CacheBackend>,
@@ -506,7 +518,20 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
         }
         let inputs = inputs_src
             .iter()
-            .map(|(kind, m)| {
+            .map(|i| {
+                let m = match &i.manifest {
+                    Some(m) => m.clone(),
+                    None => match cache.lookup(&i.key)? {
+                        Lookup::Hit(m) => Arc::new(m),
+                        _ => {
+                            return Err(bench_cache::CacheError::CorruptBlob {
+                                digest: i.key.clone(),
+                                why: "the input is no longer committed".into(),
+                            });
+                        }
+                    },
+                };
+                let kind = &i.kind;
                 let outputs = m
                     .outputs
                     .iter()
