@@ -103,6 +103,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Clean(a) => crate::docker::clean(a, sim),
         Command::SimImage(a) => crate::docker::sim_image(a),
         Command::ExecNode { spec } => {
+            // Dies with the build that started it; not at all if that build is gone.
+            if !bench_exec::executors::local::die_with_parent() {
+                return Ok(ExitCode::from(1));
+            }
             // A stopped attempt removes its engine containers before it exits.
             bench_docker::exit_cleanly_on_signals();
             Ok(ExitCode::from(
