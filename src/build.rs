@@ -13,10 +13,7 @@ use bench_exec::{BuildStatus, BuildSummary};
 use bench_plan::Plan;
 use bench_plan::dag::{fingerprint, inputs, label, params};
 
-use crate::cli::{
-    Actions, BuildArgs, CacheArgs, CacheCommand, ExecutorKind, GcArgs, NodeArgs, SpotNotice,
-    StatusArgs,
-};
+use crate::cli::{BuildArgs, CacheArgs, CacheCommand, GcArgs, NodeArgs, SpotNotice, StatusArgs};
 use crate::error::CliError;
 use crate::progress;
 use crate::render::thousands;
@@ -59,14 +56,8 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
             .unwrap_or_else(|| bench_driver::paths::default_db(Some(&a.sweep))),
         jobs: a.jobs,
         keep_going: a.keep_going,
-        actions: match a.actions {
-            Actions::Real => bench_node::Actions::Real,
-            Actions::Test => bench_node::Actions::Test,
-        },
-        executor: match a.executor {
-            ExecutorKind::Local => bench_exec::ExecutorKind::Local,
-            ExecutorKind::InProcess => bench_exec::ExecutorKind::InProcess,
-        },
+        actions: a.actions,
+        executor: a.executor,
         notice_window: a.notice_window,
         spot,
     };

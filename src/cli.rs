@@ -186,21 +186,16 @@ impl CacheDir {
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Actions {
-    /// The real work of each node kind.
-    Real,
-    /// A deterministic stand-in (each node hashes its inputs): rehearses the DAG, the cache
-    /// and the scheduler without engines or GPUs.
-    Test,
+fn actions() -> impl clap::builder::TypedValueParser<Value = bench_node::Actions> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["real", "test"])
+        .map(|s| bench_node::Actions::parse(&s).unwrap_or_default())
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ExecutorKind {
-    /// Each attempt in a child process (`bench exec-node`).
-    Local,
-    /// Each attempt on a thread of the build process.
-    InProcess,
+fn executor() -> impl clap::builder::TypedValueParser<Value = bench_exec::ExecutorKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(bench_exec::ExecutorKind::ALL.map(|k| k.name()))
+        .map(|s| bench_exec::ExecutorKind::parse(&s).unwrap_or(bench_exec::ExecutorKind::Local))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -229,14 +224,20 @@ pub struct BuildArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub cache: CacheDir,
-    #[arg(long, value_enum, default_value = "real")]
-    pub actions: Actions,
+    /// `real`: the work of each node kind; `test`: a deterministic stand-in (each node
+    /// hashes its inputs) that rehearses the DAG, the cache and the scheduler without
+    /// engines or GPUs.
+    #[arg(long, default_value = "real", value_parser = actions())]
+    pub actions: bench_node::Actions,
     /// The results store the build's results go into (default: .bench/results.duckdb
     /// beside the sweep).
     #[arg(long, env = "BENCH_RESULTS_DB")]
     pub db: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "local")]
-    pub executor: ExecutorKind,
+    /// Where attempts run: `local`, each in a child process (`bench exec-node`); light
+    /// kinds (validate, aggregate, optimize) run on a thread of the build either way;
+    /// `in-process`, every attempt on a thread of the build process.
+    #[arg(long, default_value = "local", value_parser = executor())]
+    pub executor: bench_exec::ExecutorKind,
     /// Poll a cloud metadata service for spot-interruption notices. SIGTERM always counts
     /// as a notice.
     #[arg(long, value_enum, default_value = "off")]

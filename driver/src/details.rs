@@ -12,7 +12,11 @@ use bench_sweep::ast::RuntimeKind;
 use petgraph::graph::NodeIndex;
 
 /// The plan, as the scheduler sees it, and the build it runs in.
-pub struct View<'a, 's, 'r>(pub &'a Plan<'s, 'r>, pub Option<BuildCtx>);
+pub struct View<'a, 's, 'r> {
+    pub plan: &'a Plan<'s, 'r>,
+    /// The build the nodes run in (none when only looking).
+    pub build: Option<BuildCtx>,
+}
 
 /// What containers of a build are labelled with.
 #[derive(Clone)]
@@ -29,7 +33,7 @@ const DEFAULT_READY_TIMEOUT_SECS: f64 = 15.0 * 60.0;
 
 impl NodeDetails for View<'_, '_, '_> {
     fn label(&self, i: usize) -> String {
-        let p = self.0;
+        let p = self.plan;
         label(
             &p.resolved,
             &p.expansion,
@@ -38,7 +42,7 @@ impl NodeDetails for View<'_, '_, '_> {
     }
 
     fn params(&self, i: usize) -> serde_json::Value {
-        let p = self.0;
+        let p = self.plan;
         params(
             &p.resolved,
             &p.expansion,
@@ -47,8 +51,8 @@ impl NodeDetails for View<'_, '_, '_> {
     }
 
     fn context(&self, i: usize) -> serde_json::Value {
-        let (r, x) = (&self.0.resolved, &self.0.expansion);
-        match self.0.graph[NodeIndex::new(i)].subject {
+        let (r, x) = (&self.plan.resolved, &self.plan.expansion);
+        match self.plan.graph[NodeIndex::new(i)].subject {
             Subject::Download { model } => {
                 let m = &r.models[model as usize];
                 let (revision, path) = match (&m.decl.source, r.model_pins.get(&m.decl.name.value))
@@ -65,7 +69,10 @@ impl NodeDetails for View<'_, '_, '_> {
                 serde_json::to_value(DownloadContext {
                     revision,
                     path,
-                    state_dir: self.1.as_ref().map(|b| crate::paths::models_dir(&b.dir)),
+                    state_dir: self
+                        .build
+                        .as_ref()
+                        .map(|b| crate::paths::models_dir(&b.dir)),
                     planned_facts: m.facts,
                 })
                 .unwrap_or_default()
@@ -98,7 +105,7 @@ impl NodeDetails for View<'_, '_, '_> {
                     simulated: r.simulated(c.engine, c.gpu),
                     dataset_path: w.dataset_path.clone(),
                     timeout_secs: None,
-                    container: match &self.1 {
+                    container: match &self.build {
                         Some(b) => {
                             let engine = &r.engines[c.engine as usize];
                             Some(ContainerContext {

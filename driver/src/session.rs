@@ -142,7 +142,10 @@ where
     };
     let last = crate::paths::summary_path(dir, &sweep.name.value);
     let graph = sched_nodes(plan);
-    let view = View(plan, Some(build_ctx));
+    let view = View {
+        plan,
+        build: Some(build_ctx),
+    };
     let exec = executors(req.executor)?;
     let cache: Arc<dyn CacheBackend> = Arc::new(cache);
     let rt = tokio::runtime::Builder::new_multi_thread()
