@@ -7,13 +7,14 @@
 //! it unchanged, as git's "racy clean" entries). `bench cache verify` re-hashes everything.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::append::AppendLog;
 use crate::blobs::BlobStore;
 use crate::{CacheError, OutputRef};
 
@@ -50,7 +51,7 @@ pub(crate) struct LocalBlobs {
     index_path: PathBuf,
     /// Blobs whose bytes were hashed, by digest, with the stat they had then.
     index: OnceLock<RwLock<HashMap<String, Stat>>>,
-    appender: Mutex<Option<File>>,
+    log: AppendLog,
     /// How recent a change makes a stat untrustworthy (2 s; tests shorten it).
     pub(crate) racy_ns: std::sync::atomic::AtomicI64,
     /// Blobs hashed by this process (for tests and figures).
@@ -80,7 +81,7 @@ impl LocalBlobs {
             root: root.join("blobs"),
             index_path: root.join("index").join("verified"),
             index: OnceLock::new(),
-            appender: Mutex::new(None),
+            log: AppendLog::new(root.join("index").join("verified")),
             racy_ns: std::sync::atomic::AtomicI64::new(2_000_000_000),
             hashed: std::sync::atomic::AtomicU64::new(0),
         }
@@ -133,29 +134,11 @@ impl LocalBlobs {
         if let Ok(mut m) = self.index().write() {
             m.insert(digest.to_string(), stat);
         }
-        let Ok(mut g) = self.appender.lock() else {
-            return;
-        };
-        if g.is_none() {
-            if let Some(dir) = self.index_path.parent() {
-                let _ = fs::create_dir_all(dir);
-            }
-            *g = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.index_path)
-                .ok();
-        }
-        if let Some(f) = g.as_mut() {
-            // A hint, not a proof: not fsynced; a lost line means one more hash.
-            let _ = f.write_all(
-                format!(
-                    "{digest} {} {} {} {}\n",
-                    stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino
-                )
-                .as_bytes(),
-            );
-        }
+        // A hint, not a proof: a lost line means one more hash.
+        self.log.append(&format!(
+            "{digest} {} {} {} {}",
+            stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino
+        ));
     }
 
     /// Hashes a blob whatever its stat says, and remembers it when it is right.
@@ -180,10 +163,7 @@ impl LocalBlobs {
         if let Ok(mut m) = self.index().write() {
             m.clear();
         }
-        let _ = fs::remove_file(&self.index_path);
-        if let Ok(mut g) = self.appender.lock() {
-            *g = None;
-        }
+        self.log.remove();
     }
 }
 

@@ -6,11 +6,12 @@
 //! one manifest read.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::fs;
 
+use std::path::{Path, PathBuf};
+use std::sync::{OnceLock, RwLock};
+
+use super::append::AppendLog;
 use super::blobs::Stat;
 use crate::Manifest;
 
@@ -23,7 +24,7 @@ pub(crate) struct Entry {
 pub(crate) struct OutputsIndex {
     path: PathBuf,
     map: OnceLock<RwLock<HashMap<String, Entry>>>,
-    appender: Mutex<Option<File>>,
+    log: AppendLog,
 }
 
 fn parse(line: &str) -> Option<(String, Entry)> {
@@ -50,7 +51,7 @@ impl OutputsIndex {
         Self {
             path: root.join("index").join("outputs"),
             map: OnceLock::new(),
-            appender: Mutex::new(None),
+            log: AppendLog::new(root.join("index").join("outputs")),
         }
     }
 
@@ -94,27 +95,10 @@ impl OutputsIndex {
         for (d, s) in &entry.outputs {
             line.push_str(&format!(" {d}:{s}"));
         }
-        line.push('\n');
         if let Ok(mut map) = self.map().write() {
             map.insert(m.key.clone(), entry);
         }
-        let Ok(mut g) = self.appender.lock() else {
-            return;
-        };
-        if g.is_none() {
-            if let Some(dir) = self.path.parent() {
-                let _ = fs::create_dir_all(dir);
-            }
-            *g = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .ok();
-        }
-        if let Some(f) = g.as_mut() {
-            // One write per line: O_APPEND keeps concurrent builds' lines whole.
-            let _ = f.write_all(line.as_bytes());
-        }
+        self.log.append(&line);
     }
 
     /// Forgets everything (after gc or a full verification).
@@ -122,10 +106,7 @@ impl OutputsIndex {
         if let Ok(mut m) = self.map().write() {
             m.clear();
         }
-        let _ = fs::remove_file(&self.path);
-        if let Ok(mut g) = self.appender.lock() {
-            *g = None;
-        }
+        self.log.remove();
     }
 }
 

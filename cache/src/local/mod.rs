@@ -19,6 +19,7 @@
 //! remote tier can wrap; the rest (staging, claims, logs, failures, labels, gc) is local.
 
 mod actions;
+mod append;
 mod blobs;
 mod durable;
 mod index;
@@ -50,7 +51,7 @@ pub struct LocalCache {
     actions: LocalActions,
     durable: Durable,
     outputs_index: OutputsIndex,
-    journal: std::sync::Mutex<Option<File>>,
+    journal: append::AppendLog,
     /// Held (shared) for the life of a build so that gc cannot run underneath it.
     _build_lock: Option<File>,
 }
@@ -147,8 +148,8 @@ impl LocalCache {
             actions: LocalActions::new(&root),
             durable: Durable::new(&root)?,
             outputs_index: OutputsIndex::new(&root),
+            journal: append::AppendLog::new(root.join("journal.log")),
             root,
-            journal: std::sync::Mutex::new(None),
             _build_lock: None,
         })
     }
@@ -333,20 +334,7 @@ impl LocalCache {
     }
 
     fn journal(&self, line: &str) {
-        let Ok(mut guard) = self.journal.lock() else {
-            return;
-        };
-        if guard.is_none() {
-            *guard = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.root.join("journal.log"))
-                .ok();
-        }
-        if let Some(f) = guard.as_mut() {
-            // One write per line: O_APPEND keeps concurrent builds' lines whole.
-            let _ = f.write_all(format!("{line}\n").as_bytes());
-        }
+        self.journal.append(line);
     }
 
     fn all_manifests(&self) -> Vec<PathBuf> {
