@@ -1,17 +1,12 @@
 //! `bench hosts`, `bench clean --containers`, `bench sim-image`.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bench_docker::gpus::Discovery;
 use bench_docker::hygiene;
-use bench_docker::images::ImageFile;
 use bench_docker::{DockerHost, Endpoint};
 use bench_driver::compile::{Loaded, Mode};
-use bench_driver::docker::{Owner, docker_endpoints, endpoint, owner};
+use bench_driver::docker::{Owner, docker_endpoints, host_reports, owner, sim_image_files};
 use bench_sweep::Sweep;
-use bench_sweep::ast::RuntimeKind;
-use serde::Serialize;
 
 use crate::cli::{CleanArgs, HostsArgs, SimImageArgs};
 use crate::error::CliError;
@@ -80,84 +75,8 @@ pub fn clean(a: CleanArgs, m: Mode) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct HostReport {
-    host: String,
-    runtime: &'static str,
-    gpu: String,
-    gpus: u32,
-    address: Option<String>,
-    reachable: Option<bool>,
-    discovery: Option<Discovery>,
-    problems: Vec<String>,
-}
-
 pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError> {
-    let mut reports = Vec::new();
-    for h in &sweep.hosts {
-        let runtime = if m.simulate {
-            RuntimeKind::Sim
-        } else {
-            h.runtime
-        };
-        let mut r = HostReport {
-            host: h.name.value.clone(),
-            runtime: runtime.name(),
-            gpu: h.gpu.value.clone(),
-            gpus: h.gpus,
-            address: None,
-            reachable: None,
-            discovery: None,
-            problems: Vec::new(),
-        };
-        match runtime {
-            RuntimeKind::Sim => {}
-            RuntimeKind::Endpoint => {
-                r.address = h.address.as_ref().map(|a| a.value.clone());
-            }
-            RuntimeKind::Process => r.discovery = Some(bench_docker::gpus::local()),
-            RuntimeKind::Docker => {
-                let ep = endpoint(h);
-                r.address = Some(ep.describe());
-                match DockerHost::connect(&ep) {
-                    Ok(host) => {
-                        r.reachable = Some(true);
-                        r.discovery = Some(host.gpus());
-                    }
-                    Err(e) => {
-                        r.reachable = Some(false);
-                        r.problems.push(e.message);
-                    }
-                }
-            }
-        }
-        if let Some(d) = &r.discovery
-            && !d.gpus.is_empty()
-        {
-            if (d.gpus.len() as u32) < h.gpus {
-                r.problems
-                    .push(format!("declares {} GPUs, {} found", h.gpus, d.gpus.len()));
-            }
-            let family = h.gpu.value.split('-').next().unwrap_or("").to_lowercase();
-            if h.gpu.value != "auto"
-                && !d
-                    .gpus
-                    .iter()
-                    .all(|g| g.name.to_lowercase().contains(&family))
-            {
-                r.problems.push(format!(
-                    "declares {}, found {}",
-                    h.gpu.value,
-                    d.gpus
-                        .iter()
-                        .map(|g| g.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        reports.push(r);
-    }
+    let reports = host_reports(sweep, m);
     if a.json {
         for r in &reports {
             println!(
@@ -219,49 +138,8 @@ pub fn hosts(a: HostsArgs, sweep: &Sweep, m: Mode) -> Result<ExitCode, CliError>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The shared libraries a program loads, from `ldd`.
-fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>, CliError> {
-    let out = std::process::Command::new("ldd")
-        .arg(program)
-        .output()
-        .map_err(|e| CliError::Other(format!("cannot run ldd: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("not a dynamic executable") || text.contains("statically linked") {
-        return Ok(Vec::new());
-    }
-    let mut libs = Vec::new();
-    for line in text.lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            libs.push(PathBuf::from(p));
-        }
-    }
-    Ok(libs)
-}
-
 pub fn sim_image(a: SimImageArgs) -> Result<ExitCode, CliError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Other(format!("cannot find this executable: {e}")))?;
-    let beside = exe.with_file_name("bench-sim-engine");
-    let (program, entrypoint) = match a.program {
-        Some(p) => (p, vec!["/bench-sim-engine".to_string()]),
-        None if beside.is_file() => (beside, vec!["/bench-sim-engine".to_string()]),
-        None => (exe, vec!["/bench".to_string(), "sim-engine".to_string()]),
-    };
-    let mut files = vec![ImageFile {
-        path_in_image: entrypoint[0].clone(),
-        source: program.clone(),
-    }];
-    for lib in shared_libraries(&program)? {
-        let real = std::fs::canonicalize(&lib).unwrap_or_else(|_| lib.clone());
-        files.push(ImageFile {
-            path_in_image: lib.display().to_string(),
-            source: real,
-        });
-    }
+    let (program, entrypoint, files) = sim_image_files(a.program)?;
     // The engine listens on all interfaces inside its container.
     let host = DockerHost::connect(&Endpoint::local()).map_err(|e| CliError::Other(e.message))?;
     println!(

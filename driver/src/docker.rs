@@ -1,15 +1,20 @@
-//! Docker hosts of a sweep: image digests for keys, whose containers are whose, and the
-//! reaping of dead builds' containers when a build starts.
+//! Hosts of a sweep: image digests for keys, whose containers are whose, the reaping of
+//! dead builds' containers when a build starts, what `bench hosts` reports, and what the
+//! sim engine's image holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use bench_docker::gpus::Discovery;
 use bench_docker::hygiene::{self, BenchContainer};
+use bench_docker::images::ImageFile;
 use bench_docker::{DockerHost, Endpoint};
 use bench_engines::EnginePlugin;
 use bench_sweep::Sweep;
 use bench_sweep::ast::{Host, RuntimeKind};
+use serde::Serialize;
 
+use crate::compile::Mode;
 use crate::error::{Error, Result};
 
 /// A Docker host of the sweep as bench-docker sees it.
@@ -153,4 +158,137 @@ pub fn reap_orphans(sweep: &Sweep) -> Result<Vec<String>> {
         }
     }
     Ok(removed)
+}
+
+/// What `bench hosts` says of one host.
+#[derive(Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub runtime: &'static str,
+    pub gpu: String,
+    pub gpus: u32,
+    pub address: Option<String>,
+    pub reachable: Option<bool>,
+    pub discovery: Option<Discovery>,
+    pub problems: Vec<String>,
+}
+
+/// Each host of a sweep: how its engines run, whether its Docker daemon answers, the GPUs
+/// found there, and how they differ from what the sweep declares.
+pub fn host_reports(sweep: &Sweep, m: Mode) -> Vec<HostReport> {
+    let mut reports = Vec::new();
+    for h in &sweep.hosts {
+        let runtime = if m.simulate {
+            RuntimeKind::Sim
+        } else {
+            h.runtime
+        };
+        let mut r = HostReport {
+            host: h.name.value.clone(),
+            runtime: runtime.name(),
+            gpu: h.gpu.value.clone(),
+            gpus: h.gpus,
+            address: None,
+            reachable: None,
+            discovery: None,
+            problems: Vec::new(),
+        };
+        match runtime {
+            RuntimeKind::Sim => {}
+            RuntimeKind::Endpoint => {
+                r.address = h.address.as_ref().map(|a| a.value.clone());
+            }
+            RuntimeKind::Process => r.discovery = Some(bench_docker::gpus::local()),
+            RuntimeKind::Docker => {
+                let ep = endpoint(h);
+                r.address = Some(ep.describe());
+                match DockerHost::connect(&ep) {
+                    Ok(host) => {
+                        r.reachable = Some(true);
+                        r.discovery = Some(host.gpus());
+                    }
+                    Err(e) => {
+                        r.reachable = Some(false);
+                        r.problems.push(e.message);
+                    }
+                }
+            }
+        }
+        if let Some(d) = &r.discovery
+            && !d.gpus.is_empty()
+        {
+            if (d.gpus.len() as u32) < h.gpus {
+                r.problems
+                    .push(format!("declares {} GPUs, {} found", h.gpus, d.gpus.len()));
+            }
+            let family = h.gpu.value.split('-').next().unwrap_or("").to_lowercase();
+            if h.gpu.value != "auto"
+                && !d
+                    .gpus
+                    .iter()
+                    .all(|g| g.name.to_lowercase().contains(&family))
+            {
+                r.problems.push(format!(
+                    "declares {}, found {}",
+                    h.gpu.value,
+                    d.gpus
+                        .iter()
+                        .map(|g| g.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        reports.push(r);
+    }
+    reports
+}
+
+/// The shared libraries a program loads, from `ldd`.
+fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
+    let out = std::process::Command::new("ldd")
+        .arg(program)
+        .output()
+        .map_err(|e| Error::Other(format!("cannot run ldd: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
+
+/// What the sim engine's image holds: the program (`given`, else `bench-sim-engine` beside
+/// this executable, else this executable as `bench sim-engine`) and the libraries it loads.
+/// Returns the program, the entrypoint and the files.
+pub fn sim_image_files(given: Option<PathBuf>) -> Result<(PathBuf, Vec<String>, Vec<ImageFile>)> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Other(format!("cannot find this executable: {e}")))?;
+    let beside = exe.with_file_name("bench-sim-engine");
+    let (program, entrypoint) = match given {
+        Some(p) => (p, vec!["/bench-sim-engine".to_string()]),
+        None if beside.is_file() => (beside, vec!["/bench-sim-engine".to_string()]),
+        None => (exe, vec!["/bench".to_string(), "sim-engine".to_string()]),
+    };
+    let mut files = vec![ImageFile {
+        path_in_image: entrypoint[0].clone(),
+        source: program.clone(),
+    }];
+    for lib in shared_libraries(&program)? {
+        let real = std::fs::canonicalize(&lib).unwrap_or_else(|_| lib.clone());
+        files.push(ImageFile {
+            path_in_image: lib.display().to_string(),
+            source: real,
+        });
+    }
+    Ok((program, entrypoint, files))
 }
