@@ -1,17 +1,16 @@
 //! `bench build`, `status`, `explain`, `logs`, `gc`, `cache`: the driver's answers, rendered.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench_cache::{CacheBackend, GcPolicy};
+use bench_driver::explain::Since;
 use bench_driver::paths::open_cache;
 use bench_driver::session::{BuildRequest, resuming};
 use bench_driver::status::find_node;
 use bench_exec::spot::Provider;
 use bench_exec::{BuildStatus, BuildSummary};
 use bench_plan::Plan;
-use bench_plan::dag::{fingerprint, inputs, label, params};
 
 use crate::cli::{BuildArgs, CacheArgs, CacheCommand, GcArgs, NodeArgs, SpotNotice, StatusArgs};
 use crate::error::CliError;
@@ -158,78 +157,67 @@ pub fn status(a: StatusArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
 
 pub fn explain(a: NodeArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
     let i = find_node(plan, &a.node)?;
-    let dir = a.cache.dir(Some(&a.sweep));
-    let cache = open_cache(&dir)?;
-    let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
-    let n = &g[i];
-    let l = label(r, x, &n.subject);
-    let p = params(r, x, &n.subject);
-    println!("{l}");
-    println!("  key          {}", n.key.hex());
+    let cache = open_cache(&a.cache.dir(Some(&a.sweep)))?;
+    let e = bench_driver::explain::explain(plan, &cache, i);
+    println!("{}", e.label);
+    println!("  key          {}", e.key);
     println!(
         "  kind         {} (version {}), key schema {}",
-        n.kind.name(),
-        n.kind.version(),
+        e.kind.name(),
+        e.kind.version(),
         bench_plan::KEY_SCHEMA_VERSION
     );
-    println!("  cache-version {}", r.sweep.cache_version);
-    let fp = fingerprint(r, x, &n.subject);
-    if !fp.is_empty() {
-        println!("  fingerprint  {fp}");
+    println!("  cache-version {}", e.cache_version);
+    if !e.fingerprint.is_empty() {
+        println!("  fingerprint  {}", e.fingerprint);
     }
     println!(
         "  params       {}",
-        serde_json::to_string_pretty(&p)
+        serde_json::to_string_pretty(&e.params)
             .unwrap_or_default()
             .replace('\n', "\n               ")
     );
-    let ins = inputs(g, i);
-    if !ins.is_empty() {
+    if !e.inputs.is_empty() {
         println!("  inputs");
-        for j in &ins {
-            println!("    {} {}", g[*j].key.short(), label(r, x, &g[*j].subject));
+        for (short, l) in &e.inputs {
+            println!("    {short} {l}");
         }
     }
-    let key = n.key.hex();
-    let why = bench_driver::status::why(plan, &cache, i, true);
-    println!("  status       {} ({})", why.status(), why.phrase());
-    if let Some(f) = cache.failure(&key) {
+    println!("  status       {} ({})", e.why.status(), e.why.phrase());
+    if let Some(f) = &e.last_failure {
         println!(
             "  last failure {} after {} attempt(s): {}",
             f.class, f.attempts, f.message
         );
     }
-    match cache.label(&r.sweep.name.value, &l) {
-        Some(rec) if rec.key != key => {
-            println!("  last committed key of this node: {}", &rec.key);
-            let mut d = Vec::new();
-            bench_driver::status::diff(&rec.params, &p, "", &mut d);
-            for (path, old, new) in &d {
+    match &e.since {
+        Since::Changed {
+            key,
+            params,
+            inputs,
+        } => {
+            println!("  last committed key of this node: {key}");
+            for (path, old, new) in params {
                 println!("    param {path}: {old} -> {new}");
             }
-            let now: BTreeMap<String, String> = ins
-                .iter()
-                .map(|j| (label(r, x, &g[*j].subject), g[*j].key.hex()))
-                .collect();
-            for (il, old) in &rec.inputs {
-                match now.get(il) {
-                    Some(new) if new != old => println!(
+            for (il, old, new) in inputs {
+                match new {
+                    Some(new) => println!(
                         "    input {il}: {} -> {}",
                         &old[..12.min(old.len())],
-                        &new[..12]
+                        &new[..12.min(new.len())]
                     ),
                     None => println!("    input {il}: removed"),
-                    _ => {}
                 }
             }
-            if d.is_empty() && rec.inputs.iter().all(|(il, old)| now.get(il) == Some(old)) {
+            if params.is_empty() && inputs.is_empty() {
                 println!(
                     "    params and inputs are equal: a version, fingerprint or cache-version changed"
                 );
             }
         }
-        Some(_) => println!("  committed with this key"),
-        None => println!("  never committed before"),
+        Since::Same => println!("  committed with this key"),
+        Since::Never => println!("  never committed before"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,50 +5,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bench_loadgen::{
-    DEFINITIONS, Dialect, Dist, Load, LoadConfig, Metrics, Prompt, Scoring, Slo, Stop, compute,
-    dataset, run,
+    DEFINITIONS, Dialect, Dist, Load, LoadConfig, Metrics, Slo, Stop, compute, dataset, run,
 };
 use serde_json::json;
 
 use crate::cli::{DialectArg, LoadArgs};
 use crate::error::CliError;
 use crate::render::thousands;
-
-fn prompts(a: &LoadArgs, count: usize) -> Result<Vec<Prompt>, CliError> {
-    let Some(spec) = &a.dataset else {
-        return Ok(dataset::random(
-            count,
-            a.input_len,
-            a.output_len,
-            a.spread,
-            a.seed,
-        ));
-    };
-    let err = |e: dataset::DatasetError| CliError::Other(e.to_string());
-    let (kind, rest) = spec.split_once(':').ok_or_else(|| {
-        CliError::Other(format!(
-            "--dataset {spec}: write KIND:PATH (jsonl, sharegpt, eval)"
-        ))
-    })?;
-    match kind {
-        "jsonl" => dataset::prompts_file(std::path::Path::new(rest), a.output_len).map_err(err),
-        "sharegpt" => {
-            dataset::sharegpt(std::path::Path::new(rest), Some(a.output_len)).map_err(err)
-        }
-        "eval" => {
-            let (path, scoring) = match rest.rsplit_once(':') {
-                Some((p, "exact-match")) => (p, Scoring::ExactMatch),
-                Some((p, "contains")) => (p, Scoring::Contains),
-                Some((p, "choice")) => (p, Scoring::Choice),
-                _ => (rest, Scoring::ExactMatch),
-            };
-            dataset::eval(std::path::Path::new(path), scoring, a.output_len).map_err(err)
-        }
-        other => Err(CliError::Other(format!(
-            "--dataset: unknown kind `{other}` (jsonl, sharegpt, eval)"
-        ))),
-    }
-}
 
 pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
     let dialect = match a.dialect {
@@ -75,7 +38,14 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
         Some(d) => Stop::Duration(d.as_secs_f64()),
         None => Stop::Requests(a.requests),
     };
-    let prompts = prompts(&a, (a.requests + a.warmup).clamp(1, 100_000) as usize)?;
+    let prompts = dataset::from_spec(
+        a.dataset.as_deref(),
+        (a.requests + a.warmup).clamp(1, 100_000) as usize,
+        a.input_len,
+        a.output_len,
+        a.spread,
+        a.seed,
+    )?;
     let cfg = LoadConfig {
         url: a.url.clone(),
         dialect,

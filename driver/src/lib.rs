@@ -14,6 +14,7 @@ pub mod compile;
 pub mod details;
 pub mod docker;
 pub mod error;
+pub mod explain;
 pub mod outputs;
 pub mod paths;
 pub mod pin;

@@ -18,7 +18,7 @@ use bench_cache::CacheBackend;
 use bench_node::outputs::{ModelInfo, names};
 
 use crate::error::{Error, Result};
-pub use crate::paths::models_dir as state_dir;
+use crate::paths::models_dir;
 
 /// The last commit each `id@revision` resolved to.
 #[derive(Default, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub fn pin(
     strict: bool,
     warnings: &mut Vec<Diag>,
 ) -> Result<BTreeMap<String, ModelPin>> {
-    let state = state_dir(cache_dir);
+    let state = models_dir(cache_dir);
     let mut pins = BTreeMap::new();
     let mut diags = Vec::new();
     let mut lookups: Vec<(&Model, String, String)> = Vec::new();

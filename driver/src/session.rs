@@ -211,11 +211,8 @@ where
         &last,
         serde_json::to_vec_pretty(&record).unwrap_or_default(),
     );
-    let ingested = (req.actions == Actions::Real).then(|| {
-        crate::paths::open_cache(dir)
-            .and_then(|c| crate::store::ingest(plan, &c, &req.db))
-            .map_err(|e| e.to_string())
-    });
+    let ingested = (req.actions == Actions::Real)
+        .then(|| crate::store::ingest(plan, cache.as_ref(), &req.db).map_err(|e| e.to_string()));
     Ok(BuildReport {
         summary,
         summary_path: last,

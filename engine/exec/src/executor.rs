@@ -26,6 +26,22 @@ pub struct Job {
     pub log: PathBuf,
 }
 
+impl Job {
+    /// The attempt's log, opened for appending (kept across attempts and retries).
+    pub fn open_log(&self) -> Result<std::fs::File, Failure> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| {
+                Failure::new(
+                    bench_node::FailureClass::Infrastructure,
+                    format!("cannot open log {}: {e}", self.log.display()),
+                )
+            })
+    }
+}
+
 /// The cache's side of an attempt that runs elsewhere.
 pub trait Transfer: Send + Sync {
     /// The verified bytes of an input blob.

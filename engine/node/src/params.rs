@@ -123,13 +123,42 @@ pub enum Api {
     Chat,
 }
 
-/// How eval answers are scored.
+/// How an eval answer is scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scoring {
+    /// The trimmed output equals the answer, ignoring case.
     ExactMatch,
+    /// The output contains the answer, ignoring case.
     Contains,
+    /// The first standalone letter A–J of the output is the answer's letter.
     Choice,
+}
+
+impl Scoring {
+    /// Whether `output` answers `expected`.
+    pub fn score(self, output: &str, expected: &str) -> bool {
+        let out = output.trim().to_lowercase();
+        let exp = expected.trim().to_lowercase();
+        match self {
+            Scoring::ExactMatch => out == exp,
+            Scoring::Contains => !exp.is_empty() && out.contains(&exp),
+            Scoring::Choice => {
+                // The first standalone capital letter A–J ("I" as a word is not a choice).
+                let letter = |s: &str| {
+                    s.split(|c: char| !c.is_ascii_alphanumeric())
+                        .find(|w| {
+                            w.len() == 1
+                                && w != &"I"
+                                && ('A'..='J').contains(&w.chars().next().unwrap_or(' '))
+                        })
+                        .map(String::from)
+                };
+                let got = letter(output.trim());
+                got.is_some() && got == letter(&expected.trim().to_uppercase())
+            }
+        }
+    }
 }
 
 /// A dataset: synthetic, or a file keyed by its content digest.

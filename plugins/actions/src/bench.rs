@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bench_catalog::memory::{DEFAULT_UTILIZATION, MemoryInput};
 use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
-use bench_loadgen::{Dialect, Load, LoadConfig, Prompt, Record, Scoring, Slo, Stop};
+use bench_loadgen::{Dialect, Load, LoadConfig, Prompt, Record, Slo, Stop};
 use bench_node::context::BenchContext;
 use bench_node::outputs::{ModelInfo, RunInfo};
 use bench_node::params::{
@@ -233,14 +233,7 @@ fn prompts(c: &Config, ctx: &BenchContext) -> Result<Vec<Prompt>, Failure> {
             file,
             scoring,
             output_len,
-        } => {
-            let scoring = match scoring {
-                bench_node::params::Scoring::Contains => Scoring::Contains,
-                bench_node::params::Scoring::Choice => Scoring::Choice,
-                bench_node::params::Scoring::ExactMatch => Scoring::ExactMatch,
-            };
-            bench_loadgen::dataset::eval(&checked(file)?, scoring, *output_len).map_err(err)?
-        }
+        } => bench_loadgen::dataset::eval(&checked(file)?, *scoring, *output_len).map_err(err)?,
     })
 }
 

@@ -18,48 +18,24 @@ impl Action for Setup {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
         let p: Params = job.params()?;
         let c: Context = job.context()?;
-        if c.endpoint {
-            println!(
-                "{} on {}: served by endpoint hosts, nothing to set up",
-                p.engine, p.gpu
-            );
-            return write_json(
-                job,
-                outputs::SETUP,
-                &serde_json::json!({ "engine": p.engine, "gpu": p.gpu, "endpoint": true }),
-            );
-        }
         if !c.docker.is_empty() {
             return docker(job, &p, &c.docker);
         }
-        if !c.simulated {
-            // Engines run as processes (`runtime="process"`): the program is the host's, found
-            // on its PATH when a bench attempt starts it there; nothing to make present here.
-            println!(
-                "{} on {}: runs as a process on its hosts, nothing to set up",
-                p.engine, p.gpu
-            );
-            return write_json(
-                job,
-                outputs::SETUP,
-                &serde_json::json!({
-                    "engine": p.engine,
-                    "image": p.image,
-                    "gpu": p.gpu,
-                    "process": true,
-                }),
-            );
-        }
-        println!("{} on {}: simulated, nothing to set up", p.engine, p.gpu);
+        // Engines that are already serving, simulated, or run as processes (the program is
+        // the host's, found on its PATH when a bench attempt starts it): nothing to make
+        // present here.
+        let (how, flag) = if c.endpoint {
+            ("served by endpoint hosts", "endpoint")
+        } else if c.simulated {
+            ("simulated", "simulated")
+        } else {
+            ("runs as a process on its hosts", "process")
+        };
+        println!("{} on {}: {how}, nothing to set up", p.engine, p.gpu);
         write_json(
             job,
             outputs::SETUP,
-            &serde_json::json!({
-                "engine": p.engine,
-                "image": p.image,
-                "gpu": p.gpu,
-                "simulated": true,
-            }),
+            &serde_json::json!({ "engine": p.engine, "image": p.image, "gpu": p.gpu, flag: true }),
         )
     }
 }

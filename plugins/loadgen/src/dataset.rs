@@ -9,45 +9,9 @@ use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How an eval answer is scored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scoring {
-    /// The trimmed output equals the answer, ignoring case.
-    ExactMatch,
-    /// The output contains the answer, ignoring case.
-    Contains,
-    /// The first standalone letter A–J of the output is the answer's letter.
-    Choice,
-}
-
-impl Scoring {
-    pub fn score(self, output: &str, expected: &str) -> bool {
-        let out = output.trim().to_lowercase();
-        let exp = expected.trim().to_lowercase();
-        match self {
-            Scoring::ExactMatch => out == exp,
-            Scoring::Contains => !exp.is_empty() && out.contains(&exp),
-            Scoring::Choice => {
-                // The first standalone capital letter A–J ("I" as a word is not a choice).
-                let letter = |s: &str| {
-                    s.split(|c: char| !c.is_ascii_alphanumeric())
-                        .find(|w| {
-                            w.len() == 1
-                                && w != &"I"
-                                && ('A'..='J').contains(&w.chars().next().unwrap_or(' '))
-                        })
-                        .map(String::from)
-                };
-                let got = letter(output.trim());
-                got.is_some() && got == letter(&expected.trim().to_uppercase())
-            }
-        }
-    }
-}
+pub use bench_node::params::Scoring;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prompt {
@@ -262,6 +226,41 @@ fn non_empty(v: Vec<Prompt>, path: &Path) -> Result<Vec<Prompt>, DatasetError> {
         })
     } else {
         Ok(v)
+    }
+}
+
+/// Prompts from a command-line dataset spec: `jsonl:PATH`, `sharegpt:PATH`,
+/// `eval:PATH[:exact-match|contains|choice]`; without one, `count` random prompts.
+pub fn from_spec(
+    spec: Option<&str>,
+    count: usize,
+    input_len: u32,
+    output_len: u32,
+    spread: f64,
+    seed: u64,
+) -> Result<Vec<Prompt>, String> {
+    let Some(spec) = spec else {
+        return Ok(random(count, input_len, output_len, spread, seed));
+    };
+    let err = |e: DatasetError| e.to_string();
+    let (kind, rest) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("--dataset {spec}: write KIND:PATH (jsonl, sharegpt, eval)"))?;
+    match kind {
+        "jsonl" => prompts_file(Path::new(rest), output_len).map_err(err),
+        "sharegpt" => sharegpt(Path::new(rest), Some(output_len)).map_err(err),
+        "eval" => {
+            let (path, scoring) = match rest.rsplit_once(':') {
+                Some((p, "exact-match")) => (p, Scoring::ExactMatch),
+                Some((p, "contains")) => (p, Scoring::Contains),
+                Some((p, "choice")) => (p, Scoring::Choice),
+                _ => (rest, Scoring::ExactMatch),
+            };
+            eval(Path::new(path), scoring, output_len).map_err(err)
+        }
+        other => Err(format!(
+            "--dataset: unknown kind `{other}` (jsonl, sharegpt, eval)"
+        )),
     }
 }
 

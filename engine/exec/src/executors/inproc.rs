@@ -27,16 +27,7 @@ impl Executor for InProcess {
             let spec = job.spec.clone();
             let lookup = self.actions;
             // The attempt's lines go to its log, as from a process of its own.
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&job.log)
-                .map_err(|e| {
-                    Failure::new(
-                        FailureClass::Infrastructure,
-                        format!("cannot open log {}: {e}", job.log.display()),
-                    )
-                })?;
+            let log = job.open_log()?;
             let work = tokio::task::spawn_blocking(move || {
                 bench_node::log::with_log(Box::new(std::io::BufWriter::new(log)), || {
                     let result = lookup(&spec).run(&spec);

@@ -50,16 +50,7 @@ impl Executor for LocalProcess {
         cancel: CancellationToken,
     ) -> ExecFuture<'a> {
         Box::pin(async move {
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&job.log)
-                .map_err(|e| {
-                    Failure::new(
-                        FailureClass::Infrastructure,
-                        format!("cannot open log {}: {e}", job.log.display()),
-                    )
-                })?;
+            let log = job.open_log()?;
             let log2 = log
                 .try_clone()
                 .map_err(|e| Failure::new(FailureClass::Infrastructure, e.to_string()))?;
