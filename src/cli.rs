@@ -35,6 +35,14 @@ pub struct Cli {
     /// image `bench sim-image` builds. Give it to `plan`, `status` and `explain` too.
     #[arg(long, global = true, conflicts_with = "simulate")]
     pub docker: bool,
+
+    /// Ask no hub or registry: model revisions and image digests are the last ones
+    /// remembered in the cache (also with HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
+
+    #[command(flatten)]
+    pub cache: CacheDir,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,14 +102,13 @@ pub enum Command {
     SimEngine(bench_sim::cli::SimArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum DialectArg {
-    /// OpenAI `/v1/completions`, streamed.
-    OpenaiCompletions,
-    /// OpenAI `/v1/chat/completions`, streamed.
-    OpenaiChat,
-    /// Text Generation Inference `/generate_stream`.
-    Tgi,
+/// `openai-completions` (`/v1/completions`), `openai-chat` (`/v1/chat/completions`), `tgi`
+/// (`/generate_stream`): each streamed.
+fn dialect() -> impl clap::builder::TypedValueParser<Value = bench_node::records::Dialect> {
+    use bench_node::records::Dialect;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Dialect::ALL.map(Dialect::name))
+        .map(|s| Dialect::parse(&s).unwrap_or(Dialect::OpenaiCompletions))
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,8 +117,9 @@ pub struct LoadArgs {
     /// Base URL of the server, e.g. http://127.0.0.1:8000.
     #[arg(long)]
     pub url: String,
-    #[arg(long, value_enum)]
-    pub dialect: DialectArg,
+    /// The server's API: openai-completions, openai-chat or tgi (each streamed).
+    #[arg(long, value_parser = dialect())]
+    pub dialect: bench_node::records::Dialect,
     /// Model name the server serves.
     #[arg(long)]
     pub model: String,
@@ -222,8 +230,6 @@ pub struct BuildArgs {
     /// Print only the summary and errors.
     #[arg(short, long)]
     pub quiet: bool,
-    #[command(flatten)]
-    pub cache: CacheDir,
     /// `real`: the work of each node kind; `test`: a deterministic stand-in (each node
     /// hashes its inputs) that rehearses the DAG, the cache and the scheduler without
     /// engines or GPUs.
@@ -325,8 +331,6 @@ pub struct ReportArgs {
     /// The Markdown summary (default: the HTML file with .md).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
-    #[command(flatten)]
-    pub cache: CacheDir,
 }
 
 #[derive(Debug, clap::Args)]
@@ -347,16 +351,6 @@ pub enum ExportFormat {
     Csv,
     /// Newline-delimited JSON.
     Json,
-}
-
-impl ExportFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Parquet => "parquet",
-            Self::Csv => "csv",
-            Self::Json => "json",
-        }
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -381,8 +375,6 @@ pub struct ExportArgs {
 pub struct ResultsArgs {
     /// The sweep file.
     pub sweep: PathBuf,
-    #[command(flatten)]
-    pub cache: CacheDir,
     /// Every row (default: the first 20).
     #[arg(long)]
     pub all: bool,
@@ -395,8 +387,6 @@ pub struct ResultsArgs {
 pub struct StatusArgs {
     /// The sweep file.
     pub sweep: PathBuf,
-    #[command(flatten)]
-    pub cache: CacheDir,
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
@@ -408,8 +398,6 @@ pub struct NodeArgs {
     pub sweep: PathBuf,
     /// A node: its label (as `bench plan --json` prints it) or a key prefix of 6+ hex digits.
     pub node: String,
-    #[command(flatten)]
-    pub cache: CacheDir,
 }
 
 #[derive(Debug, clap::Args)]
@@ -435,8 +423,6 @@ pub struct CleanArgs {
     /// Say what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
-    #[command(flatten)]
-    pub cache: CacheDir,
 }
 
 #[derive(Debug, clap::Args)]
@@ -463,16 +449,12 @@ pub struct GcArgs {
     /// Say what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
-    #[command(flatten)]
-    pub cache: CacheDir,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct CacheArgs {
     #[command(subcommand)]
     pub command: CacheCommand,
-    #[command(flatten)]
-    pub cache: CacheDir,
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,31 +473,9 @@ pub enum CacheCommand {
     },
 }
 
-/// `500MB`, `50GiB`, `1024`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("not a size: {s}"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0f64.powi(4),
-        u => {
-            return Err(format!(
-                "unknown unit `{u}` (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
-            ));
-        }
-    };
-    Ok((n * mult) as u64)
+/// `500MB`, `50GiB`, `1024` (KB, MB, … are powers of 1000; KiB, MiB, … of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64())
 }
 
 #[derive(Debug, clap::Args)]
@@ -526,8 +486,6 @@ pub struct PlanArgs {
     /// configuration as one JSON document.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub cache: CacheDir,
     /// List every pruned configuration with its reason, not only the count per reason.
     #[arg(long)]
     pub show_pruned: bool,

@@ -1,352 +1,288 @@
-//! The commands. Each reads its inputs, calls the libraries and renders the result.
+//! The commands: each reads its inputs, calls the driver, and writes the driver's answer
+//! (as text or JSON) to stdout; what happened along the way goes to stderr.
 
-use std::io::{BufWriter, Write};
+use std::collections::HashSet;
+use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use bench_cache::{CacheBackend, GcPolicy};
 use bench_driver::compile::{Loaded, Mode};
-use bench_driver::status::{Why, statuses};
-use bench_plan::{NodeKind, Plan, output};
-use bench_sweep::{Diag, Source};
+use bench_driver::paths::open_cache;
+use bench_driver::status::{find_node, statuses};
+use bench_driver::text;
+use bench_plan::{Plan, output};
 
-use crate::cli::{CacheDir, CheckArgs, Cli, Command, GraphArgs, GraphFormat, PlanArgs};
+use crate::cli::{CacheCommand, CacheDir, CheckArgs, Cli, Command, GcArgs, GraphFormat, PlanArgs};
 use crate::error::CliError;
-use crate::render::{diagnostic, thousands};
+use crate::render::diagnostics;
+
+/// Where answers go: stdout, buffered. A closed pipe surfaces as an error that `main` ends
+/// on quietly.
+pub fn stdout() -> BufWriter<StdoutLock<'static>> {
+    BufWriter::new(std::io::stdout().lock())
+}
+
+/// Writes a value as pretty JSON to stdout.
+pub fn json(v: &impl serde::Serialize) -> Result<(), CliError> {
+    let mut out = stdout();
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(out.flush()?)
+}
+
+/// Writes text to stdout with a writer from [`bench_driver::text`].
+pub fn show(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<ExitCode, CliError> {
+    let mut out = stdout();
+    f(&mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let sim = Mode {
+    let m = Mode {
         simulate: cli.simulate,
         docker: cli.docker,
+        offline: cli.offline,
     };
+    let c = &cli.cache;
     match cli.command {
-        Command::Plan(a) => plan(a, sim),
-        Command::Check(a) => check(a, sim),
-        Command::Graph(a) => graph(a, sim),
-        Command::Build(a) => {
-            if a.dry_run {
-                return plan(
-                    PlanArgs {
-                        sweep: a.sweep,
-                        json: false,
-                        show_pruned: false,
-                        cache: a.cache,
-                    },
-                    sim,
-                );
-            }
-            let path = a.sweep.clone();
-            with_plan(&path, sim, true, &a.cache.clone(), |p| {
-                crate::build::build(a, p)
-            })
-        }
-        Command::Status(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::build::status(a, p)
-            })
-        }
-        Command::Rank(a) => crate::rank::rank(a),
-        Command::Query(a) => crate::store::query(a),
-        Command::Report(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::results::report(a, p)
-            })
-        }
-        Command::Recommend(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &Default::default(), |p| {
-                crate::store::recommend(a, p)
-            })
-        }
-        Command::Export(a) => crate::store::export(a),
-        Command::Results(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::results::results(a, p)
-            })
-        }
-        Command::Explain(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::build::explain(a, p)
-            })
-        }
-        Command::Logs(a) => {
-            let path = a.sweep.clone();
-            with_plan(&path, sim, false, &a.cache.clone(), |p| {
-                crate::build::logs(a, p)
-            })
-        }
-        Command::Gc(a) => {
-            let keep = if a.sweeps.is_empty() {
-                None
-            } else {
-                let mut keep = std::collections::HashSet::new();
-                for s in &a.sweeps {
-                    with_plan(s, sim, false, &a.cache, |p| {
-                        keep.extend(p.graph.node_weights().map(|n| n.key.hex()));
-                        Ok(ExitCode::SUCCESS)
-                    })?;
-                }
-                Some(keep)
+        Command::Plan(a) => plan(a, m, c),
+        Command::Check(a) => check(a, m),
+        Command::Graph(a) => with_plan(&a.sweep, m, false, c, |p, _| {
+            let text = match a.format {
+                GraphFormat::Dot => output::dot(p),
+                GraphFormat::Mermaid => output::mermaid(p),
             };
-            crate::build::gc(a, keep)
-        }
-        Command::Cache(a) => crate::build::cache_cmd(a),
-        Command::Load(a) => crate::load::load(a),
-        Command::Hosts(a) => {
-            let path = a.sweep.clone();
-            let loaded = Loaded::read(&path, sim)?;
-            crate::docker::hosts(a, &loaded.parsed.sweep, sim)
-        }
-        Command::Clean(a) => crate::docker::clean(a, sim),
-        Command::SimImage(a) => crate::docker::sim_image(a),
-        Command::ExecNode { spec } => {
-            // Dies with the build that started it; not at all if that build is gone.
-            if !bench_exec::executors::local::die_with_parent() {
+            show(|out| out.write_all(text.as_bytes()))
+        }),
+        Command::Build(a) if a.dry_run => plan(
+            PlanArgs {
+                sweep: a.sweep,
+                json: false,
+                show_pruned: false,
+            },
+            m,
+            c,
+        ),
+        Command::Build(a) => with_plan(&a.sweep.clone(), m, true, c, |p, dir| {
+            crate::build::build(a, p, dir)
+        }),
+        Command::Status(a) => with_plan(&a.sweep, m, false, c, |p, dir| {
+            let report = bench_driver::status::status(p, &open_cache(dir)?);
+            if a.json {
+                json(&report).map(|_| ExitCode::SUCCESS)
+            } else {
+                show(|out| text::build::status(&report, out))
+            }
+        }),
+        Command::Explain(a) => with_plan(&a.sweep, m, false, c, |p, dir| {
+            let cache = open_cache(dir)?;
+            let e = bench_driver::explain::explain(p, &cache, find_node(p, &a.node)?);
+            show(|out| text::build::explain(&e, out))
+        }),
+        Command::Logs(a) => with_plan(&a.sweep, m, false, c, |p, dir| {
+            let i = find_node(p, &a.node)?;
+            let logs = open_cache(dir)?.logs(&p.graph[i].key.hex());
+            if logs.is_empty() {
+                let key = p.graph[i].key.short();
+                eprintln!("no logs for {key}: it never ran against {}", dir.display());
                 return Ok(ExitCode::from(1));
             }
-            // A stopped attempt removes its engine containers before it exits.
-            bench_docker::exit_cleanly_on_signals();
-            Ok(ExitCode::from(
-                bench_node::run_job(&spec, bench_actions::action_for).clamp(0, 255) as u8,
-            ))
+            show(|out| {
+                for path in logs {
+                    writeln!(out, "==> {} <==", path.display())?;
+                    match std::fs::read(&path) {
+                        Ok(t) => out.write_all(&t)?,
+                        Err(e) => writeln!(out, "(cannot read: {e})")?,
+                    }
+                }
+                Ok(())
+            })
+        }),
+        Command::Gc(a) => gc(a, m, c),
+        Command::Cache(a) => {
+            let dir = c.dir(None);
+            let cache = open_cache(&dir)?;
+            match a.command {
+                CacheCommand::Verify { json: j } => {
+                    let r = cache.verify_all();
+                    if j {
+                        json(&r)?;
+                    } else {
+                        show(|out| text::build::verify(&r, &dir, out))?;
+                    }
+                    Ok(ExitCode::from(u8::from(!r.corrupt.is_empty())))
+                }
+                CacheCommand::Stats { json: j } => {
+                    let s = cache.stats().map_err(|e| CliError::Other(e.to_string()))?;
+                    if j {
+                        json(&s).map(|_| ExitCode::SUCCESS)
+                    } else {
+                        show(|out| text::build::stats(&s, &dir, out))
+                    }
+                }
+            }
         }
-        Command::SimEngine(a) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| CliError::Other(format!("cannot start the runtime: {e}")))?;
-            rt.block_on(bench_sim::cli::run(a))
-                .map_err(CliError::Other)?;
+        Command::Results(a) => with_plan(&a.sweep.clone(), m, false, c, |p, dir| {
+            crate::results::results(a, p, dir)
+        }),
+        Command::Report(a) => with_plan(&a.sweep.clone(), m, false, c, |p, dir| {
+            crate::results::report(a, p, dir)
+        }),
+        Command::Recommend(a) => with_plan(&a.sweep.clone(), m, false, c, |p, _| {
+            crate::results::recommend(a, p)
+        }),
+        Command::Rank(a) => crate::results::rank(a),
+        Command::Query(a) => crate::results::query(a),
+        Command::Export(a) => crate::results::export(a),
+        Command::Load(a) => crate::load::load(a),
+        Command::Hosts(a) => {
+            let loaded = Loaded::read(&a.sweep, m)?;
+            let reports = bench_driver::docker::host_reports(&loaded.parsed.sweep, m);
+            if !a.json {
+                return show(|out| text::hosts::hosts(&reports, out));
+            }
+            let mut out = stdout();
+            for r in &reports {
+                serde_json::to_writer(&mut out, r).map_err(std::io::Error::from)?;
+                writeln!(out)?;
+            }
+            Ok(out.flush().map(|_| ExitCode::SUCCESS)?)
+        }
+        Command::Clean(a) => {
+            let eps = match &a.sweep {
+                Some(path) => {
+                    let eps = bench_driver::docker::docker_endpoints(
+                        &Loaded::read(path, m)?.parsed.sweep,
+                    );
+                    if eps.is_empty() {
+                        println!("{} has no Docker hosts", path.display());
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    eps
+                }
+                None => vec![bench_docker::Endpoint::local()],
+            };
+            let done =
+                bench_driver::docker::clean(eps, a.all, a.dry_run, &mut |l| println!("{l}"))?;
+            let verb = if a.dry_run {
+                "would be removed"
+            } else {
+                "removed"
+            };
+            println!("{} container(s) {verb}, {} kept", done.removed, done.kept);
             Ok(ExitCode::SUCCESS)
         }
+        Command::SimImage(a) => {
+            let id = bench_driver::docker::sim_image(&a.tag, a.program, &mut |l| println!("{l}"))?;
+            println!("built {} ({id})", a.tag);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ExecNode { spec } => Ok(ExitCode::from(bench_driver::attempt::exec_node(&spec))),
+        Command::SimEngine(a) => bench_sim::cli::serve(a)
+            .map(|_| ExitCode::SUCCESS)
+            .map_err(CliError::Other),
     }
 }
 
-/// Parses and plans a sweep, printing its warnings, and hands the plan to `f`.
+/// Parses and plans a sweep and hands the plan and its cache directory to `f`.
 fn with_plan(
     path: &Path,
     m: Mode,
     strict: bool,
-    cache: &crate::cli::CacheDir,
-    f: impl FnOnce(&Plan<'_, '_>) -> Result<ExitCode, CliError>,
+    cache: &CacheDir,
+    f: impl FnOnce(&Plan<'_, '_>, &Path) -> Result<ExitCode, CliError>,
 ) -> Result<ExitCode, CliError> {
     let loaded = Loaded::read(path, m)?;
     let dir = cache.dir(Some(path));
-    let plan = compile(&loaded, &dir, strict)?;
-    f(&plan)
-}
-
-fn print_warnings(ws: &[Diag]) {
-    for w in ws {
-        diagnostic(w);
-    }
+    f(&compile(&loaded, &dir, strict)?, &dir)
 }
 
 /// Plans a loaded sweep, printing the parser's and the planner's warnings and notes.
 fn compile<'a>(l: &'a Loaded, dir: &Path, strict: bool) -> Result<Plan<'a, 'a>, CliError> {
-    print_warnings(&l.parsed.warnings);
+    diagnostics(&l.parsed.warnings);
     let (plan, said) = l.plan(dir, strict)?;
     for n in &said.notes {
         eprintln!("warning: {n}");
     }
-    print_warnings(&said.warnings);
+    diagnostics(&said.warnings);
     Ok(plan)
 }
 
-fn plan(a: PlanArgs, sim: Mode) -> Result<ExitCode, CliError> {
-    let loaded = Loaded::read(&a.sweep, sim)?;
-    let dir = a.cache.dir(Some(&a.sweep));
-    let plan = compile(&loaded, &dir, false)?;
-    let source = &loaded.source;
+fn plan(a: PlanArgs, m: Mode, c: &CacheDir) -> Result<ExitCode, CliError> {
+    let dir = c.dir(Some(&a.sweep));
+    let loaded = Loaded::read(&a.sweep, m)?;
+    let p = compile(&loaded, &dir, false)?;
     let cache = if dir.join("layout").exists() {
         bench_cache::LocalCache::open(&dir).ok()
     } else {
         None
     };
-    let why = statuses(&plan, cache.as_ref());
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let io = |e: std::io::Error| CliError::Other(format!("cannot write output: {e}"));
+    let why = statuses(&p, cache.as_ref());
     if a.json {
-        write_json(&plan, &why, &mut out).map_err(io)?;
+        show(|out| text::plan::json(&p, &why, out))
     } else {
-        write_human(&plan, source, &why, a.show_pruned, &mut out).map_err(io)?;
+        show(|out| text::plan::human(&p, &loaded.source, &why, a.show_pruned, out))
     }
-    out.flush().map_err(io)?;
-    Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(plan: &Plan<'_, '_>, why: &[Why], out: &mut impl Write) -> std::io::Result<()> {
-    // Streamed: a large sweep has hundreds of thousands of nodes.
-    let summary = output::summary(plan);
-    out.write_all(b"{\"summary\":")?;
-    serde_json::to_writer(&mut *out, &summary)?;
-    out.write_all(b",\"nodes\":[")?;
-    for (n, i) in plan.graph.node_indices().enumerate() {
-        if n > 0 {
-            out.write_all(b",")?;
-        }
-        let w = &why[i.index()];
-        serde_json::to_writer(
-            &mut *out,
-            &output::node_json(plan, i, w.status(), w.phrase()),
-        )?;
-    }
-    out.write_all(b"],\"pruned\":[")?;
-    for (n, p) in output::pruned_json(plan).enumerate() {
-        if n > 0 {
-            out.write_all(b",")?;
-        }
-        serde_json::to_writer(&mut *out, &p)?;
-    }
-    out.write_all(b"]}\n")
-}
-
-fn write_human(
-    plan: &Plan<'_, '_>,
-    source: &Source,
-    why: &[Why],
-    show_pruned: bool,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let s = output::summary(plan);
-    writeln!(out, "sweep {}  ({})", s.sweep, source.name)?;
-    let mut matrix = format!("{} points", thousands(s.matrix_points));
-    if s.excluded > 0 || s.included > 0 {
-        matrix.push_str(&format!(
-            " ({} excluded, {} included)",
-            thousands(s.excluded),
-            thousands(s.included)
-        ));
-    }
-    writeln!(out, "  matrix      {matrix}")?;
-    writeln!(out, "  valid       {} configurations", thousands(s.valid))?;
-    writeln!(out, "  pruned      {} configurations", thousands(s.pruned))?;
-    let nodes = NodeKind::ALL
-        .iter()
-        .map(|k| {
-            format!(
-                "{} {}",
-                k.name(),
-                thousands(s.nodes.get(k).copied().unwrap_or(0))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" · ");
-    writeln!(
-        out,
-        "  nodes       {nodes}  ({} in all)",
-        thousands(s.total_nodes)
-    )?;
-    let mut counts: std::collections::BTreeMap<&'static str, usize> =
-        std::collections::BTreeMap::new();
-    for w in why {
-        *counts.entry(w.phrase()).or_default() += 1;
-    }
-    let cached = counts.remove("cached").unwrap_or(0);
-    let runs = counts
-        .iter()
-        .map(|(k, n)| format!("{} {k}", thousands(*n)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let runs = if runs.is_empty() {
-        String::new()
-    } else {
-        format!(" ({runs})")
-    };
-    writeln!(
-        out,
-        "  status      {} cached, {} will run{runs}",
-        thousands(cached),
-        thousands(s.total_nodes - cached)
-    )?;
-    if !s.pruned_by_reason.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "pruned, by reason:")?;
-        let width = thousands(s.pruned_by_reason[0].count).len();
-        for g in &s.pruned_by_reason {
-            writeln!(out, "  {:>width$}  {}", thousands(g.count), g.class)?;
-            writeln!(
-                out,
-                "  {:>width$}  e.g. {}: {}",
-                "", g.example, g.example_detail
-            )?;
-        }
-    }
-    if show_pruned && !plan.expansion.pruned.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "pruned configurations:")?;
-        for (c, why) in &plan.expansion.pruned {
-            writeln!(
-                out,
-                "  {}: {}",
-                bench_plan::dag::config_label(&plan.resolved, &plan.expansion, c),
-                why
-            )?;
-        }
-    } else if !s.pruned_by_reason.is_empty() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "(--show-pruned lists every pruned configuration; --json prints every node)"
-        )?;
-    }
-    Ok(())
-}
-
-fn check(a: CheckArgs, sim: Mode) -> Result<ExitCode, CliError> {
+fn check(a: CheckArgs, m: Mode) -> Result<ExitCode, CliError> {
     let mut failed = false;
     for path in &a.sweeps {
-        let result = Loaded::read(path, sim).and_then(|loaded| {
-            print_warnings(&loaded.parsed.warnings);
+        let result = Loaded::read(path, m).and_then(|loaded| {
+            diagnostics(&loaded.parsed.warnings);
             let plan = loaded.plan_offline()?;
-            print_warnings(&plan.warnings);
+            diagnostics(&plan.warnings);
+            let warnings = loaded.parsed.warnings.len() + plan.warnings.len();
             Ok((
-                loaded.parsed.warnings.len() + plan.warnings.len(),
+                warnings,
                 plan.expansion.valid.len(),
                 plan.graph.node_count(),
             ))
         });
         match result {
-            Ok((warnings, configs, nodes)) => {
-                if a.deny_warnings && warnings > 0 {
-                    eprintln!("{}: {warnings} warning(s), denied", path.display());
-                    failed = true;
-                } else {
-                    println!(
-                        "{}: ok, {} configurations, {} nodes",
-                        path.display(),
-                        thousands(configs),
-                        thousands(nodes)
-                    );
-                }
+            Ok((warnings, _, _)) if a.deny_warnings && warnings > 0 => {
+                eprintln!("{}: {warnings} warning(s), denied", path.display());
+                failed = true;
             }
+            Ok((_, configs, nodes)) => println!(
+                "{}: ok, {} configurations, {} nodes",
+                path.display(),
+                text::thousands(configs),
+                text::thousands(nodes)
+            ),
             Err(e) => {
                 crate::render::error(&e);
                 failed = true;
             }
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
-fn graph(a: GraphArgs, sim: Mode) -> Result<ExitCode, CliError> {
-    let loaded = Loaded::read(&a.sweep, sim)?;
-    let dir = CacheDir::default().dir(Some(&a.sweep));
-    let plan = compile(&loaded, &dir, false)?;
-    let text = match a.format {
-        GraphFormat::Dot => output::dot(&plan),
-        GraphFormat::Mermaid => output::mermaid(&plan),
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .map_err(|e| CliError::Other(format!("cannot write output: {e}")))?;
-    Ok(ExitCode::SUCCESS)
+fn gc(a: GcArgs, m: Mode, c: &CacheDir) -> Result<ExitCode, CliError> {
+    let mut keep = None;
+    for s in &a.sweeps {
+        let keys: &mut HashSet<String> = keep.get_or_insert_default();
+        with_plan(s, m, false, c, |p, _| {
+            keys.extend(p.graph.node_weights().map(|n| n.key.hex()));
+            Ok(ExitCode::SUCCESS)
+        })?;
+    }
+    if keep.is_none() && a.older_than.is_none() && a.max_size.is_none() {
+        return Err(CliError::Other(
+            "say what to keep: sweeps whose entries stay, --older-than or --max-size".into(),
+        ));
+    }
+    let dir = c.dir(a.sweeps.first().map(|p| p.as_path()));
+    let report = open_cache(&dir)?
+        .gc(&GcPolicy {
+            keep,
+            older_than: a.older_than,
+            max_bytes: a.max_size,
+            dry_run: a.dry_run,
+        })
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    show(|out| text::build::gc(&report, a.dry_run, &dir, out))
 }

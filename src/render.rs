@@ -1,4 +1,4 @@
-//! Presentation: diagnostics with source snippets, numbers for people, logging setup.
+//! Presentation that stays in the binary: diagnostics with source snippets, errors, logging.
 
 use std::io::IsTerminal;
 
@@ -40,6 +40,13 @@ pub fn diagnostic(d: &dyn Diagnostic) {
     }
 }
 
+/// Renders warnings (or any diagnostics) to stderr.
+pub fn diagnostics<D: Diagnostic>(ds: &[D]) {
+    for d in ds {
+        diagnostic(d);
+    }
+}
+
 /// Renders a command's failure.
 pub fn error(e: &CliError) {
     match e {
@@ -49,32 +56,6 @@ pub fn error(e: &CliError) {
             }
             eprintln!("error: {s}");
         }
-        CliError::Other(msg) => eprintln!("error: {msg}"),
-    }
-}
-
-/// `12345` → `12,345`.
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
+        e => eprintln!("error: {e}"),
     }
 }

@@ -1,145 +1,39 @@
-//! `bench results` and `bench report`, and the table printed after `bench build`.
+//! `bench results`, `report`, `recommend`, `rank`, `query` and `export`: what was measured.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bench_driver::results::{Results, collect};
+use bench_analysis::{Criterion, Method, Normalization};
+use bench_driver::paths::{default_db, existing_cache, open_cache};
+use bench_driver::rank::{rank_columns, read_columns};
+use bench_driver::results::collect;
+use bench_driver::store::{existing, open};
+use bench_driver::text;
 use bench_plan::Plan;
 
-use crate::cli::{ReportArgs, ResultsArgs};
+use crate::cli::{
+    ExportArgs, NormArg, QueryArgs, RankArgs, RankFormat, RankMethod, RecommendArgs, ReportArgs,
+    ResultsArgs,
+};
+use crate::commands::{json, show};
 use crate::error::CliError;
 
-fn fmt(v: Option<&f64>, prec: usize) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.prec$}"),
-        _ => "—".into(),
-    }
+fn other(e: impl ToString) -> CliError {
+    CliError::Other(e.to_string())
 }
 
-/// Prints the table: at most `limit` rows (all with `None`).
-pub fn print(res: &Results, limit: Option<usize>) {
-    if res.rows.is_empty() {
-        println!(
-            "no results yet for {}: `bench build` runs the sweep",
-            res.sweep
-        );
-        return;
-    }
-    let simulated = res.rows.iter().any(|r| r.aggregate.simulated);
-    println!(
-        "\nresults of {}{} — latencies in ms (pooled over repeats), throughput the mean over repeats",
-        res.sweep,
-        if simulated {
-            " (SIMULATED engines)"
-        } else {
-            ""
-        }
-    );
-    let width = res
-        .rows
-        .iter()
-        .take(limit.unwrap_or(usize::MAX))
-        .map(|r| r.label.chars().count())
-        .max()
-        .unwrap_or(10)
-        .clamp(10, 90);
-    println!(
-        "{:>4}  {:<width$}  {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8}",
-        "rank",
-        "configuration / load",
-        "TTFT p50",
-        "TTFT p95",
-        "TPOT p50",
-        "E2E p95",
-        "out tok/s",
-        "goodput",
-        "$/Mtok"
-    );
-    let shown = limit.unwrap_or(usize::MAX);
-    for row in res.rows.iter().take(shown) {
-        let m = &row.aggregate.metrics;
-        let rank = match row.rank {
-            Some(r) => format!("{r}"),
-            None if !row.feasible => "✗".into(),
-            None => "".into(),
-        };
-        let thr = match row.aggregate.ci.get("output-throughput") {
-            Some(c) if c.n > 1 => format!("{:.0}±{:.0}", c.mean, (c.high - c.mean).abs()),
-            _ => fmt(m.get("output-throughput"), 0),
-        };
-        println!(
-            "{rank:>4}  {:<width$}  {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8}",
-            row.label,
-            fmt(m.get("ttft-p50"), 2),
-            fmt(m.get("ttft-p95"), 2),
-            fmt(m.get("tpot-p50"), 2),
-            fmt(m.get("e2e-p95"), 1),
-            thr,
-            fmt(m.get("goodput"), 2),
-            fmt(m.get("cost-per-mtok"), 3),
-        );
-        if !row.feasible {
-            for why in &row.reasons {
-                println!("{:>4}  {:<width$}  ✗ {why}", "", "");
-            }
-        }
-    }
-    if res.rows.len() > shown {
-        println!(
-            "      … {} more (`bench results SWEEP --all`)",
-            res.rows.len() - shown
-        );
-    }
-    if res.missing > 0 {
-        println!(
-            "      {} configuration/load points not built yet",
-            res.missing
-        );
-    }
-    if let Some(o) = &res.recommendations {
-        let objectives: Vec<String> = o.objectives.iter().map(ToString::to_string).collect();
-        println!(
-            "ranked by {} ({}): {}",
-            o.method,
-            o.normalization,
-            objectives.join(", ")
-        );
-        for n in &o.notes {
-            println!("note: {n}");
-        }
-    }
-}
-
-pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
-    let dir = a.cache.dir(Some(&a.sweep));
-    let cache = bench_driver::paths::existing_cache(&dir, &a.sweep)?;
-    let res = collect(plan, &cache);
+pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
+    let res = collect(plan, &existing_cache(dir, &a.sweep)?);
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&res).map_err(|e| CliError::Other(e.to_string()))?
-        );
+        json(&res).map(|_| ExitCode::SUCCESS)
     } else {
-        print(&res, if a.all { None } else { Some(20) });
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// After a build: the table, when there is anything to show.
-pub fn after_build(plan: &Plan<'_, '_>, cache_dir: &Path) {
-    if let Ok(cache) = bench_driver::paths::open_cache(cache_dir) {
-        let res = collect(plan, &cache);
-        if !res.rows.is_empty() {
-            print(&res, Some(20));
-        }
+        show(|out| text::results::table(&res, (!a.all).then_some(20), out))
     }
 }
 
 /// `bench report`: the HTML report and its Markdown summary, written.
-pub fn report(a: ReportArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
-    let dir = a.cache.dir(Some(&a.sweep));
-    let cache = bench_driver::paths::open_cache(&dir)?;
-    let res = collect(plan, &cache);
+pub fn report(a: ReportArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
+    let res = collect(plan, &open_cache(dir)?);
     if res.rows.is_empty() {
         return Err(CliError::Other(format!(
             "no results for {} yet: `bench build {}` runs it",
@@ -147,18 +41,81 @@ pub fn report(a: ReportArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> 
             a.sweep.display()
         )));
     }
-    let out = a
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("report.html"));
-    std::fs::write(&out, bench_driver::report::html(&res))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", out.display())))?;
-    let md = a
-        .markdown
-        .clone()
-        .unwrap_or_else(|| out.with_extension("md"));
-    std::fs::write(&md, bench_driver::report::markdown(&res))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", md.display())))?;
-    eprintln!("wrote {} and {}", out.display(), md.display());
+    let html = a.output.unwrap_or_else(|| PathBuf::from("report.html"));
+    let md = a.markdown.unwrap_or_else(|| html.with_extension("md"));
+    for (path, text) in [
+        (&html, bench_driver::report::html(&res)),
+        (&md, bench_driver::report::markdown(&res)),
+    ] {
+        std::fs::write(path, text)
+            .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
+    }
+    eprintln!("wrote {} and {}", html.display(), md.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench recommend`: the stored results of a sweep ranked by a profile or given weights.
+pub fn recommend(a: RecommendArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliError> {
+    let db = a.db.clone().unwrap_or_else(|| default_db(Some(&a.sweep)));
+    let weights: Vec<_> = a
+        .weights
+        .iter()
+        .map(|c| (c.name.clone(), c.sense, c.weight))
+        .collect();
+    let r = bench_driver::recommend::recommend(plan, &db, &a.sweep, &weights, a.profile)?;
+    for n in &r.notes {
+        eprintln!("note: {n}");
+    }
+    show(|out| text::tables::recommend(&r, a.top.unwrap_or(r.top), out))
+}
+
+/// `bench rank`: the rows of any table ranked by the given criteria.
+pub fn rank(a: RankArgs) -> Result<ExitCode, CliError> {
+    let names: Vec<&str> = a.criteria.iter().map(|c| c.name.as_str()).collect();
+    let cols = read_columns(&a.input, &names)?;
+    let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let criteria: Vec<Criterion> = a
+        .criteria
+        .iter()
+        .map(|c| Criterion {
+            sense: c.sense,
+            weight: c.weight,
+        })
+        .collect();
+    let norm = match a.normalization {
+        NormArg::Minmax => Normalization::MinMax,
+        NormArg::Vector => Normalization::Vector,
+    };
+    let method = match a.method {
+        RankMethod::Topsis => Method::Topsis,
+        RankMethod::Pareto => Method::Pareto,
+        RankMethod::Combined => Method::Combined,
+    };
+    let rows = rank_columns(&refs, &criteria, method, norm)?;
+    match a.format {
+        RankFormat::Json => json(&rows).map(|_| ExitCode::SUCCESS),
+        RankFormat::Table => show(|out| text::tables::rank(&rows, &names, &cols, out)),
+    }
+}
+
+/// `bench query`: SQL over the results store.
+pub fn query(a: QueryArgs) -> Result<ExitCode, CliError> {
+    let db = a.db.unwrap_or_else(|| default_db(None));
+    let t = existing(&db, "SWEEP")?.query(&a.sql).map_err(other)?;
+    if a.json {
+        return json(&t.json_rows()).map(|_| ExitCode::SUCCESS);
+    }
+    show(|out| text::tables::query(&t, out))?;
+    eprintln!("({} rows)", t.rows.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench export`: a table or a query to Parquet, CSV or JSON lines.
+pub fn export(a: ExportArgs) -> Result<ExitCode, CliError> {
+    let store = open(&a.db.unwrap_or_else(|| default_db(None)))?;
+    let what = a.sql.as_deref().unwrap_or(&a.table);
+    let format = format!("{:?}", a.format).to_lowercase();
+    store.export(what, &format, &a.output).map_err(other)?;
+    eprintln!("wrote {}", a.output.display());
     Ok(ExitCode::SUCCESS)
 }

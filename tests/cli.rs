@@ -120,6 +120,64 @@ fn check_fails_with_file_line_column_and_a_hint() {
 }
 
 #[test]
+fn check_reports_every_error_at_once() {
+    // A negative batch size (the parser's) and an unknown engine (the planner's): both.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.kdl");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sweeps/demo.kdl"))
+        .unwrap()
+        .replace("batch-size 8 32", "batch-size -8 32");
+    let engine = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("engine "))
+        .unwrap()
+        .to_string();
+    let text = text.replacen(&engine, "        engine \"tgx\"", 1);
+    std::fs::write(&path, &text).unwrap();
+    let out = bench()
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown engine `tgx`"), "{err}");
+    assert!(err.contains("-8"), "{err}");
+    assert!(
+        err.contains("2 errors in") || err.contains("3 errors in"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // `bench rank … | head -1`: the reader goes away after one line of a long table.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("big.csv");
+    let mut text = String::from("a,b\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{},{}\n", i % 97, i % 89));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["rank", "--input"])
+        .arg(&csv)
+        .args(["--criteria", "a:max,b:min"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.contains("rank"), "{first}");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
 fn warnings_are_printed_and_can_be_denied() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warn.kdl");
@@ -242,6 +300,14 @@ fn load_prints_metrics_and_json_with_definitions() {
             "{text}"
         );
         assert!(text.contains("TTFT"), "{text}");
+        // The dialect as the user wrote it, not a Rust name.
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .contains(&format!("  {dialect}  ")),
+            "{text}"
+        );
     }
     let out = bench()
         .args(base)
@@ -257,8 +323,11 @@ fn load_prints_metrics_and_json_with_definitions() {
         .output()
         .unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Late under a loaded machine, never early: the tight bound is the load generator's
+    // fidelity test's, which runs alone and compares with a raw client.
     let ttft = doc["metrics"]["ttft"]["mean"].as_f64().unwrap();
-    assert!((19.5..22.0).contains(&ttft), "{ttft}");
+    assert!((19.5..60.0).contains(&ttft), "{ttft}");
+    assert_eq!(doc["dialect"], "openai-chat");
     assert_eq!(doc["metrics"]["output_tokens"], 24 * 8);
     assert!(
         doc["definitions"]["tpot"]
@@ -339,7 +408,8 @@ fn rank_reproduces_hwang_and_yoon() {
         let s = r["score"].as_f64().unwrap();
         assert_eq!(format!("{s:.6}"), format!("{:.6}", want[i]), "row {i}");
         assert_eq!(r["rank"], ranks[i]);
-        assert!(r["front"].is_u64());
+        // TOPSIS alone sorts no fronts.
+        assert!(r["front"].is_null(), "{r}");
     }
 
     // The same table as Parquet (written by DuckDB through `bench export`) ranks the same.

@@ -18,6 +18,9 @@ pub struct Mode {
     pub simulate: bool,
     /// `--docker`: every host is the local Docker Engine.
     pub docker: bool,
+    /// `--offline` (or `HF_HUB_OFFLINE=1`): no hub or registry is asked; remembered
+    /// answers stand in.
+    pub offline: bool,
 }
 
 /// Reads a sweep file into a [`Source`], naming the file in the error.
@@ -76,12 +79,19 @@ pub struct Said {
 impl Loaded {
     pub fn read(path: &Path, mode: Mode) -> Result<Self> {
         let source = read_source(path)?;
-        let parsed = parse(&source, mode)?;
+        let registry = bench_engines::builtin();
+        // A sweep in error is reported whole: the planner's errors in names too.
+        let parsed = parse(&source, mode).map_err(|e| match e {
+            Error::Sweep(e) => {
+                bench_plan::all_errors(e, &source, &registry, &options(path, mode)).into()
+            }
+            e => e,
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             source,
             parsed,
-            registry: bench_engines::builtin(),
+            registry,
             mode,
         })
     }
@@ -107,9 +117,15 @@ fn compile<'a>(l: &'a Loaded, cache_dir: &Path, strict: bool) -> Result<(Plan<'a
     let (parsed, source, registry) = (&l.parsed, &l.source, &l.registry[..]);
     let mut said = Said::default();
     let mut opts = options(&l.path, l.mode);
+    let offline = l.mode.offline || bench_models::hub::HubConfig::from_env().offline;
     if !l.mode.simulate {
-        opts.image_digests =
-            crate::docker::resolve_images(&parsed.sweep, registry, &mut said.notes);
+        opts.image_digests = crate::docker::resolve_images(
+            &parsed.sweep,
+            registry,
+            offline,
+            &crate::paths::answers_dir(cache_dir).join("images.json"),
+            &mut said.notes,
+        );
     }
     let mut plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
     // Models whose weights are fetched are keyed by what they are exactly: pin them and
@@ -123,6 +139,7 @@ fn compile<'a>(l: &'a Loaded, cache_dir: &Path, strict: bool) -> Result<(Plan<'a
             cache_dir,
             source,
             strict,
+            offline,
             &mut said.warnings,
         )?;
         plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::compile::Mode;
 use crate::error::{Error, Result};
+use crate::remember::{Answers, LOOKUP_TIMEOUT};
 
 /// A Docker host of the sweep as bench-docker sees it.
 pub fn endpoint(h: &Host) -> Endpoint {
@@ -41,11 +42,16 @@ pub fn docker_endpoints(sweep: &Sweep) -> Vec<Endpoint> {
 }
 
 /// The digest each engine image has on the sweep's Docker hosts, for the setup nodes'
-/// keys. An unreachable host or a missing image is warned about and left unresolved: the
-/// setup node then pulls the image or fails saying why.
+/// keys: the host's own image, else the registry's (not asked `offline`). Every host and
+/// image is asked at once and for at most [`LOOKUP_TIMEOUT`] in all; answers are
+/// remembered in `answers_file`, and the last one stands in (with a note) for a question
+/// not answered now. An image with no answer at all is left unresolved: the setup node
+/// then pulls it or fails saying why.
 pub fn resolve_images(
     sweep: &Sweep,
     registry: &[Box<dyn EnginePlugin>],
+    offline: bool,
+    answers_file: &Path,
     notes: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let eps = docker_endpoints(sweep);
@@ -53,7 +59,7 @@ pub fn resolve_images(
     if eps.is_empty() {
         return out;
     }
-    let images: Vec<String> = sweep
+    let mut images: Vec<String> = sweep
         .matrix
         .engine
         .iter()
@@ -66,46 +72,97 @@ pub fn resolve_images(
             ))
         })
         .collect();
+    images.sort();
+    images.dedup();
+    // One thread per host and image: a host that does not answer, or a registry that
+    // drops packets, holds up nothing but its own question.
+    let (tx, rx) = std::sync::mpsc::channel();
     for ep in &eps {
-        let host = match DockerHost::connect(ep) {
-            Ok(h) => h,
-            Err(e) => {
-                notes.push(format!(
-                    "{}; engine images there are not resolved to digests, so the plan \
-                     cannot tell which benches are cached",
-                    e.message
-                ));
-                continue;
-            }
-        };
         for image in &images {
-            if out.contains_key(image) {
-                continue;
+            let (tx, ep, image) = (tx.clone(), ep.clone(), image.clone());
+            std::thread::spawn(move || {
+                let answer = image_digest(&ep, &image, offline);
+                let _ = tx.send((ep.describe(), image, answer));
+            });
+        }
+    }
+    drop(tx);
+    let mut answers = Answers::load(answers_file);
+    let deadline = std::time::Instant::now() + LOOKUP_TIMEOUT;
+    let mut asked = eps.len() * images.len();
+    while asked > 0 {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok((host, image, answer)) = rx.recv_timeout(wait) else {
+            break;
+        };
+        asked -= 1;
+        match answer {
+            Ok(digest) => {
+                answers.put(format!("{host} {image}"), digest.clone());
+                out.entry(image).or_insert(digest);
             }
-            match host.image(image) {
-                Ok(Some(i)) => {
-                    out.insert(image.clone(), i.digest().to_string());
-                }
-                Ok(None) => match host.registry_digest(image) {
-                    Ok(d) => {
-                        out.insert(image.clone(), d);
-                    }
-                    Err(_) => notes.push(format!(
-                        "{image} is not on {} and no registry answers for it: its \
-                         setup node will fail unless it is built or loaded there{}",
-                        ep.describe(),
-                        if image.starts_with("bench/sim-engine") {
-                            " (`bench sim-image` builds it)"
-                        } else {
-                            ""
-                        }
-                    )),
-                },
-                Err(e) => notes.push(e.message),
-            }
+            Err(why) => notes.push(why),
+        }
+    }
+    if asked > 0 {
+        notes.push(format!(
+            "{asked} image lookup(s) gave no answer within {} s: going on without them",
+            LOOKUP_TIMEOUT.as_secs()
+        ));
+    }
+    answers.save(answers_file);
+    for image in &images {
+        if out.contains_key(image) {
+            continue;
+        }
+        let last = eps
+            .iter()
+            .find_map(|ep| answers.get(&format!("{} {image}", ep.describe())));
+        if let Some(a) = last {
+            notes.push(format!(
+                "{image}: using the digest it had {} ago ({})",
+                a.age(),
+                a.value
+            ));
+            out.insert(image.clone(), a.value.clone());
         }
     }
     out
+}
+
+/// One image's digest on one host: the host's copy, else the registry's.
+fn image_digest(ep: &Endpoint, image: &str, offline: bool) -> std::result::Result<String, String> {
+    let host = DockerHost::connect(ep).map_err(|e| {
+        format!(
+            "{}; engine images there are not resolved to digests, so the plan cannot tell \
+             which benches are cached",
+            e.message
+        )
+    })?;
+    match host.image(image) {
+        Ok(Some(i)) => return Ok(i.digest().to_string()),
+        Ok(None) => {}
+        Err(e) => return Err(e.message),
+    }
+    let hint = if image.starts_with("bench/sim-engine") {
+        " (`bench sim-image` builds it)"
+    } else {
+        ""
+    };
+    if offline {
+        return Err(format!(
+            "{image} is not on {} and --offline asks no registry: its setup node will fail \
+             unless it is built or loaded there{hint}",
+            ep.describe()
+        ));
+    }
+    host.registry_digest(image).map_err(|_| {
+        format!(
+            "{image} is not on {} and no registry answers for it: its setup node will fail \
+             unless it is built or loaded there{hint}",
+            ep.describe()
+        )
+    })
 }
 
 /// Whose a container is.
@@ -158,6 +215,93 @@ pub fn reap_orphans(sweep: &Sweep) -> Result<Vec<String>> {
         }
     }
     Ok(removed)
+}
+
+/// What `bench clean --containers` did: how many containers it removed (or would), and
+/// how many it kept.
+pub struct Cleaned {
+    pub removed: usize,
+    pub kept: usize,
+}
+
+/// Removes bench's containers on the given Docker hosts whose builds are gone (with `all`,
+/// also those started from another machine's cache), saying a line for each container.
+pub fn clean(
+    eps: Vec<Endpoint>,
+    all: bool,
+    dry_run: bool,
+    say: &mut dyn FnMut(String),
+) -> Result<Cleaned> {
+    let me = hygiene::hostname();
+    let mut done = Cleaned {
+        removed: 0,
+        kept: 0,
+    };
+    for ep in eps {
+        let host = DockerHost::connect(&ep).map_err(|e| Error::Other(e.message))?;
+        for c in host
+            .bench_containers()
+            .map_err(|e| Error::Other(e.message))?
+        {
+            let o = owner(&c, &me);
+            let what = format!(
+                "{} on {} ({}, {}, build {})",
+                c.name,
+                ep.describe(),
+                c.state,
+                c.label(hygiene::LABEL),
+                c.label(hygiene::BUILD)
+            );
+            if o == Owner::Live || (o == Owner::Foreign && !all) {
+                done.kept += 1;
+                say(format!(
+                    "kept    {what}: {}",
+                    match o {
+                        Owner::Live => "its build is running",
+                        _ => "started from another machine's cache (--all removes it)",
+                    }
+                ));
+                continue;
+            }
+            if dry_run {
+                say(format!("would remove {what}"));
+            } else {
+                host.remove_container(&c.id)
+                    .map_err(|e| Error::Other(e.message))?;
+                say(format!("removed {what}"));
+            }
+            done.removed += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Builds the sim engine's image (see [`sim_image_files`]) on the local Docker daemon,
+/// saying each step; returns the image id.
+pub fn sim_image(
+    tag: &str,
+    program: Option<PathBuf>,
+    say: &mut dyn FnMut(String),
+) -> Result<String> {
+    let (program, entrypoint, files) = sim_image_files(program)?;
+    // The engine listens on all interfaces inside its container.
+    let host = DockerHost::connect(&Endpoint::local()).map_err(|e| Error::Other(e.message))?;
+    say(format!(
+        "building {tag} from {} ({} files) on {}",
+        program.display(),
+        files.len(),
+        host.endpoint.describe()
+    ));
+    let image = host
+        .build_scratch_image(
+            tag,
+            &files,
+            &entrypoint,
+            &[("org.opencontainers.image.title", "bench sim engine")],
+            &mut |line| say(format!("  {line}")),
+        )
+        .map_err(|e| Error::Other(e.message))?;
+    Ok(image.id)
 }
 
 /// What `bench hosts` says of one host.

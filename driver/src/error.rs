@@ -7,6 +7,9 @@ pub enum Error {
     Sweep(#[from] bench_sweep::SweepError),
     #[error("{0}")]
     Other(String),
+    /// Writing the answer failed (a closed pipe: `bench rank … | head`).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 impl From<String> for Error {

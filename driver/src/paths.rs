@@ -32,6 +32,11 @@ pub fn models_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("models")
 }
 
+/// Where answers from the network are remembered (see [`crate::remember`]).
+pub fn answers_dir(cache_dir: &Path) -> PathBuf {
+    models_dir(cache_dir)
+}
+
 /// Where a build's summary goes: the next build reads it to say it is resuming.
 pub fn summary_path(cache: &Path, sweep: &str) -> PathBuf {
     let safe: String = sweep

@@ -12,58 +12,13 @@ use bench_models::hub::{self, HubConfig};
 use bench_plan::{ModelPin, Plan, Subject};
 use bench_sweep::ast::{Model, ModelSource};
 use bench_sweep::{Diag, Source, SweepError};
-use serde::{Deserialize, Serialize};
 
 use bench_cache::CacheBackend;
 use bench_node::outputs::{ModelInfo, names};
 
 use crate::error::{Error, Result};
 use crate::paths::models_dir;
-
-/// The last commit each `id@revision` resolved to.
-#[derive(Default, Serialize, Deserialize)]
-struct Refs {
-    refs: BTreeMap<String, Resolution>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Resolution {
-    commit: String,
-    /// Unix seconds.
-    at: u64,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-impl Refs {
-    fn path(state: &Path) -> PathBuf {
-        state.join("refs.json")
-    }
-
-    fn load(state: &Path) -> Self {
-        std::fs::read(Self::path(state))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    fn save(&self, state: &Path) {
-        let p = Self::path(state);
-        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-        let ok = std::fs::create_dir_all(state).is_ok()
-            && serde_json::to_vec_pretty(self)
-                .ok()
-                .is_some_and(|b| std::fs::write(&tmp, b).is_ok())
-            && std::fs::rename(&tmp, &p).is_ok();
-        if !ok {
-            tracing::warn!("cannot record model revisions in {}", p.display());
-        }
-    }
-}
+use crate::remember::{Answers, LOOKUP_TIMEOUT};
 
 /// The models of a plan whose downloads fetch weights (the rest need no pin).
 pub fn needing_weights<'s>(plan: &Plan<'s, '_>) -> Vec<&'s Model> {
@@ -78,7 +33,24 @@ pub fn needing_weights<'s>(plan: &Plan<'s, '_>) -> Vec<&'s Model> {
     out
 }
 
-/// Pins every model in `models`. Hub lookups run together; an unknown model, revision or
+/// What a revision names now, or `Unreachable` when the hub does not answer within
+/// [`LOOKUP_TIMEOUT`]: a plan does not wait on a network that drops packets.
+async fn resolve(
+    cfg: &HubConfig,
+    id: &str,
+    rev: &str,
+) -> std::result::Result<hub::Snapshot, hub::HubError> {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, hub::resolve(cfg, id, rev)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(hub::HubError::Unreachable {
+            endpoint: cfg.endpoint.clone(),
+            message: format!("no answer within {} s", LOOKUP_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+/// Pins every model in `models`. Hub lookups run together (none with `offline`, each
+/// bounded by [`LOOKUP_TIMEOUT`]); an unknown model, revision or
 /// a gated one without a token is an error at the model's line in the sweep. When the hub
 /// cannot be reached, the last resolution in the cache is used (with a warning); with none,
 /// `strict` (a build) makes it an error, otherwise (a look at the plan) the model stays
@@ -89,6 +61,7 @@ pub fn pin(
     cache_dir: &Path,
     source: &Source,
     strict: bool,
+    offline: bool,
     warnings: &mut Vec<Diag>,
 ) -> Result<BTreeMap<String, ModelPin>> {
     let state = models_dir(cache_dir);
@@ -131,18 +104,20 @@ pub fn pin(
         }
     }
     if !lookups.is_empty() {
-        let cfg = HubConfig::from_env();
+        let mut cfg = HubConfig::from_env();
+        cfg.offline |= offline;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
         let answers = rt.block_on(futures::future::join_all(
-            lookups
-                .iter()
-                .map(|(_, id, rev)| hub::resolve(&cfg, id, rev)),
+            lookups.iter().map(|(_, id, rev)| resolve(&cfg, id, rev)),
         ));
-        let mut refs = Refs::load(&state);
-        let mut changed = false;
+        // A name lookup that timed out still holds a blocking thread (getaddrinfo waits out
+        // the resolver's own timeouts): leave it behind rather than wait for it.
+        rt.shutdown_background();
+        let refs_file = state.join("refs.json");
+        let mut refs = Answers::load(&refs_file);
         let mut from_cache: Vec<String> = Vec::new();
         let mut unpinned: Vec<String> = Vec::new();
         let mut offline_why: Option<(String, miette::SourceSpan)> = None;
@@ -150,29 +125,18 @@ pub fn pin(
             let k = format!("{id}@{rev}");
             match answer {
                 Ok(snap) => {
-                    if refs.refs.get(&k).is_none_or(|r| r.commit != snap.commit) {
-                        changed = true;
-                    }
-                    refs.refs.insert(
-                        k,
-                        Resolution {
-                            commit: snap.commit.clone(),
-                            at: now(),
-                        },
-                    );
+                    refs.put(k, snap.commit.clone());
                     pins.insert(m.name.value.clone(), ModelPin::Commit(snap.commit));
                 }
-                Err(e) if e.is_offline() => match refs.refs.get(&k) {
+                Err(e) if e.is_offline() => match refs.get(&k) {
                     Some(r) => {
-                        let age = humantime::format_duration(std::time::Duration::from_secs(
-                            now().saturating_sub(r.at),
-                        ));
                         offline_why.get_or_insert((e.to_string(), m.name.span));
                         from_cache.push(format!(
-                            "using commit {} that `{rev}` of {id} named {age} ago",
-                            &r.commit
+                            "using commit {} that `{rev}` of {id} named {} ago",
+                            r.value,
+                            r.age()
                         ));
-                        pins.insert(m.name.value.clone(), ModelPin::Commit(r.commit.clone()));
+                        pins.insert(m.name.value.clone(), ModelPin::Commit(r.value.clone()));
                     }
                     None if !strict => {
                         offline_why.get_or_insert((e.to_string(), m.name.span));
@@ -193,9 +157,7 @@ pub fn pin(
                 ),
             }
         }
-        if changed {
-            refs.save(&state);
-        }
+        refs.save(&refs_file);
         if let Some((why, span)) = offline_why {
             let mut lines = from_cache;
             if !unpinned.is_empty() {

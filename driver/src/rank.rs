@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use bench_analysis::{Criterion, Method, Normalization, Sense, ranks, recommend};
+use bench_analysis::{Criterion, Method, Normalization, Sense, ranks, recommend_by};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -134,14 +134,14 @@ pub fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
 }
 
 /// Ranks columns in the one recommendation order ([`bench_analysis::ranks`]); scores are
-/// reported for the TOPSIS-based methods, fronts and crowding for all.
+/// reported for the TOPSIS-based methods, fronts and crowding for those that sort fronts.
 pub fn rank_columns(
     cols: &[&[f64]],
     criteria: &[Criterion],
     method: Method,
     normalization: Normalization,
 ) -> Result<Vec<RankedRow>> {
-    let recs = recommend(cols, criteria, normalization, &[])
+    let recs = recommend_by(method, cols, criteria, normalization, &[])
         .map_err(|e| Error::Other(format!("cannot rank: {e}")))?;
     let ranks = ranks(method, &recs);
     Ok(recs

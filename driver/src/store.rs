@@ -6,7 +6,7 @@ use bench_cache::{CacheBackend, Lookup};
 use bench_node::outputs::{AggregateOutput, OptimizeOutput, RunInfo, Validation, names as outputs};
 use bench_plan::dag::{inputs, label};
 use bench_plan::{NodeKind, Plan, Subject};
-use bench_results::{Axes, Store, cell};
+use bench_results::{Axes, Store};
 use petgraph::graph::NodeIndex;
 
 use crate::error::{Error, Result};
@@ -127,25 +127,4 @@ pub fn ingest(plan: &Plan<'_, '_>, cache: &dyn CacheBackend, db: &Path) -> Resul
         added += done as usize;
     }
     Ok(added)
-}
-
-/// A DuckDB value as JSON.
-pub fn json_cell(v: &bench_results::duckdb::types::Value) -> serde_json::Value {
-    use bench_results::duckdb::types::Value as V;
-    match v {
-        V::Null => serde_json::Value::Null,
-        V::Boolean(b) => (*b).into(),
-        V::TinyInt(x) => (*x).into(),
-        V::SmallInt(x) => (*x).into(),
-        V::Int(x) => (*x).into(),
-        V::BigInt(x) => (*x).into(),
-        V::UTinyInt(x) => (*x).into(),
-        V::USmallInt(x) => (*x).into(),
-        V::UInt(x) => (*x).into(),
-        V::UBigInt(x) => (*x).into(),
-        V::Float(x) => (*x as f64).into(),
-        V::Double(x) => (*x).into(),
-        V::Text(s) => s.clone().into(),
-        other => cell(other).into(),
-    }
 }

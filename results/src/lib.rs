@@ -72,6 +72,11 @@ pub enum StoreError {
         found: i64,
         want: i64,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Maps DuckDB errors to a [`StoreError`] naming the file.
@@ -444,12 +449,63 @@ impl Store {
         let fmt = match format {
             "parquet" => "(FORMAT parquet)",
             "csv" => "(FORMAT csv, HEADER true)",
-            _ => "(FORMAT json)",
+            // Newline-delimited JSON, written here (DuckDB's json extension is not bundled).
+            _ => return self.export_json(&source, to),
         };
         let target = to.display().to_string().replace('\'', "''");
         self.conn
             .execute_batch(&format!("COPY {source} TO '{target}' {fmt}"))
             .map_err(|e| self.err(e))
+    }
+}
+
+impl Store {
+    fn export_json(&self, source: &str, to: &Path) -> Result<(), StoreError> {
+        use std::io::Write;
+        let t = self.query(&format!("SELECT * FROM {source}"))?;
+        let wrote = |source| StoreError::Write {
+            path: to.to_path_buf(),
+            source,
+        };
+        let mut out = std::io::BufWriter::new(std::fs::File::create(to).map_err(wrote)?);
+        for row in t.json_rows() {
+            writeln!(out, "{}", serde_json::Value::Object(row)).map_err(wrote)?;
+        }
+        out.flush().map_err(wrote)
+    }
+}
+
+impl Table {
+    /// Each row as a JSON object, column name to value.
+    pub fn json_rows(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let row = |r: &Vec<Value>| {
+            self.columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| (c.clone(), json_cell(v)))
+                .collect()
+        };
+        self.rows.iter().map(row).collect()
+    }
+}
+
+/// A DuckDB value as JSON.
+pub fn json_cell(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Boolean(b) => (*b).into(),
+        Value::TinyInt(x) => (*x).into(),
+        Value::SmallInt(x) => (*x).into(),
+        Value::Int(x) => (*x).into(),
+        Value::BigInt(x) => (*x).into(),
+        Value::UTinyInt(x) => (*x).into(),
+        Value::USmallInt(x) => (*x).into(),
+        Value::UInt(x) => (*x).into(),
+        Value::UBigInt(x) => (*x).into(),
+        Value::Float(x) => (*x as f64).into(),
+        Value::Double(x) => (*x).into(),
+        Value::Text(s) => s.clone().into(),
+        other => cell(other).into(),
     }
 }
 

@@ -19,12 +19,18 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    pub const ALL: [Dialect; 3] = [Self::OpenaiCompletions, Self::OpenaiChat, Self::Tgi];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "openai-completions" => Some(Self::OpenaiCompletions),
-            "openai-chat" => Some(Self::OpenaiChat),
-            "tgi" => Some(Self::Tgi),
-            _ => None,
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// The name as users write it (`openai-completions`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenaiCompletions => "openai-completions",
+            Self::OpenaiChat => "openai-chat",
+            Self::Tgi => "tgi",
         }
     }
 
@@ -222,3 +228,25 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("goodput", "requests meeting every SLO / duration (req/s)"),
     ("accuracy", "fraction of eval answers scored correct"),
 ];
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn dialect_names_are_the_ones_users_write() {
+        for d in Dialect::ALL {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.name());
+            assert_eq!(Dialect::parse(d.name()), Some(d));
+            assert_eq!(d.to_string(), d.name());
+        }
+        assert_eq!(Dialect::OpenaiCompletions.name(), "openai-completions");
+        assert_eq!(Dialect::parse("OpenaiCompletions"), None);
+    }
+}

@@ -183,6 +183,46 @@ fn matrix_points(r: &Resolved<'_, '_>) -> u128 {
         * args
 }
 
+/// Every error of a sweep that does not parse cleanly: the parser's, and the planner's on
+/// the names the parser could read (an unknown engine is reported next to a negative batch
+/// size, not after it is fixed). `e` is what the parser said.
+pub fn all_errors(
+    e: SweepError,
+    source: &Source,
+    registry: &[Box<dyn EnginePlugin>],
+    opts: &PlanOptions,
+) -> SweepError {
+    let (Some(sweep), _) = bench_sweep::parse_lenient(source) else {
+        return e;
+    };
+    let mut d = Diags::default();
+    resolve::resolve(
+        &sweep,
+        registry,
+        opts.base_dir.as_deref(),
+        opts.simulate,
+        &opts.model_facts,
+        &mut d,
+    );
+    let mut more: Vec<Diag> = d
+        .into_vec()
+        .into_iter()
+        // Names only: what a value in error left out of the sweep cannot cascade into them.
+        .filter(|x| {
+            x.is_error()
+                && (x.code.starts_with("plan::unknown-")
+                    || x.code.starts_with("plan::undefined-")
+                    || x.code == "plan::duplicate-model"
+                    || x.code == "plan::dataset")
+        })
+        .collect();
+    source.attach(&mut more);
+    let mut e = e;
+    e.diags.extend(more);
+    e.diags.sort_by_key(|x| x.span.offset());
+    e
+}
+
 fn fail(source: &Source, d: Diags) -> SweepError {
     let mut diags = d.into_vec();
     source.attach(&mut diags);

@@ -412,3 +412,26 @@ fn a_missing_dataset_file_is_an_error_and_its_content_keys_the_bench() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn every_error_is_reported_at_once() {
+    // A value the parser rejects (a negative batch size) and a name only the planner knows
+    // is wrong (engine `tgx`): both, in the order of the file.
+    let text = sweep(
+        r#"engine "tgx"
+        gpu "H100"
+        batch-size -8"#,
+        "",
+    );
+    let source = bench_sweep::Source::new("t.kdl", text);
+    let e = bench_sweep::parse(&source).expect_err("a negative batch size is an error");
+    assert!(e.diags.iter().all(|d| d.code != "plan::unknown-engine"));
+    let registry = bench_engines::builtin();
+    let all = bench_plan::all_errors(e, &source, &registry, &bench_plan::PlanOptions::default());
+    let codes: Vec<&str> = all.diags.iter().map(|d| d.code).collect();
+    let engine = codes.iter().position(|c| *c == "plan::unknown-engine");
+    assert!(engine.is_some(), "{codes:?}");
+    assert!(codes.len() >= 2, "{codes:?}");
+    let offsets: Vec<usize> = all.diags.iter().map(|d| d.span.offset()).collect();
+    assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
+}

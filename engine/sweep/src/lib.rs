@@ -52,18 +52,25 @@ pub struct Parsed {
 
 /// Parses a sweep. On error, every error found (and the warnings) are returned at once.
 pub fn parse(source: &Source) -> Result<Parsed, SweepError> {
-    let mut d = Diags::default();
-    let sweep = parse::parse_document(&source.text, &mut d);
-    let mut diags = d.into_vec();
-    source.attach(&mut diags);
-    match sweep {
-        Some(sweep) if !diags.iter().any(Diag::is_error) => Ok(Parsed {
+    match parse_lenient(source) {
+        (Some(sweep), diags) if !diags.iter().any(Diag::is_error) => Ok(Parsed {
             sweep,
             warnings: diags,
         }),
-        _ => Err(SweepError {
+        (_, diags) => Err(SweepError {
             file: source.name.clone(),
             diags,
         }),
     }
+}
+
+/// Parses as far as the text allows: the sweep whenever its structure could be read (a
+/// value in error is left out of it), and every diagnostic. For reporting every error at
+/// once; a sweep with errors is never planned.
+pub fn parse_lenient(source: &Source) -> (Option<Sweep>, Vec<Diag>) {
+    let mut d = Diags::default();
+    let sweep = parse::parse_document(&source.text, &mut d);
+    let mut diags = d.into_vec();
+    source.attach(&mut diags);
+    (sweep, diags)
 }

@@ -129,3 +129,12 @@ pub async fn run(a: SimArgs) -> Result<(), String> {
         _ = term.recv() => Ok(()),
     }
 }
+
+/// [`run`] on a runtime of its own, for callers that have none (`bench sim-engine`).
+pub fn serve(a: SimArgs) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(run(a))
+}

@@ -256,13 +256,14 @@ mod tests {
         let mut rxs = Vec::new();
         for _ in 0..n {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let t0 = Instant::now();
             assert!(e.submit(Submit {
                 prompt_tokens: prompt,
                 max_tokens: out,
                 tx,
-                arrived: Instant::now()
+                arrived: t0
             }));
-            rxs.push((Instant::now(), rx));
+            rxs.push((t0, rx));
         }
         // One receiving thread per request, so that each token is timed when it arrives.
         let handles: Vec<_> = rxs
@@ -286,8 +287,16 @@ mod tests {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     }
 
+    /// The tests that time the engine run one at a time: a test binary runs its tests in
+    /// parallel, and two engines' threads on two cores delay each other.
+    fn timing() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     #[test]
     fn fixed_mode_keeps_its_timings() {
+        let _one = timing();
         let e = spawn(EngineConfig {
             mode: Mode::Fixed {
                 ttft: Duration::from_millis(20),
@@ -298,16 +307,38 @@ mod tests {
             seed: 0,
             time_scale: 1.0,
         });
-        for (t0, times) in run(&e, 8, 10, 10) {
-            let ttft = (times[0] - t0).as_secs_f64() * 1e3;
-            let e2e = (times[9] - t0).as_secs_f64() * 1e3;
-            assert!((20.0..21.0).contains(&ttft), "{ttft}");
-            assert!((38.0..39.5).contains(&e2e), "{e2e}");
+        // Never early, whatever the load: the first token no sooner than 20 ms after
+        // arrival, the tenth no sooner than 20 + 9 × 2 ms (each is scheduled from arrival).
+        let mut best = (f64::INFINITY, f64::INFINITY);
+        for attempt in 0..3 {
+            for (t0, times) in run(&e, 8, 10, 10) {
+                let ttft = (times[0] - t0).as_secs_f64() * 1e3;
+                let e2e = (times[9] - t0).as_secs_f64() * 1e3;
+                assert!(ttft >= 20.0, "{ttft}");
+                assert!(e2e >= 38.0, "{ttft} then {e2e}");
+                best = (best.0.min(ttft), best.1.min(e2e));
+            }
+            // On time: contention makes a token late, never early, so the best of eight
+            // requests (over up to three rounds) is held to the schedule, within 3 ms. With
+            // a C++ compile on both cores, the best of eight was late by up to 2.0 ms (TTFT)
+            // and 0.2 ms (E2E) over 21 rounds; one round in 21 went past 2 ms.
+            if best.0 < 23.0 && best.1 < 41.0 {
+                return;
+            }
+            eprintln!(
+                "round {attempt}: best TTFT {} ms, E2E {} ms",
+                best.0, best.1
+            );
         }
+        panic!(
+            "the fixed timings are not kept: best TTFT {} ms, E2E {} ms",
+            best.0, best.1
+        );
     }
 
     #[test]
     fn batching_saturates_at_the_batch_limit() {
+        let _one = timing();
         let cfg = |max_batch| EngineConfig {
             mode: Mode::Roofline(Box::new(hw())),
             max_batch,

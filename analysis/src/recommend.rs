@@ -7,9 +7,11 @@
 //! 3. The recommendation order is: front (0 first), then TOPSIS closeness (higher first),
 //!    then crowding distance (larger first: the more distinctive trade-off), then input
 //!    order. So a dominated configuration is never recommended above one that dominates it,
-//!    and within a front the weights decide.
+//!    and within a front the weights decide. ([`recommend_by`] takes the order of another
+//!    [`Method`]: `topsis` alone needs no fronts and sorts none.)
 
 use crate::Sense;
+use crate::order::{Method, cmp, rankable};
 use crate::pareto::{crowding_distance, non_dominated_fronts};
 use crate::topsis::{Criterion, Normalization, TopsisError, topsis};
 
@@ -53,8 +55,27 @@ impl Recommendation {
     }
 }
 
-/// Ranks every alternative (in input order); see the module documentation.
+/// Ranks every alternative (in input order) in the `combined` order; see the module
+/// documentation.
 pub fn recommend(
+    columns: &[&[f64]],
+    criteria: &[Criterion],
+    normalization: Normalization,
+    constraints: &[Bound<'_>],
+) -> Result<Vec<Recommendation>, TopsisError> {
+    recommend_by(
+        Method::Combined,
+        columns,
+        criteria,
+        normalization,
+        constraints,
+    )
+}
+
+/// Ranks every alternative (in input order) in the order of `method`, computing only what
+/// it needs: `topsis` sorts no fronts (no front or crowding is reported then).
+pub fn recommend_by(
+    method: Method,
     columns: &[&[f64]],
     criteria: &[Criterion],
     normalization: Normalization,
@@ -78,38 +99,24 @@ pub fn recommend(
         .collect();
     let sub_refs: Vec<&[f64]> = sub.iter().map(Vec::as_slice).collect();
     let scores = topsis(&sub_refs, criteria, normalization)?;
-    // Objectives for the fronts: the weighted criteria, minimised.
-    let objs: Vec<Vec<f64>> = criteria
-        .iter()
-        .zip(&sub)
-        .filter(|(c, _)| c.weight > 0.0)
-        .map(|(c, col)| match c.sense {
-            Sense::Min => col.clone(),
-            Sense::Max => col.iter().map(|x| -x).collect(),
-        })
-        .collect();
-    let obj_refs: Vec<&[f64]> = objs.iter().map(Vec::as_slice).collect();
-    let fronts = non_dominated_fronts(&obj_refs);
-    let crowding = crowding_distance(&obj_refs, &fronts);
-
-    let mut order: Vec<usize> = (0..feasible.len())
-        .filter(|k| scores[*k].is_some() && fronts[*k].is_some())
-        .collect();
-    order.sort_by(|a, b| {
-        fronts[*a]
-            .cmp(&fronts[*b])
-            .then(
-                scores[*b]
-                    .unwrap_or(0.0)
-                    .total_cmp(&scores[*a].unwrap_or(0.0)),
-            )
-            .then(
-                crowding[*b]
-                    .unwrap_or(0.0)
-                    .total_cmp(&crowding[*a].unwrap_or(0.0)),
-            )
-            .then(a.cmp(b))
-    });
+    let (fronts, crowding) = if method == Method::Topsis {
+        (vec![None; feasible.len()], vec![None; feasible.len()])
+    } else {
+        // Objectives for the fronts: the weighted criteria, minimised.
+        let objs: Vec<Vec<f64>> = criteria
+            .iter()
+            .zip(&sub)
+            .filter(|(c, _)| c.weight > 0.0)
+            .map(|(c, col)| match c.sense {
+                Sense::Min => col.clone(),
+                Sense::Max => col.iter().map(|x| -x).collect(),
+            })
+            .collect();
+        let obj_refs: Vec<&[f64]> = objs.iter().map(Vec::as_slice).collect();
+        let fronts = non_dominated_fronts(&obj_refs);
+        let crowding = crowding_distance(&obj_refs, &fronts);
+        (fronts, crowding)
+    };
     let mut out: Vec<Recommendation> = (0..n)
         .map(|row| Recommendation {
             row,
@@ -126,8 +133,15 @@ pub fn recommend(
         out[row].front = fronts[k];
         out[row].crowding = crowding[k];
     }
-    for (pos, k) in order.iter().enumerate() {
-        out[feasible[*k]].rank = Some(pos + 1);
+    // Distinct ranks, equal keys in input order.
+    let mut order: Vec<usize> = feasible
+        .iter()
+        .copied()
+        .filter(|&row| rankable(method, &out[row]))
+        .collect();
+    order.sort_by(|a, b| cmp(method, &out[*a], &out[*b]).then(a.cmp(b)));
+    for (pos, row) in order.into_iter().enumerate() {
+        out[row].rank = Some(pos + 1);
     }
     Ok(out)
 }
@@ -175,6 +189,35 @@ mod tests {
             f0.iter().map(|x| x.rank.unwrap()).collect::<Vec<_>>(),
             vec![1, 2, 3]
         );
+    }
+
+    #[test]
+    fn topsis_alone_sorts_no_fronts_and_ranks_by_closeness() {
+        let thr = [100.0, 90.0, 50.0, 95.0];
+        let lat = [10.0, 20.0, 5.0, 9.0];
+        let crit = [
+            Criterion {
+                sense: Sense::Max,
+                weight: 0.5,
+            },
+            Criterion {
+                sense: Sense::Min,
+                weight: 0.5,
+            },
+        ];
+        let cols: [&[f64]; 2] = [&thr, &lat];
+        let t = recommend_by(Method::Topsis, &cols, &crit, Normalization::MinMax, &[]).unwrap();
+        let c = recommend(&cols, &crit, Normalization::MinMax, &[]).unwrap();
+        assert!(t.iter().all(|r| r.front.is_none() && r.crowding.is_none()));
+        for (a, b) in t.iter().zip(&c) {
+            assert_eq!(a.score, b.score);
+        }
+        let mut by_score: Vec<&Recommendation> = t.iter().collect();
+        by_score.sort_by_key(|r| r.rank);
+        assert!(by_score.windows(2).all(|w| w[0].score >= w[1].score));
+        // Row 1 is dominated (front 1) but its closeness, not its front, places it.
+        assert_eq!(c[1].front, Some(1));
+        assert_eq!(t[1].rank, Some(4));
     }
 
     #[test]

@@ -10,4 +10,4 @@ pub mod run;
 pub use dataset::{Prompt, Scoring};
 pub use dialect::Dialect;
 pub use metrics::{DEFINITIONS, Dist, Metrics, Slo, compute};
-pub use run::{Load, LoadConfig, LoadError, Record, Stop, run, runtime_for};
+pub use run::{Load, LoadConfig, LoadError, Record, Stop, run, run_blocking, runtime_for};

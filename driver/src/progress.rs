@@ -1,5 +1,6 @@
-//! Build progress: an indicatif display on a terminal, one line per event otherwise
-//! (`CI=true` or not a terminal), or nothing but the summary with `--quiet`.
+//! Progress: a build's as an indicatif display on a terminal, one line per event otherwise
+//! (`CI=true` or not a terminal), or nothing but the summary with `--quiet`; `bench load`'s
+//! requests as a bar.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -39,7 +40,17 @@ fn outcome_word(o: &Outcome) -> &'static str {
     }
 }
 
-/// Renders events until the channel closes.
+/// `bench load`'s bar: requests done of `total`, fed by the load generator's callback.
+pub fn requests(total: u64) -> std::sync::Arc<dyn Fn(u64, u64) + Send + Sync> {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} requests {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    std::sync::Arc::new(move |done, _| bar.set_position(done))
+}
+
+/// Renders a build's events until the channel closes.
 pub async fn report(mode: Mode, mut rx: UnboundedReceiver<Event>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
     let mut overall: Option<ProgressBar> = None;

@@ -16,7 +16,7 @@ pub mod topsis;
 
 pub use order::{Method, ranks};
 pub use pareto::{crowding_distance, non_dominated_fronts};
-pub use recommend::{Bound, Recommendation, recommend};
+pub use recommend::{Bound, Recommendation, recommend, recommend_by};
 pub use topsis::{Criterion, Normalization, TopsisError, rank_descending, topsis};
 
 /// Whether more or less of a criterion is better.

@@ -33,6 +33,16 @@ pub enum Load {
     },
 }
 
+/// `concurrency 8`, `rate 4/s`.
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Load::Concurrency { concurrency } => write!(f, "concurrency {concurrency}"),
+            Load::Rate { rate, .. } => write!(f, "rate {rate}/s"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stop {
@@ -87,6 +97,17 @@ pub fn runtime_for(load: &Load) -> std::io::Result<tokio::runtime::Runtime> {
             .enable_all()
             .build()
     }
+}
+
+/// [`run`] on the runtime [`runtime_for`] picks, for callers that have none (`bench load`).
+pub fn run_blocking(
+    cfg: LoadConfig,
+    prompts: Vec<Prompt>,
+    progress: Option<Progress>,
+) -> Result<Vec<Record>, String> {
+    let rt = runtime_for(&cfg.load).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(run(cfg, prompts, progress))
+        .map_err(|e| e.to_string())
 }
 
 /// Progress callbacks: requests done so far.

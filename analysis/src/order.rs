@@ -27,7 +27,17 @@ impl Method {
     }
 }
 
-fn cmp(method: Method, a: &Recommendation, b: &Recommendation) -> Ordering {
+/// Whether a recommendation has what `method` orders by (and is feasible).
+pub(crate) fn rankable(method: Method, r: &Recommendation) -> bool {
+    r.feasible
+        && match method {
+            Method::Topsis => r.score.is_some(),
+            Method::Pareto | Method::Combined => r.score.is_some() && r.front.is_some(),
+        }
+}
+
+/// The method's order of two recommendations (equal keys: `Equal`).
+pub(crate) fn cmp(method: Method, a: &Recommendation, b: &Recommendation) -> Ordering {
     let score = |r: &Recommendation| r.score.unwrap_or(f64::NEG_INFINITY);
     let crowd = |r: &Recommendation| r.crowding.unwrap_or(0.0);
     match method {
@@ -45,7 +55,7 @@ fn cmp(method: Method, a: &Recommendation, b: &Recommendation) -> Ordering {
 /// score and a front are ranked.
 pub fn ranks(method: Method, recs: &[Recommendation]) -> Vec<Option<usize>> {
     let mut order: Vec<usize> = (0..recs.len())
-        .filter(|i| recs[*i].feasible && recs[*i].score.is_some() && recs[*i].front.is_some())
+        .filter(|i| rankable(method, &recs[*i]))
         .collect();
     order.sort_by(|a, b| cmp(method, &recs[*a], &recs[*b]).then(a.cmp(b)));
     let mut out = vec![None; recs.len()];
