@@ -70,7 +70,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
     if loud && let Ok(cache) = bench_driver::paths::open_cache(dir) {
         let res = bench_driver::results::collect(plan, &cache);
         if !res.rows.is_empty() {
-            crate::commands::show(|out| bench_driver::text::results::table(&res, Some(20), out))?;
+            crate::render::show(|out| bench_driver::text::results::table(&res, Some(20), out))?;
         }
     }
     Ok(match s.status {

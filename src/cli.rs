@@ -156,6 +156,10 @@ pub struct LoadArgs {
     /// Prompts from a file instead: jsonl:PATH, sharegpt:PATH or eval:PATH[:exact-match|contains|choice].
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The model's tokenizer (tokenizer.json, a model directory, or a hub id in the HF
+    /// cache): prompts of exact lengths, outputs counted when a server sends no usage.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
     /// Do not force the output length with ignore_eos.
     #[arg(long)]
     pub no_ignore_eos: bool,

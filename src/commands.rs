@@ -2,7 +2,6 @@
 //! (as text or JSON) to stdout; what happened along the way goes to stderr.
 
 use std::collections::HashSet;
-use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -15,29 +14,7 @@ use bench_plan::{Plan, output};
 
 use crate::cli::{CacheCommand, CacheDir, CheckArgs, Cli, Command, GcArgs, GraphFormat, PlanArgs};
 use crate::error::CliError;
-use crate::render::diagnostics;
-
-/// Where answers go: stdout, buffered. A closed pipe surfaces as an error that `main` ends
-/// on quietly.
-pub fn stdout() -> BufWriter<StdoutLock<'static>> {
-    BufWriter::new(std::io::stdout().lock())
-}
-
-/// Writes a value as pretty JSON to stdout.
-pub fn json(v: &impl serde::Serialize) -> Result<(), CliError> {
-    let mut out = stdout();
-    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(out.flush()?)
-}
-
-/// Writes text to stdout with a writer from [`bench_driver::text`].
-pub fn show(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<ExitCode, CliError> {
-    let mut out = stdout();
-    f(&mut out)?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
+use crate::render::{diagnostics, json, show};
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let m = Mode {
@@ -71,7 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(a) => with_plan(&a.sweep, m, false, c, |p, dir| {
             let report = bench_driver::status::status(p, &open_cache(dir)?);
             if a.json {
-                json(&report).map(|_| ExitCode::SUCCESS)
+                json(&report)
             } else {
                 show(|out| text::build::status(&report, out))
             }
@@ -117,7 +94,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 CacheCommand::Stats { json: j } => {
                     let s = cache.stats().map_err(|e| CliError::Other(e.to_string()))?;
                     if j {
-                        json(&s).map(|_| ExitCode::SUCCESS)
+                        json(&s)
                     } else {
                         show(|out| text::build::stats(&s, &dir, out))
                     }
@@ -140,15 +117,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Hosts(a) => {
             let loaded = Loaded::read(&a.sweep, m)?;
             let reports = bench_driver::docker::host_reports(&loaded.parsed.sweep, m);
-            if !a.json {
-                return show(|out| text::hosts::hosts(&reports, out));
+            match a.json {
+                true => show(|out| text::hosts::json_lines(&reports, out)),
+                false => show(|out| text::hosts::hosts(&reports, out)),
             }
-            let mut out = stdout();
-            for r in &reports {
-                serde_json::to_writer(&mut out, r).map_err(std::io::Error::from)?;
-                writeln!(out)?;
-            }
-            Ok(out.flush().map(|_| ExitCode::SUCCESS)?)
         }
         Command::Clean(a) => {
             let eps = match &a.sweep {

@@ -4,14 +4,15 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use bench_driver::text::load::{LoadHeader, table};
+use bench_driver::tokenizer::tokenizer;
 use bench_loadgen::{
     DEFINITIONS, Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run_blocking,
 };
 use serde_json::json;
 
 use crate::cli::LoadArgs;
-use crate::commands::show;
 use crate::error::CliError;
+use crate::render::show;
 
 pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
     let dialect = a.dialect;
@@ -34,8 +35,10 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
         Some(d) => Stop::Duration(d.as_secs_f64()),
         None => Stop::Requests(a.requests),
     };
+    let tokenizer = a.tokenizer.as_deref().map(tokenizer).transpose()?;
     let prompts = dataset::from_spec(
         a.dataset.as_deref(),
+        tokenizer.as_ref(),
         (a.requests + a.warmup).clamp(1, 100_000) as usize,
         a.input_len,
         a.output_len,
@@ -53,6 +56,7 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
         timeout: a.timeout,
         seed: a.seed,
         simulated: false,
+        tokenizer: tokenizer.map(std::sync::Arc::new),
     };
     let progress = (!a.json && std::io::stderr().is_terminal())
         .then(|| bench_driver::progress::requests(a.requests + a.warmup));

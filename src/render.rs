@@ -1,10 +1,29 @@
-//! Presentation that stays in the binary: diagnostics with source snippets, errors, logging.
+//! Presentation that stays in the binary: where answers go (stdout, buffered), diagnostics
+//! with source snippets, errors, logging.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 use crate::error::CliError;
+
+/// Writes a value as pretty JSON to stdout.
+pub fn json(v: &impl serde::Serialize) -> Result<ExitCode, CliError> {
+    show(|out| {
+        serde_json::to_writer_pretty(&mut *out, v)?;
+        writeln!(out)
+    })
+}
+
+/// Writes text to stdout (buffered) with a writer from [`bench_driver::text`]. A closed
+/// pipe surfaces as an error that `main` ends on quietly.
+pub fn show(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<ExitCode, CliError> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    f(&mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
 
 pub fn init_logging(verbose: u8) {
     let level = match verbose {

@@ -15,8 +15,8 @@ use crate::cli::{
     ExportArgs, NormArg, QueryArgs, RankArgs, RankFormat, RankMethod, RecommendArgs, ReportArgs,
     ResultsArgs,
 };
-use crate::commands::{json, show};
 use crate::error::CliError;
+use crate::render::{json, show};
 
 fn other(e: impl ToString) -> CliError {
     CliError::Other(e.to_string())
@@ -25,7 +25,7 @@ fn other(e: impl ToString) -> CliError {
 pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
     let res = collect(plan, &existing_cache(dir, &a.sweep)?);
     if a.json {
-        json(&res).map(|_| ExitCode::SUCCESS)
+        json(&res)
     } else {
         show(|out| text::results::table(&res, (!a.all).then_some(20), out))
     }
@@ -93,7 +93,7 @@ pub fn rank(a: RankArgs) -> Result<ExitCode, CliError> {
     };
     let rows = rank_columns(&refs, &criteria, method, norm)?;
     match a.format {
-        RankFormat::Json => json(&rows).map(|_| ExitCode::SUCCESS),
+        RankFormat::Json => json(&rows),
         RankFormat::Table => show(|out| text::tables::rank(&rows, &names, &cols, out)),
     }
 }
@@ -103,7 +103,7 @@ pub fn query(a: QueryArgs) -> Result<ExitCode, CliError> {
     let db = a.db.unwrap_or_else(|| default_db(None));
     let t = existing(&db, "SWEEP")?.query(&a.sql).map_err(other)?;
     if a.json {
-        return json(&t.json_rows()).map(|_| ExitCode::SUCCESS);
+        return json(&t.json_rows());
     }
     show(|out| text::tables::query(&t, out))?;
     eprintln!("({} rows)", t.rows.len());

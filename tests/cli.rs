@@ -253,6 +253,7 @@ fn sim_server() -> String {
                 quantization: bench_catalog::Quantization::Fp16,
                 seed: 0,
                 ready_at: None,
+                usage: true,
             };
             bench_sim::serve(listener, engine, server).await.unwrap();
         });
@@ -336,6 +337,52 @@ fn load_prints_metrics_and_json_with_definitions() {
             .contains("(E2E − TTFT) / (output tokens − 1)")
     );
     assert_eq!(doc["records"].as_array().unwrap().len(), 28);
+    assert_eq!(doc["metrics"]["output_tokens_from"], "server-usage");
+    assert_eq!(doc["metrics"]["input_tokens_from"], "server-usage");
+    // With the model's tokenizer the prompts have exact lengths in its tokens, and the
+    // table says where each count comes from.
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tokenizer.json");
+    let words = "the of and to in is that for it as with was on be at by this had not are but \
+        from or have an they which one you were all we her she there would their will when \
+        who him been has more if no out so what up can about into them some time could only \
+        other new these two may first then do any like my now over such our man me even most \
+        made after also did many before must through back years where much your way well down \
+        should because each just those people how too";
+    let vocab: Vec<&str> = words.split_whitespace().collect();
+    std::fs::write(&tok, bench_loadgen::tokens::word_level_json(&vocab)).unwrap();
+    let out = bench()
+        .args(base)
+        .args([
+            "--dialect",
+            "openai-completions",
+            "--input-len",
+            "16",
+            "--output-len",
+            "8",
+        ])
+        .arg("--tokenizer")
+        .arg(&tok)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("input (server-usage)") && text.contains("output (server-usage)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{} input", 24 * 16)), "{text}");
+    let missing = bench()
+        .args(base)
+        .args(["--dialect", "tgi", "--tokenizer", "no/such-model"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--tokenizer no/such-model"));
     assert!(
         doc["records"][5]["request_id"]
             .as_str()

@@ -6,6 +6,7 @@
 //! * [`session`]: one build (scheduler, executors, signals, spot notices, lease, summary,
 //!   ingestion);
 //! * [`store`], [`results`], [`recommend`], [`rank`], [`report`]: the results of a sweep;
+//! * [`tokenizer`]: a model's tokenizer by path or hub id (`bench load`);
 //! * [`docker`]: Docker hosts of a sweep (image digests, dead builds' containers);
 //! * [`paths`]: where a sweep's cache and store live; [`remember`]: network answers kept;
 //! * [`progress`] and [`text`]: a build's progress and the answers above as a terminal shows
@@ -32,5 +33,6 @@ pub mod session;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+use bench_node::outputs::TokenCounts;
+use bench_node::records::TokenSource;
+
 use crate::results::{Results, Row};
 
 const PALETTE: &[&str] = &[
@@ -176,6 +179,9 @@ pub fn html(res: &Results) -> String {
     if simulated {
         h.push_str(r#"<p class="banner">These results come from the <b>simulated</b> engine: a rehearsal, not a measurement of hardware.</p>"#);
     }
+    if let Some(t) = token_counts(res) {
+        let _ = write!(h, "<p>Token counts: {}.</p>", esc(&t));
+    }
     let ranked: Vec<&&Row> = rows.iter().filter(|r| r.rank.is_some()).collect();
     let _ = write!(
         h,
@@ -297,5 +303,45 @@ pub fn markdown(res: &Results) -> String {
     for r in invalid.iter().take(10) {
         let _ = writeln!(m, "- ✗ `{}`: {}", r.label, r.reasons.join("; "));
     }
+    if let Some(t) = token_counts(res) {
+        let _ = writeln!(m, "\nToken counts: {t}.");
+    }
     m
+}
+
+/// Where the results' token counts come from: each distinct provenance, with the points
+/// that have it when they differ (`input server-usage, output tokenizer (12 requests
+/// without usage)`).
+fn token_counts(res: &Results) -> Option<String> {
+    // (input and output sources, requests without usage, points).
+    type Seen = (Option<(TokenSource, TokenSource)>, u64, usize);
+    let mut seen: Vec<Seen> = Vec::new();
+    for r in &res.rows {
+        let t = r.aggregate.tokens_from;
+        let key = t.map(|t| (t.input, t.output));
+        let missing = t.map_or(0, |t| t.without_usage);
+        match seen.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, m, n)) => (*m, *n) = (*m + missing, *n + 1),
+            None => seen.push((key, missing, 1)),
+        }
+    }
+    let say = |(k, missing, _): &Seen| match k {
+        Some((input, output)) => TokenCounts {
+            input: *input,
+            output: *output,
+            without_usage: *missing,
+        }
+        .to_string(),
+        None => "not recorded".into(),
+    };
+    match seen.as_slice() {
+        [] => None,
+        [one] => Some(say(one)),
+        many => Some(
+            many.iter()
+                .map(|e| format!("{} in {} points", say(e), e.2))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
 }

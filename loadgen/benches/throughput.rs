@@ -41,6 +41,7 @@ fn sim(ttft: Duration, tpot: Duration) -> String {
                 quantization: Quantization::Fp16,
                 seed: 0,
                 ready_at: None,
+                usage: true,
             };
             bench_sim::serve(listener, engine, server)
                 .await
@@ -68,6 +69,7 @@ fn main() {
         timeout: Duration::from_secs(60),
         seed: 1,
         simulated: false,
+        tokenizer: None,
     };
 
     let fast = sim(Duration::ZERO, Duration::ZERO);

@@ -13,11 +13,14 @@ use serde_json::Value;
 
 pub use bench_node::params::Scoring;
 
+use crate::tokens::{TokenSource, Tokenizer};
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prompt {
     pub text: String,
-    /// Prompt tokens as requested (words; see the module documentation).
+    /// Prompt tokens: by the model's tokenizer, or words (see the module documentation).
     pub tokens: u64,
+    pub tokens_from: TokenSource,
     pub max_tokens: u64,
     /// For eval items: the expected answer and how to score it.
     pub expected: Option<(String, Scoring)>,
@@ -35,8 +38,21 @@ const WORDS: &[&str] = &[
     "people", "how", "too",
 ];
 
-/// `count` synthetic prompts: lengths uniform in `len · (1 ± spread)`, seeded.
+/// `count` synthetic prompts: lengths uniform in `len · (1 ± spread)`, seeded; counted in
+/// words (see the module documentation).
 pub fn random(
+    count: usize,
+    input_len: u32,
+    output_len: u32,
+    spread: f64,
+    seed: u64,
+) -> Vec<Prompt> {
+    random_with(None, count, input_len, output_len, spread, seed)
+}
+
+/// [`random`], with prompts of exactly their length in the tokens of `tokenizer` when given.
+pub fn random_with(
+    tokenizer: Option<&Tokenizer>,
     count: usize,
     input_len: u32,
     output_len: u32,
@@ -54,13 +70,23 @@ pub fn random(
         .map(|_| {
             let n = draw(&mut rng, input_len);
             let out = draw(&mut rng, output_len);
-            let text = (0..n)
-                .map(|_| WORDS[rng.random_range(0..WORDS.len())])
-                .collect::<Vec<_>>()
-                .join(" ");
+            let (text, tokens, tokens_from) = match tokenizer {
+                Some(t) => {
+                    let (text, tokens) = t.exact(WORDS, n, &mut rng);
+                    (text, tokens, TokenSource::Tokenizer)
+                }
+                None => {
+                    let text = (0..n)
+                        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (text, n, TokenSource::Estimate)
+                }
+            };
             Prompt {
                 text,
-                tokens: n,
+                tokens,
+                tokens_from,
                 max_tokens: out,
                 expected: None,
             }
@@ -132,6 +158,7 @@ pub fn prompts_file(path: &Path, output_len: u32) -> Result<Vec<Prompt>, Dataset
             .unwrap_or(output_len as u64);
         out.push(Prompt {
             tokens: words(text),
+            tokens_from: TokenSource::Estimate,
             text: text.to_string(),
             max_tokens: max,
             expected: None,
@@ -183,6 +210,7 @@ pub fn sharegpt(path: &Path, output_len: Option<u32>) -> Result<Vec<Prompt>, Dat
             .unwrap_or_else(|| words(&reply).max(1));
         out.push(Prompt {
             tokens: words(&prompt),
+            tokens_from: TokenSource::Estimate,
             text: prompt,
             max_tokens: max,
             expected: None,
@@ -211,6 +239,7 @@ pub fn eval(path: &Path, scoring: Scoring, output_len: u32) -> Result<Vec<Prompt
         };
         out.push(Prompt {
             tokens: words(text),
+            tokens_from: TokenSource::Estimate,
             text: text.to_string(),
             max_tokens: output_len as u64,
             expected: Some((answer, scoring)),
@@ -230,9 +259,11 @@ fn non_empty(v: Vec<Prompt>, path: &Path) -> Result<Vec<Prompt>, DatasetError> {
 }
 
 /// Prompts from a command-line dataset spec: `jsonl:PATH`, `sharegpt:PATH`,
-/// `eval:PATH[:exact-match|contains|choice]`; without one, `count` random prompts.
+/// `eval:PATH[:exact-match|contains|choice]`; without one, `count` random prompts. With a
+/// tokenizer, random prompts have exact lengths and every prompt is counted by it.
 pub fn from_spec(
     spec: Option<&str>,
+    tokenizer: Option<&Tokenizer>,
     count: usize,
     input_len: u32,
     output_len: u32,
@@ -240,8 +271,17 @@ pub fn from_spec(
     seed: u64,
 ) -> Result<Vec<Prompt>, String> {
     let Some(spec) = spec else {
-        return Ok(random(count, input_len, output_len, spread, seed));
+        let random = random_with(tokenizer, count, input_len, output_len, spread, seed);
+        return Ok(random);
     };
+    let mut prompts = from_file(spec, output_len)?;
+    if let Some(t) = tokenizer {
+        t.recount(&mut prompts);
+    }
+    Ok(prompts)
+}
+
+fn from_file(spec: &str, output_len: u32) -> Result<Vec<Prompt>, String> {
     let err = |e: DatasetError| e.to_string();
     let (kind, rest) = spec
         .split_once(':')

@@ -16,6 +16,58 @@ pub struct Parsed {
     pub error: Option<String>,
 }
 
+/// An OpenAI stream chunk as the fast path reads it: borrowed text, no JSON tree (an
+/// event is parsed on the hot path of every request, between two timestamps of others).
+#[derive(serde::Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Usage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+/// The fast path for OpenAI chunks; `None` (an error object, an unexpected shape) leaves
+/// the event to the general reader.
+fn openai_chunk(dialect: Dialect, data: &str) -> Option<Parsed> {
+    let c: Chunk = serde_json::from_str(data).ok()?;
+    if c.error.is_some() {
+        return None;
+    }
+    let text = c.choices.into_iter().next().and_then(|c| match dialect {
+        Dialect::OpenaiChat => c.delta.and_then(|d| d.content),
+        _ => c.text,
+    });
+    Some(Parsed {
+        text: text.filter(|t| !t.is_empty()).map(|t| t.into_owned()),
+        usage: c
+            .usage
+            .and_then(|u| Some((u.prompt_tokens, u.completion_tokens?))),
+        ..Parsed::default()
+    })
+}
+
 /// Reads one server-sent event's data.
 pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
     if data.trim() == "[DONE]" {
@@ -23,6 +75,11 @@ pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
             done: true,
             ..Parsed::default()
         };
+    }
+    if dialect != Dialect::Tgi
+        && let Some(p) = openai_chunk(dialect, data)
+    {
+        return p;
     }
     let v: Value = match serde_json::from_str(data) {
         Ok(v) => v,
@@ -124,6 +181,18 @@ mod tests {
         );
         assert_eq!(p.usage, Some((Some(5), 7)));
         assert!(parse_event(d, "[DONE]").done);
+        // Escaped text is unescaped; an error object is read as one; a cut event is
+        // malformed.
+        let p = parse_event(d, r#"{"choices":[{"delta":{"content":"a\"b\u00e9"}}]}"#);
+        assert_eq!(p.text.as_deref(), Some("a\"bé"));
+        let p = parse_event(d, r#"{"error":{"message":"boom"}}"#);
+        assert_eq!(p.error.as_deref(), Some("boom"));
+        let p = parse_event(
+            Dialect::OpenaiCompletions,
+            r#"{"choices":[{"text":"x"}],"usage":null}"#,
+        );
+        assert_eq!((p.text.as_deref(), p.usage), (Some("x"), None));
+        assert!(parse_event(d, "{\"choices\":").error.is_some());
     }
 
     #[test]

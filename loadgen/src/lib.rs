@@ -6,8 +6,10 @@ pub mod dataset;
 pub mod dialect;
 pub mod metrics;
 pub mod run;
+pub mod tokens;
 
 pub use dataset::{Prompt, Scoring};
 pub use dialect::Dialect;
 pub use metrics::{DEFINITIONS, Dist, Metrics, Slo, compute};
 pub use run::{Load, LoadConfig, LoadError, Record, Stop, run, run_blocking, runtime_for};
+pub use tokens::{TokenSource, Tokenizer};

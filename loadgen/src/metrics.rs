@@ -4,12 +4,15 @@
 //! Percentiles come from an HDR histogram (3 significant digits: at most 0.1 % off).
 
 use crate::run::Record;
-pub use bench_node::records::{DEFINITIONS, Dist, Metrics, Slo};
+pub use bench_node::records::{DEFINITIONS, Dist, Metrics, Slo, TokenSource};
 
 pub fn compute(records: &[Record], slo: &Slo, percentiles: &[f64], forced_length: bool) -> Metrics {
     let measured: Vec<&Record> = records.iter().filter(|r| !r.warmup).collect();
     let ok: Vec<&Record> = measured.iter().copied().filter(|r| r.ok()).collect();
     let mut m = Metrics {
+        // The weakest source seen: no request yet, the best there is.
+        input_tokens_from: TokenSource::ServerUsage,
+        output_tokens_from: TokenSource::ServerUsage,
         requests: measured.len() as u64,
         completed: ok.len() as u64,
         failed: (measured.len() - ok.len()) as u64,
@@ -22,6 +25,10 @@ pub fn compute(records: &[Record], slo: &Slo, percentiles: &[f64], forced_length
         }
     }
     m.errors = errors.into_iter().collect();
+    if ok.is_empty() {
+        (m.input_tokens_from, m.output_tokens_from) =
+            (TokenSource::Estimate, TokenSource::Estimate);
+    }
     let first_send = measured.iter().map(|r| r.send_ns).min().unwrap_or(0);
     let last_end = ok.iter().map(|r| r.end_ns).max().unwrap_or(first_send);
     m.duration_s = (last_end.saturating_sub(first_send)) as f64 / 1e9;
@@ -59,8 +66,13 @@ pub fn compute(records: &[Record], slo: &Slo, percentiles: &[f64], forced_length
         for w in r.chunk_ns.windows(2) {
             itl_chunk.push(w[1] - w[0]);
         }
-        m.input_tokens += r.server_prompt_tokens.unwrap_or(r.prompt_tokens);
+        let (input, input_from) = r.input_count();
+        let (_, output_from) = r.output_count();
+        m.input_tokens += input;
         m.output_tokens += out;
+        m.input_tokens_from = m.input_tokens_from.max(input_from);
+        m.output_tokens_from = m.output_tokens_from.max(output_from);
+        m.without_usage += u64::from(r.server_output_tokens.is_none());
         let mismatch = r
             .server_output_tokens
             .is_some_and(|s| s != r.client_output_tokens)

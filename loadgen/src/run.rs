@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::dataset::Prompt;
 use crate::dialect::{Dialect, parse_event, truncate};
+use crate::tokens::Tokenizer;
 
 /// Header carrying an eval item's expected answer to the *simulated* engine only.
 pub const SIM_EXPECTED_HEADER: &str = "x-bench-expected";
@@ -65,6 +66,8 @@ pub struct LoadConfig {
     pub seed: u64,
     /// Send eval answers to a simulated engine (never to a real one).
     pub simulated: bool,
+    /// The model's tokenizer: output text is counted with it (a server may send no usage).
+    pub tokenizer: Option<Arc<Tokenizer>>,
 }
 
 pub use bench_node::records::Record;
@@ -75,6 +78,8 @@ pub enum LoadError {
     NoPrompts,
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("{0}")]
+    Url(String),
 }
 
 /// The runtime to drive a load on. At low concurrency one thread (no cross-thread wakeup
@@ -117,6 +122,9 @@ struct Shared {
     cfg: LoadConfig,
     client: reqwest::Client,
     prompts: Vec<Prompt>,
+    /// Each prompt's request body, serialized once before the load starts.
+    bodies: Vec<bytes::Bytes>,
+    url: reqwest::Url,
     start: Instant,
     done: AtomicU64,
     total: u64,
@@ -150,10 +158,24 @@ pub async fn run(
         Stop::Duration(s) => Some(Duration::from_secs_f64(s)),
         Stop::Requests(_) => None,
     };
+    let url = format!("{}{}", cfg.url.trim_end_matches('/'), cfg.dialect.path());
+    let url = reqwest::Url::parse(&url)
+        .map_err(|e| LoadError::Url(format!("`{url}` is not a URL: {e}")))?;
+    let bodies = prompts
+        .iter()
+        .map(|p| {
+            let body = cfg
+                .dialect
+                .body(&cfg.model, &p.text, p.max_tokens, cfg.ignore_eos);
+            bytes::Bytes::from(body.to_string())
+        })
+        .collect();
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         client,
         prompts,
+        bodies,
+        url,
         start: Instant::now(),
         done: AtomicU64::new(0),
         total,
@@ -237,13 +259,13 @@ pub async fn run(
 }
 
 async fn request(s: &Shared, index: u64, due: Instant) -> Record {
-    let p = &s.prompts[(index as usize) % s.prompts.len()];
-    let cfg = &s.cfg;
-    let body = cfg
-        .dialect
-        .body(&cfg.model, &p.text, p.max_tokens, cfg.ignore_eos);
-    let url = format!("{}{}", cfg.url.trim_end_matches('/'), cfg.dialect.path());
-    let mut req = s.client.post(&url).json(&body);
+    let k = (index as usize) % s.prompts.len();
+    let (p, cfg) = (&s.prompts[k], &s.cfg);
+    let mut req = s
+        .client
+        .post(s.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(s.bodies[k].clone());
     if cfg.simulated
         && let Some((answer, _)) = &p.expected
     {
@@ -254,9 +276,13 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
         warmup: index < cfg.warmup,
         due_ns: ns(s.start, due),
         prompt_tokens: p.tokens,
+        prompt_tokens_from: p.tokens_from,
         max_tokens: p.max_tokens,
         ..Record::default()
     };
+    // The output text is needed to score an answer or to count tokens; otherwise nothing is
+    // kept per event.
+    let keep_text = p.expected.is_some() || cfg.tokenizer.is_some();
     let send = Instant::now();
     r.send_ns = ns(s.start, send);
     let mut text = String::new();
@@ -294,7 +320,9 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
                                 r.last_token_ns = Some(at);
                                 r.chunk_ns.push(at);
                                 r.client_output_tokens += 1;
-                                text.push_str(&t_text);
+                                if keep_text {
+                                    text.push_str(&t_text);
+                                }
                             }
                             if let Some((prompt, completion)) = parsed.usage {
                                 r.server_prompt_tokens = prompt.or(r.server_prompt_tokens);
@@ -319,6 +347,11 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
         }
     }
     r.end_ns = ns(s.start, Instant::now());
+    if let Some(t) = &cfg.tokenizer
+        && r.first_token_ns.is_some()
+    {
+        r.tokenizer_output_tokens = Some(t.count(&text));
+    }
     if let Some((answer, scoring)) = &p.expected
         && r.error.is_none()
     {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bench_catalog::{CatalogModel, Dtype, GpuSpec, KvCacheDtype, Quantization};
+use bench_loadgen::TokenSource;
 use bench_loadgen::{Dialect, Load, LoadConfig, Metrics, Slo, Stop, compute, dataset, run};
 use bench_sim::{EngineConfig, Hardware, Mode, ServerConfig};
 
@@ -21,6 +22,17 @@ fn sim(mode: Mode, max_batch: usize, q: Quantization) -> String {
 }
 
 fn sim_scaled(mode: Mode, max_batch: usize, q: Quantization, time_scale: f64) -> String {
+    sim_serving(mode, max_batch, q, time_scale, true)
+}
+
+/// A simulated engine on loopback; `usage: false` sends none, as llama.cpp's server does.
+fn sim_serving(
+    mode: Mode,
+    max_batch: usize,
+    q: Quantization,
+    time_scale: f64,
+    usage: bool,
+) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -45,6 +57,7 @@ fn sim_scaled(mode: Mode, max_batch: usize, q: Quantization, time_scale: f64) ->
                 quantization: q,
                 seed: 1,
                 ready_at: None,
+                usage,
             };
             bench_sim::serve(listener, engine, server).await.unwrap();
         });
@@ -64,6 +77,7 @@ fn cfg(url: &str, dialect: Dialect, load: Load, requests: u64) -> LoadConfig {
         timeout: Duration::from_secs(30),
         seed: 3,
         simulated: true,
+        tokenizer: None,
     }
 }
 
@@ -391,4 +405,76 @@ fn an_unreachable_server_and_a_rejecting_server_are_reported_per_request() {
         "{:?}",
         m.errors
     );
+}
+
+#[test]
+fn token_counts_say_where_they_come_from() {
+    // The simulated engine counts words: a word-level tokenizer over the prompt words and
+    // its output words ("tok0 tok1 ...") is its exact tokenizer.
+    let dir = tempfile::tempdir().unwrap();
+    let out_words: Vec<String> = (0..1000).map(|i| format!("tok{i}")).collect();
+    let mut vocab: Vec<&str> = "the of and to in is that for it as with was on be at by this had \
+        not are but from or have an they which one you were all we her she there would their \
+        will when who him been has more if no out so what up can about into them some time \
+        could only other new these two may first then do any like my now over such our man me \
+        even most made after also did many before must through back years where much your way \
+        well down should because each just those people how too"
+        .split_whitespace()
+        .collect();
+    vocab.extend(out_words.iter().map(String::as_str));
+    let file = dir.path().join("tokenizer.json");
+    std::fs::write(&file, bench_loadgen::tokens::word_level_json(&vocab)).unwrap();
+    let tok = std::sync::Arc::new(bench_loadgen::Tokenizer::from_path(&file).unwrap());
+    let mode = || Mode::Fixed {
+        ttft: Duration::from_millis(1),
+        tpot: Duration::from_millis(1),
+    };
+    let run_on = |url: &str, tokenizer: Option<std::sync::Arc<bench_loadgen::Tokenizer>>| {
+        let prompts = dataset::random_with(tokenizer.as_deref(), 12, 24, 6, 0.5, 3);
+        let mut c = cfg(
+            url,
+            Dialect::OpenaiChat,
+            Load::Concurrency { concurrency: 2 },
+            12,
+        );
+        c.tokenizer = tokenizer;
+        measure(c, prompts)
+    };
+    // A server that sends usage: its counts, exact prompts counted alike by both sides.
+    let with_usage = sim_serving(mode(), 4, Quantization::Fp16, 1.0, true);
+    let m = run_on(&with_usage, Some(tok.clone()));
+    assert_eq!(m.failed, 0, "{:?}", m.errors);
+    assert_eq!(
+        (m.input_tokens_from, m.output_tokens_from),
+        (TokenSource::ServerUsage, TokenSource::ServerUsage)
+    );
+    assert_eq!(m.without_usage, 0);
+    // One without: the output is counted with the tokenizer (exactly: the lengths forced),
+    // the input is the tokenizer's count of exact-length prompts, and the missing usage is
+    // said.
+    let without = sim_serving(mode(), 4, Quantization::Fp16, 1.0, false);
+    let m = run_on(&without, Some(tok.clone()));
+    assert_eq!(m.failed, 0, "{:?}", m.errors);
+    assert_eq!(
+        (m.input_tokens_from, m.output_tokens_from),
+        (TokenSource::Tokenizer, TokenSource::Tokenizer)
+    );
+    assert_eq!(m.without_usage, 12);
+    let prompts = dataset::random_with(Some(&tok), 12, 24, 6, 0.5, 3);
+    assert_eq!(
+        m.output_tokens,
+        prompts.iter().map(|p| p.max_tokens).sum::<u64>()
+    );
+    assert_eq!(
+        m.input_tokens,
+        prompts.iter().map(|p| p.tokens).sum::<u64>()
+    );
+    assert!(prompts.iter().all(|p| tok.count(&p.text) == p.tokens));
+    // Neither usage nor tokenizer: stream events and word estimates, and said so.
+    let m = run_on(&without, None);
+    assert_eq!(
+        (m.input_tokens_from, m.output_tokens_from),
+        (TokenSource::Estimate, TokenSource::StreamEvents)
+    );
+    assert_eq!(m.without_usage, 12);
 }

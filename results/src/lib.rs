@@ -25,14 +25,15 @@ CREATE TABLE IF NOT EXISTS runs (
     gpu VARCHAR, gpus INTEGER, batch_size INTEGER, seq_len INTEGER, workload VARCHAR,
     load VARCHAR, repeat INTEGER, simulated BOOLEAN, dialect VARCHAR, host VARCHAR,
     started_at TIMESTAMP, requests BIGINT, completed BIGINT, failed BIGINT, duration_s DOUBLE,
-    request_throughput DOUBLE, output_throughput DOUBLE, model_revision VARCHAR
+    request_throughput DOUBLE, output_throughput DOUBLE, model_revision VARCHAR,
+    input_tokens_from VARCHAR, output_tokens_from VARCHAR, without_usage BIGINT
 );
 CREATE TABLE IF NOT EXISTS requests (
     node_key VARCHAR, idx BIGINT, warmup BOOLEAN,
     due_ns BIGINT, send_ns BIGINT, first_token_ns BIGINT, last_token_ns BIGINT, end_ns BIGINT,
     status INTEGER, error VARCHAR, request_id VARCHAR, prompt_tokens BIGINT, max_tokens BIGINT,
     server_prompt_tokens BIGINT, server_output_tokens BIGINT, client_output_tokens BIGINT,
-    correct BOOLEAN, ttft_ms DOUBLE, e2e_ms DOUBLE
+    correct BOOLEAN, ttft_ms DOUBLE, e2e_ms DOUBLE, tokenizer_output_tokens BIGINT
 );
 CREATE TABLE IF NOT EXISTS validations (
     node_key VARCHAR PRIMARY KEY, bench_key VARCHAR, passed BOOLEAN, reasons VARCHAR,
@@ -192,6 +193,10 @@ fn request_batch(key: &str, rs: &[Record]) -> duckdb::arrow::record_batch::Recor
                     .map(|l| l.saturating_sub(r.send_ns) as f64 / 1e6)
             }),
         ),
+        (
+            "tokenizer_output_tokens",
+            i64s(&|r| ns(r.tokenizer_output_tokens)),
+        ),
     ];
     let schema = Schema::new(
         columns
@@ -216,8 +221,14 @@ impl Store {
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         // Columns added since a store was created (compatible additions, at the end).
-        conn.execute_batch("ALTER TABLE runs ADD COLUMN IF NOT EXISTS model_revision VARCHAR;")
-            .map_err(err)?;
+        conn.execute_batch(
+            "ALTER TABLE runs ADD COLUMN IF NOT EXISTS model_revision VARCHAR;
+             ALTER TABLE runs ADD COLUMN IF NOT EXISTS input_tokens_from VARCHAR;
+             ALTER TABLE runs ADD COLUMN IF NOT EXISTS output_tokens_from VARCHAR;
+             ALTER TABLE runs ADD COLUMN IF NOT EXISTS without_usage BIGINT;
+             ALTER TABLE requests ADD COLUMN IF NOT EXISTS tokenizer_output_tokens BIGINT;",
+        )
+        .map_err(err)?;
         let found: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE name = 'schema_version'",
@@ -294,14 +305,43 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         let m = &run.metrics;
         tx.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (node_key, sweep, label, model, engine, quantization, dtype,
+                 kv_cache, gpu, gpus, batch_size, seq_len, workload, load, repeat, simulated,
+                 dialect, host, started_at, requests, completed, failed, duration_s,
+                 request_throughput, output_throughput, model_revision, input_tokens_from,
+                 output_tokens_from, without_usage)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?,
+                 ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
-                key, axes.sweep, axes.label, axes.model, axes.engine, axes.quantization,
-                axes.dtype, axes.kv_cache, axes.gpu, axes.gpus, axes.batch_size, axes.seq_len,
-                axes.workload, axes.load, repeat, run.simulated,
-                format!("{:?}", run.dialect), run.host, run.started_at,
-                m.requests as i64, m.completed as i64, m.failed as i64, m.duration_s,
-                m.request_throughput, m.output_throughput, run.model_revision,
+                key,
+                axes.sweep,
+                axes.label,
+                axes.model,
+                axes.engine,
+                axes.quantization,
+                axes.dtype,
+                axes.kv_cache,
+                axes.gpu,
+                axes.gpus,
+                axes.batch_size,
+                axes.seq_len,
+                axes.workload,
+                axes.load,
+                repeat,
+                run.simulated,
+                run.dialect.name(),
+                run.host,
+                run.started_at,
+                m.requests as i64,
+                m.completed as i64,
+                m.failed as i64,
+                m.duration_s,
+                m.request_throughput,
+                m.output_throughput,
+                run.model_revision,
+                m.input_tokens_from.name(),
+                m.output_tokens_from.name(),
+                m.without_usage as i64,
             ],
         )
         .map_err(err)?;

@@ -58,6 +58,9 @@ pub struct SimArgs {
     /// while it loads weights.
     #[arg(long)]
     pub ready_after: Option<f64>,
+    /// Send no `usage` in streams, as llama.cpp's server and others do.
+    #[arg(long)]
+    pub no_usage: bool,
     /// Multiplies every simulated duration.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
@@ -120,6 +123,7 @@ pub async fn run(a: SimArgs) -> Result<(), String> {
         ready_at: a
             .ready_after
             .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.max(0.0))),
+        usage: !a.no_usage,
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;

@@ -37,6 +37,9 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Until then `/health` answers 503, as a real engine does while it loads weights.
     pub ready_at: Option<std::time::Instant>,
+    /// Streams carry `usage` when asked (`stream_options.include_usage`); `false` sends
+    /// none, as some servers do (llama.cpp's, older ones).
+    pub usage: bool,
 }
 
 #[derive(Clone)]
@@ -298,7 +301,8 @@ async fn openai(
     let usage = body
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
-        .unwrap_or(false);
+        .unwrap_or(false)
+        && s.cfg.usage;
     let g = match s.plan(&prompt, max_tokens, ignore_eos, &headers) {
         Ok(g) => g,
         Err(m) => return openai_error(StatusCode::BAD_REQUEST, m),

@@ -57,3 +57,12 @@ pub fn hosts(reports: &[HostReport], out: &mut dyn Write) -> Result<()> {
     }
     Ok(())
 }
+
+/// One JSON object per host and line (`bench hosts --json`).
+pub fn json_lines(reports: &[HostReport], out: &mut dyn Write) -> Result<()> {
+    for r in reports {
+        serde_json::to_writer(&mut *out, r)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}

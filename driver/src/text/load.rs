@@ -2,7 +2,7 @@
 
 use std::io::{Result, Write};
 
-use bench_node::records::{Dialect, Dist, Metrics};
+use bench_node::records::{Dialect, Dist, Metrics, TokenSource};
 
 use super::thousands;
 
@@ -70,11 +70,24 @@ pub fn table(h: &LoadHeader<'_>, m: &Metrics, out: &mut dyn Write) -> Result<()>
     row(out, "queue", &m.queue)?;
     writeln!(
         out,
-        "tokens      {} input, {} output (server-reported where given), {} mismatched requests",
+        "tokens      {} input ({}), {} output ({}), {} mismatched requests",
         thousands(m.input_tokens as usize),
+        m.input_tokens_from,
         thousands(m.output_tokens as usize),
+        m.output_tokens_from,
         m.token_mismatches
     )?;
+    if m.without_usage > 0 {
+        let counted = match m.output_tokens_from {
+            TokenSource::Tokenizer => "counted with the model's tokenizer",
+            _ => "counted as stream events (--tokenizer counts them exactly)",
+        };
+        writeln!(
+            out,
+            "            {} of {} requests came without usage from the server: their output {counted}",
+            m.without_usage, m.completed
+        )?;
+    }
     if let Some(acc) = m.accuracy {
         writeln!(out, "accuracy    {:.1} %", acc * 100.0)?;
     }

@@ -185,6 +185,29 @@ pub struct AggregateOutput {
     pub ci: BTreeMap<String, Ci>,
     pub confidence: f64,
     pub errors: Vec<(String, u64)>,
+    /// Where its token counts come from (the weakest of its requests'); `None` in
+    /// aggregates written before bench recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_from: Option<TokenCounts>,
+}
+
+/// Where a run's or an aggregate's token counts come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    pub input: crate::records::TokenSource,
+    pub output: crate::records::TokenSource,
+    /// Completed requests whose server sent no `usage`.
+    pub without_usage: u64,
+}
+
+impl std::fmt::Display for TokenCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "input {}, output {}", self.input, self.output)?;
+        if self.without_usage > 0 {
+            write!(f, " ({} requests without usage)", self.without_usage)?;
+        }
+        Ok(())
+    }
 }
 
 /// One configuration-and-load point, ranked.

@@ -84,7 +84,45 @@ pub struct Record {
     pub server_output_tokens: Option<u64>,
     /// Token-carrying events seen (a chunk may carry several tokens).
     pub client_output_tokens: u64,
+    /// The output text's tokens by the model's tokenizer on the client, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_output_tokens: Option<u64>,
+    /// Where `prompt_tokens` comes from: the model's tokenizer, or an estimate (words).
+    #[serde(default)]
+    pub prompt_tokens_from: TokenSource,
     pub correct: Option<bool>,
+}
+
+/// Where a token count comes from, best first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenSource {
+    /// The server's `usage` (or TGI's `details`).
+    ServerUsage,
+    /// The model's own tokenizer, on the client.
+    Tokenizer,
+    /// Token-carrying stream events counted (exact only when each carries one token).
+    StreamEvents,
+    /// Words (no tokenizer and no usage): close for common English on real tokenizers.
+    #[default]
+    Estimate,
+}
+
+impl TokenSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ServerUsage => "server-usage",
+            Self::Tokenizer => "tokenizer",
+            Self::StreamEvents => "stream-events",
+            Self::Estimate => "estimate",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Record {
@@ -92,10 +130,27 @@ impl Record {
         self.error.is_none() && (200..300).contains(&self.status) && self.first_token_ns.is_some()
     }
 
-    /// Output tokens: the server's count first, the client's as fallback.
+    /// Output tokens: the server's count, else the client tokenizer's, else the stream's
+    /// events.
     pub fn output_tokens(&self) -> u64 {
-        self.server_output_tokens
-            .unwrap_or(self.client_output_tokens)
+        self.output_count().0
+    }
+
+    /// Output tokens and where the count comes from.
+    pub fn output_count(&self) -> (u64, TokenSource) {
+        match (self.server_output_tokens, self.tokenizer_output_tokens) {
+            (Some(n), _) => (n, TokenSource::ServerUsage),
+            (None, Some(n)) => (n, TokenSource::Tokenizer),
+            (None, None) => (self.client_output_tokens, TokenSource::StreamEvents),
+        }
+    }
+
+    /// Input tokens and where the count comes from.
+    pub fn input_count(&self) -> (u64, TokenSource) {
+        match self.server_prompt_tokens {
+            Some(n) => (n, TokenSource::ServerUsage),
+            None => (self.prompt_tokens, self.prompt_tokens_from),
+        }
     }
 }
 
@@ -179,6 +234,15 @@ pub struct Metrics {
     pub goodput: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Where the input and output counts come from: the weakest source any completed
+    /// request's count had.
+    #[serde(default)]
+    pub input_tokens_from: TokenSource,
+    #[serde(default)]
+    pub output_tokens_from: TokenSource,
+    /// Completed requests whose server sent no usage (their output counted on the client).
+    #[serde(default)]
+    pub without_usage: u64,
     /// Requests whose server-reported output differs from the client's count, or (when the
     /// length was forced) from the requested length.
     pub token_mismatches: u64,
@@ -219,7 +283,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "output_throughput",
-        "output tokens (server-reported, else client-counted) / duration (tokens/s)",
+        "output tokens (the server's usage, else the model's tokenizer on the client, else stream events: see output_tokens_from) / duration (tokens/s)",
     ),
     (
         "total_throughput",

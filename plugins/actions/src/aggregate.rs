@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use bench_loadgen::{Dialect, Dist, Record, Slo};
-use bench_node::outputs::{AggregateOutput, Ci, RunInfo, Validation};
+use bench_node::outputs::{AggregateOutput, Ci, RunInfo, TokenCounts, Validation};
 use bench_node::params::AggregateParams as Params;
 use bench_node::{Action, Failure, JobSpec, NodeKind};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -177,6 +177,11 @@ fn aggregate(
         ci,
         confidence: p.confidence,
         errors: counts.errors,
+        tokens_from: (counts.completed > 0).then_some(TokenCounts {
+            input: counts.input_tokens_from,
+            output: counts.output_tokens_from,
+            without_usage: counts.without_usage,
+        }),
     }
 }
 
@@ -247,6 +252,7 @@ mod tests {
             server_output_tokens: Some(tokens),
             client_output_tokens: tokens,
             correct: None,
+            ..Record::default()
         };
         let records: Vec<Record> = (0..4).map(rec).collect();
         let metrics = bench_loadgen::compute(&records, &Slo::default(), &[50.0], true);

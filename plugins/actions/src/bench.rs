@@ -3,7 +3,7 @@
 //! request's record written out. Metrics here are per run and without SLOs; the aggregate
 //! node pools repeats and applies the workload's SLOs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bench_catalog::memory::{DEFAULT_UTILIZATION, MemoryInput};
@@ -63,8 +63,27 @@ impl Action for Bench {
         })?;
         let url = engine.url().to_string();
 
-        // The workload.
-        let prompts = prompts(c, &ctx)?;
+        // The workload, in the model's own tokens where its tokenizer was fetched.
+        // One that cannot be read is said and done without: counts fall back to the
+        // server's usage, then estimates, each labelled.
+        let tokenizer = model
+            .path
+            .as_deref()
+            .map(|d| Path::new(d).join("tokenizer.json"))
+            .filter(|f| f.is_file())
+            .and_then(|f| match bench_loadgen::Tokenizer::from_path(&f) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    bench_node::say!("warning: {e}; token counts without it");
+                    None
+                }
+            });
+        let mut prompts = prompts(c, &ctx, tokenizer.as_ref())?;
+        if let Some(t) = &tokenizer
+            && !matches!(c.workload.dataset, DatasetSpec::Random { .. })
+        {
+            t.recount(&mut prompts);
+        }
         let stop = match c.workload.stop {
             StopSpec::Requests(n) => Stop::Requests(n),
             StopSpec::DurationSecs(s) => Stop::Duration(s),
@@ -92,6 +111,7 @@ impl Action for Bench {
             timeout: Duration::from_secs_f64(ctx.timeout_secs.unwrap_or(600.0)),
             seed: c.workload.seed,
             simulated,
+            tokenizer: tokenizer.map(std::sync::Arc::new),
         };
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -187,7 +207,11 @@ fn memory_gib(c: &Config, f: &ArchFacts) -> Option<f64> {
     Some(est.total_gib(c.gpus))
 }
 
-fn prompts(c: &Config, ctx: &BenchContext) -> Result<Vec<Prompt>, Failure> {
+fn prompts(
+    c: &Config,
+    ctx: &BenchContext,
+    tokenizer: Option<&bench_loadgen::Tokenizer>,
+) -> Result<Vec<Prompt>, Failure> {
     let w = &c.workload;
     let count = match w.stop {
         StopSpec::Requests(n) => (n + w.warmup as u64).clamp(1, 1_000_000) as usize,
@@ -222,7 +246,14 @@ fn prompts(c: &Config, ctx: &BenchContext) -> Result<Vec<Prompt>, Failure> {
             input_len,
             output_len,
             spread,
-        } => bench_loadgen::dataset::random(count, *input_len, *output_len, *spread, w.seed),
+        } => bench_loadgen::dataset::random_with(
+            tokenizer,
+            count,
+            *input_len,
+            *output_len,
+            *spread,
+            w.seed,
+        ),
         DatasetSpec::Jsonl { file, output_len } => {
             bench_loadgen::dataset::prompts_file(&checked(file)?, *output_len).map_err(err)?
         }
