@@ -93,7 +93,7 @@ pub fn rank(a: RankArgs) -> Result<ExitCode, CliError> {
     };
     let rows = rank_columns(&refs, &criteria, method, norm)?;
     match a.format {
-        RankFormat::Json => json(&rows),
+        RankFormat::Json => show(|out| text::tables::rank_json(&rows, out)),
         RankFormat::Table => show(|out| text::tables::rank(&rows, &names, &cols, out)),
     }
 }

@@ -79,11 +79,19 @@ fn read_csv(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
         })
         .collect::<Result<_>>()?;
     let mut cols = vec![Vec::new(); names.len()];
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-        let line = rec.position().map_or(i + 2, |p| p.line() as usize);
+    // One record reused for every row, read as bytes: no allocation per row.
+    let mut rec = csv::ByteRecord::new();
+    let mut i = 0usize;
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
+    {
+        i += 1;
+        let line = rec.position().map_or(i + 1, |p| p.line() as usize);
         for (k, &j) in idx.iter().enumerate() {
-            let cell = rec.get(j).unwrap_or("").trim();
+            let cell = std::str::from_utf8(rec.get(j).unwrap_or(b""))
+                .unwrap_or("?")
+                .trim();
             let v = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell == "null" {
                 f64::NAN
             } else {

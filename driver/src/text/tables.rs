@@ -76,11 +76,22 @@ pub fn rank(
             },
         )?;
         for c in cols {
-            write!(out, " {:>12}", format!("{}", c[r.row]))?;
+            write!(out, " {:>12}", c[r.row])?;
         }
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// `bench rank --format json`: an array in input order, one row per line (a million rows
+/// are written, and read by tools, line by line).
+pub fn rank_json(rows: &[RankedRow], out: &mut dyn Write) -> Result<()> {
+    out.write_all(b"[")?;
+    for (i, r) in rows.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, r)?;
+    }
+    out.write_all(b"\n]\n")
 }
 
 /// `bench recommend`'s top rows.
