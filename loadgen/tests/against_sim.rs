@@ -319,8 +319,15 @@ fn open_loop_records_queue_time_under_a_cap() {
         ),
         prompts,
     );
-    // Unconstrained, queue time is only the dispatcher's timer lateness (about 1 ms).
-    assert!(free.queue.mean < 2.5, "{:?}", free.queue);
+    // Unconstrained, queue time is only the dispatcher's timer lateness (about 1 ms here,
+    // a few ms on a loaded machine): far below the capped run's, whatever the load.
+    assert!(free.queue.mean < 10.0, "{:?}", free.queue);
+    assert!(
+        free.queue.mean * 10.0 < m.queue.mean,
+        "{:?} vs {:?}",
+        free.queue,
+        m.queue
+    );
 }
 
 #[test]
