@@ -4,16 +4,22 @@
 //!   normalisation, benefit and cost criteria, weights;
 //! * [`pareto`]: non-dominated sorting (O(N log N) for two objectives, ENS with binary
 //!   search for more) and NSGA-II crowding distance;
-//! * [`recommend`]: constraints first, then the Pareto fronts ordered by TOPSIS closeness.
+//! * [`recommend`]: constraints first, then the Pareto fronts ordered by TOPSIS closeness;
+//! * [`hypervolume`]: the volume a set of points dominates (exact in any dimension);
+//! * [`nsga2`]: NSGA-II over real, integer and categorical axes, with constraints.
 //!
 //! Data is column-major (`&[&[f64]]`, one slice per criterion), the way results come out of
 //! a table, so a million alternatives cost no allocation per row.
 
+pub mod hypervolume;
+pub mod nsga2;
 pub mod order;
 pub mod pareto;
 pub mod recommend;
 pub mod topsis;
 
+pub use hypervolume::hypervolume;
+pub use nsga2::{Axis, Evaluation, Member, Nsga2};
 pub use order::{Method, ranks};
 pub use pareto::{crowding_distance, non_dominated_fronts};
 pub use recommend::{Bound, Recommendation, recommend, recommend_by};

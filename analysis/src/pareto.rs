@@ -251,7 +251,7 @@ impl Ndt {
 }
 
 /// f64 → u64 with the same order (finite values).
-fn ordered(x: f64) -> u64 {
+pub(crate) fn ordered(x: f64) -> u64 {
     let b = if x == 0.0 { 0.0f64 } else { x }.to_bits(); // −0 = +0
     if b >> 63 == 1 { !b } else { b | (1 << 63) }
 }
