@@ -51,6 +51,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Validate a sweep: exit status 0 when it compiles, 1 when it has errors.
     Check(CheckArgs),
+    /// Predict every configuration at every load point without a GPU (the roofline model
+    /// in closed form): TTFT, TPOT, latency, throughput, GPU memory, cost, and what
+    /// running the whole sweep would take. An estimate, never stored as a measurement.
+    Estimate(EstimateArgs),
     /// Print the DAG in Graphviz dot or Mermaid.
     Graph(GraphArgs),
     /// Run every node that is not committed in the cache, in priority order.
@@ -493,6 +497,18 @@ pub struct PlanArgs {
     /// List every pruned configuration with its reason, not only the count per reason.
     #[arg(long)]
     pub show_pruned: bool,
+    /// Add what running the bench nodes would take, by `bench estimate`'s model.
+    #[arg(long)]
+    pub estimate: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EstimateArgs {
+    /// The sweep file.
+    pub sweep: PathBuf,
+    /// One JSON object per configuration and load point, one per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

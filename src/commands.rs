@@ -26,6 +26,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Plan(a) => plan(a, m, c),
         Command::Check(a) => check(a, m),
+        Command::Estimate(a) => {
+            let loaded = Loaded::read(&a.sweep, m)?;
+            let p = loaded.plan_offline()?;
+            let est = p.estimates();
+            match a.json {
+                true => show(|out| text::estimate::json_lines(&p, &est, out)),
+                false => show(|out| text::estimate::table(&p, &est, out)),
+            }
+        }
         Command::Graph(a) => with_plan(&a.sweep, m, false, c, |p, _| {
             let text = match a.format {
                 GraphFormat::Dot => output::dot(p),
@@ -38,6 +47,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 sweep: a.sweep,
                 json: false,
                 show_pruned: false,
+                estimate: false,
             },
             m,
             c,
@@ -195,7 +205,14 @@ fn plan(a: PlanArgs, m: Mode, c: &CacheDir) -> Result<ExitCode, CliError> {
     if a.json {
         show(|out| text::plan::json(&p, &why, out))
     } else {
-        show(|out| text::plan::human(&p, &loaded.source, &why, a.show_pruned, out))
+        show(|out| {
+            text::plan::human(&p, &loaded.source, &why, a.show_pruned, out)?;
+            if a.estimate {
+                let t = bench_plan::estimate::totals(&p.resolved, &p.expansion, &p.estimates());
+                text::estimate::total_line(&t, out)?;
+            }
+            Ok(())
+        })
     }
 }
 

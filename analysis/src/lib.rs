@@ -6,7 +6,8 @@
 //!   search for more) and NSGA-II crowding distance;
 //! * [`recommend`]: constraints first, then the Pareto fronts ordered by TOPSIS closeness;
 //! * [`hypervolume`]: the volume a set of points dominates (exact in any dimension);
-//! * [`nsga2`]: NSGA-II over real, integer and categorical axes, with constraints.
+//! * [`nsga2`]: NSGA-II over real, integer and categorical axes, with constraints;
+//! * [`search`]: which candidates to measure next (random, NSGA-II, a surrogate).
 //!
 //! Data is column-major (`&[&[f64]]`, one slice per criterion), the way results come out of
 //! a table, so a million alternatives cost no allocation per row.
@@ -16,6 +17,7 @@ pub mod nsga2;
 pub mod order;
 pub mod pareto;
 pub mod recommend;
+pub mod search;
 pub mod topsis;
 
 pub use hypervolume::hypervolume;

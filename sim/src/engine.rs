@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, LogNormal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::model::Hardware;
+use bench_catalog::roofline::Hardware;
 
 /// How the engine decides when tokens come out.
 #[derive(Clone, Debug)]

@@ -1,16 +1,16 @@
 //! The simulated engine: a real HTTP server with a deterministic performance model, so that
 //! every path of bench (and any sweep, rehearsed) runs without a GPU.
 //!
-//! [`model`] is the roofline; [`engine`] runs continuous batching on its own thread;
+//! The roofline is [`bench_catalog::roofline`] (shared with `bench estimate`); [`engine`]
+//! runs continuous batching under it on its own thread;
 //! [`server`] speaks the engines' dialects. The `bench-sim-engine` binary links nothing else.
 
 pub mod cli;
 pub mod engine;
-pub mod model;
 pub mod server;
 
+pub use bench_catalog::roofline::Hardware;
 pub use engine::{EngineConfig, Mode};
-pub use model::Hardware;
 pub use server::{ServerConfig, router};
 
 /// Serves until the listener fails or the future is dropped.

@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::engine::{EngineHandle, Submit, TokenEvent};
-use crate::model::accuracy;
+use bench_catalog::roofline::accuracy;
 
 /// In simulation, the load generator may send an eval item's expected answer in this header;
 /// the simulated model then answers correctly with the probability of its quantization
-/// ([`crate::model::accuracy`]), deterministically per prompt. Real engines never see it.
+/// ([`bench_catalog::roofline::accuracy`]), deterministically per prompt. Real engines never see it.
 pub const EXPECTED_HEADER: &str = "x-bench-expected";
 
 #[derive(Clone)]

@@ -9,6 +9,7 @@
 
 pub mod contract;
 pub mod dag;
+pub mod estimate;
 pub mod expand;
 pub mod key;
 pub mod output;
@@ -20,6 +21,7 @@ use bench_engines::EnginePlugin;
 use bench_sweep::{Diag, Diags, Source, Sweep, SweepError};
 
 pub use dag::{Graph, Node, NodeKind, Subject};
+pub use estimate::Estimate;
 pub use expand::{Config, Expansion, Reason};
 pub use key::{KEY_SCHEMA_VERSION, NodeKey};
 pub use resolve::Resolved;
@@ -233,6 +235,12 @@ fn fail(source: &Source, d: Diags) -> SweepError {
 }
 
 impl Plan<'_, '_> {
+    /// The roofline's estimate of every valid configuration at every load point
+    /// ([`estimate`]).
+    pub fn estimates(&self) -> Vec<Estimate> {
+        estimate::estimate(&self.resolved, &self.expansion)
+    }
+
     /// Node count per kind, in DAG order.
     pub fn counts(&self) -> Vec<(NodeKind, usize)> {
         let mut c = [0usize; 6];
