@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use bench_driver::progress;
+use bench_driver::search::Stop;
 use bench_driver::session::{BuildRequest, resuming};
 use bench_exec::BuildStatus;
 use bench_exec::spot::Provider;
@@ -53,10 +54,23 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         executor: a.executor,
         notice_window: a.notice_window,
         spot,
+        only: None,
     };
-    let report = bench_driver::session::run(&req, plan, &|line| eprintln!("{line}"), move |rx| {
-        progress::report(mode, rx)
-    })?;
+    let reporter = move |rx| progress::report(mode, rx);
+    // A search that ends its generations succeeds: a configuration that failed is one of
+    // its observations.
+    let (report, searched) = if plan.resolved.sweep.search.is_some() && !a.grid {
+        let said = |g: &_| bench_driver::text::build::generation(g, &mut std::io::stderr());
+        let s = bench_driver::search::run(&req, plan, &|l| eprintln!("{l}"), reporter, &said)?;
+        bench_driver::text::build::search(&s, &mut std::io::stderr())?;
+        match s.last {
+            Some(r) => (r, Some(s.stop)),
+            None => return Ok(ExitCode::from(u8::from(s.stop == Stop::Unfinished))),
+        }
+    } else {
+        let r = bench_driver::session::run(&req, plan, &|line| eprintln!("{line}"), reporter)?;
+        (r, None)
+    };
     let s = &report.summary;
     bench_driver::text::build::summary(s, &report.summary_path, &mut std::io::stderr())?;
     match &report.ingested {
@@ -74,6 +88,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         }
     }
     Ok(match s.status {
+        _ if searched.is_some_and(|stop| stop != Stop::Unfinished) => ExitCode::SUCCESS,
         BuildStatus::Succeeded => ExitCode::SUCCESS,
         BuildStatus::Failed => ExitCode::from(1),
         BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),

@@ -232,6 +232,10 @@ pub struct BuildArgs {
     /// first failure and let running nodes finish).
     #[arg(long)]
     pub keep_going: bool,
+    /// Run the whole matrix even when the sweep has a `search` block (which otherwise
+    /// measures its budget, generation by generation).
+    #[arg(long)]
+    pub grid: bool,
     /// Nodes running at once (GPU slots of the hosts limit bench nodes further).
     #[arg(short, long, default_value_t = 8)]
     pub jobs: usize,

@@ -95,10 +95,73 @@ fn full_matrix_has_at_least_9000_valid_configurations() {
 #[test]
 fn check_accepts_the_shipped_sweeps() {
     bench()
-        .args(["check", "sweeps/demo.kdl", "sweeps/full-matrix.kdl"])
+        .args([
+            "check",
+            "sweeps/demo.kdl",
+            "sweeps/full-matrix.kdl",
+            "sweeps/demo-search.kdl",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("sweeps/demo.kdl: ok"));
+        .stdout(predicate::str::contains("sweeps/demo.kdl: ok"))
+        .stdout(predicate::str::contains("sweeps/demo-search.kdl: ok"));
+}
+
+#[test]
+fn estimate_predicts_every_configuration_and_load_point_and_the_cost_of_all() {
+    // 12 configurations × 2 load points; 2 repeats each on hosts priced per GPU-hour.
+    let out = bench()
+        .args(["estimate", "sweeps/demo.kdl", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 24);
+    for r in &rows {
+        for k in [
+            "ttft-ms",
+            "tpot-ms",
+            "e2e-ms",
+            "request-throughput",
+            "output-throughput",
+            "gpu-memory-gb",
+            "cost-per-mtok",
+        ] {
+            assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k} in {r}");
+        }
+        assert!(r["label"].as_str().unwrap().ends_with("/chat"));
+        assert!(matches!(r["load"].as_str(), Some("c1" | "c16")));
+        assert_eq!(r["configuration"]["engine"], "sim");
+    }
+    let c = |label: &str, load: &str| {
+        rows.iter()
+            .find(|r| r["label"] == label && r["load"] == load)
+            .unwrap()["output-throughput"]
+            .as_f64()
+            .unwrap()
+    };
+    let l = "Qwen/Qwen2.5-0.5B-Instruct/sim/fp16/auto/auto/H100-80GBx1/b32/s2048/chat";
+    assert!(c(l, "c16") > 8.0 * c(l, "c1"));
+    bench()
+        .args(["estimate", "sweeps/demo.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "24 estimates by the roofline model",
+        ))
+        .stdout(predicate::str::contains("running them: 48 runs"));
+    bench()
+        .args(["plan", "--offline", "--estimate", "sweeps/demo.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("running them: 48 runs"));
 }
 
 #[test]

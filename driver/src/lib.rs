@@ -29,6 +29,7 @@ pub mod recommend;
 pub mod remember;
 pub mod report;
 pub mod results;
+pub mod search;
 pub mod session;
 pub mod status;
 pub mod store;

@@ -158,6 +158,52 @@ fn scatter(rows: &[&Row], engines: &[String]) -> String {
     s
 }
 
+/// Hypervolume against candidates measured, one point per search generation.
+fn curve(points: &[(usize, f64)]) -> String {
+    let (w, h, ml, mb, mt, mr) = (520.0, 260.0, 60.0, 44.0, 14.0, 16.0);
+    let x1 = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
+    let y1 = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
+    let px = |x: f64| ml + x / x1 * (w - ml - mr);
+    let py = |y: f64| h - mb - y / y1 * (h - mb - mt);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="hypervolume against evaluations"><rect x="{ml}" y="{mt}" width="{}" height="{}" fill="#fafafa" stroke="#999"/>"##,
+        w - ml - mr,
+        h - mb - mt
+    );
+    for t in ticks(0.0, x1, 5) {
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{t}</text>"#,
+            px(t),
+            h - mb + 16.0
+        );
+    }
+    for t in ticks(0.0, y1, 4) {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{:.1}" font-size="11" text-anchor="end">{t}</text>"#,
+            ml - 6.0,
+            py(t) + 4.0
+        );
+    }
+    let path: Vec<String> = std::iter::once((0usize, 0.0))
+        .chain(points.iter().copied())
+        .map(|(x, y)| format!("{:.1},{:.1}", px(x as f64), py(y)))
+        .collect();
+    let _ = write!(
+        s,
+        r##"<polyline class="hypervolume" points="{}" fill="none" stroke="#1f77b4" stroke-width="2"/><text x="{}" y="{}" font-size="12" text-anchor="middle">configuration × load points measured</text><text x="14" y="{}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {})">hypervolume</text></svg>"##,
+        path.join(" "),
+        (ml + w - mr) / 2.0,
+        h - 8.0,
+        (mt + h - mb) / 2.0,
+        (mt + h - mb) / 2.0
+    );
+    s
+}
+
 fn engine_of(r: &Row) -> String {
     r.engine.clone()
 }
@@ -185,11 +231,16 @@ pub fn html(res: &Results) -> String {
     let ranked: Vec<&&Row> = rows.iter().filter(|r| r.rank.is_some()).collect();
     let _ = write!(
         h,
-        "<p>{} configuration × load points, {} ranked, {} invalid or outside a constraint, {} not built yet.</p>",
+        "<p>{} configuration × load points, {} ranked, {} invalid or outside a constraint, {} {}.</p>",
         rows.len(),
         ranked.len(),
         rows.iter().filter(|r| !r.feasible).count(),
-        res.missing
+        res.missing,
+        if res.searched {
+            "skipped by the search"
+        } else {
+            "not built yet"
+        }
     );
     if let Some(o) = &res.recommendations {
         let obj: Vec<String> = o.objectives.iter().map(|x| esc(&x.to_string())).collect();
@@ -221,6 +272,15 @@ pub fn html(res: &Results) -> String {
     }
     h.push_str("</table><h2>Trade-off: output throughput against TTFT p95</h2><p>Outlined points form the first Pareto front (dashed); faded points are invalid or outside a constraint.</p>");
     h.push_str(&scatter(&rows, &engines));
+    if !res.search.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Search</h2><p>{} configuration × load points measured, {} skipped; the hypervolume of what was measured after each generation (objectives as logarithms, scaled by the estimate's range):</p>",
+            rows.len(),
+            res.missing
+        );
+        h.push_str(&curve(&res.search));
+    }
     let invalid: Vec<&&Row> = rows.iter().filter(|r| !r.feasible).collect();
     if !invalid.is_empty() {
         h.push_str("<h2>Invalid or outside a constraint</h2><ul id=\"invalid\">");

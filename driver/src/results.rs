@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use bench_cache::CacheBackend;
 use bench_node::outputs::{AggregateOutput, OptimizeOutput, Ranked, names};
-use bench_plan::dag::label;
+use bench_node::params::Params;
+use bench_plan::dag::{label, node_params};
 use bench_plan::{NodeKind, Plan};
 use serde::Serialize;
 
@@ -31,6 +32,11 @@ pub struct Results {
     pub sweep: String,
     /// Aggregates of the plan not in the cache yet.
     pub missing: usize,
+    /// The sweep searches: what is missing was skipped by the search (unless it is still
+    /// running).
+    pub searched: bool,
+    /// The search's generations, replayed from the cache: (candidates measured, hypervolume).
+    pub search: Vec<(usize, f64)>,
     pub rows: Vec<Row>,
     pub recommendations: Option<OptimizeOutput>,
 }
@@ -38,22 +44,38 @@ pub struct Results {
 /// Reads what the cache holds for a plan.
 pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
     let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
+    let mut found = Vec::new();
+    let mut missing = 0;
+    for n in g.node_weights().filter(|n| n.kind == NodeKind::Aggregate) {
+        let key = n.key.hex();
+        match read_output::<AggregateOutput>(cache, &key, names::AGGREGATE) {
+            Some(agg) => found.push((n, key, agg)),
+            None => missing += 1,
+        }
+    }
+    let searched = r.sweep.search.is_some();
     let recommendations: Option<OptimizeOutput> = g
         .node_weights()
         .find(|n| n.kind == NodeKind::Optimize)
-        .and_then(|n| read_output(cache, &n.key.hex(), names::RECOMMENDATIONS));
+        .and_then(|n| read_output(cache, &n.key.hex(), names::RECOMMENDATIONS))
+        .or_else(|| {
+            // A search covers part of the grid, which no optimize node ranks: rank what it
+            // measured, the same way.
+            let Params::Optimize(p) = node_params(r, x, &bench_plan::Subject::Optimize) else {
+                return None;
+            };
+            let aggs: Vec<(String, AggregateOutput)> = found
+                .iter()
+                .map(|(_, k, a)| (k.clone(), a.clone()))
+                .collect();
+            (searched && !aggs.is_empty()).then(|| bench_actions::optimize(&p, &aggs).ok())?
+        });
     let ranked: HashMap<&str, &Ranked> = recommendations
         .as_ref()
         .map(|o| o.ranked.iter().map(|r| (r.key.as_str(), r)).collect())
         .unwrap_or_default();
     let mut rows = Vec::new();
-    let mut missing = 0;
-    for n in g.node_weights().filter(|n| n.kind == NodeKind::Aggregate) {
-        let key = n.key.hex();
-        let Some(agg) = read_output::<AggregateOutput>(cache, &key, names::AGGREGATE) else {
-            missing += 1;
-            continue;
-        };
+    for (n, key, agg) in found {
         let rk = ranked.get(key.as_str());
         let engine = match n.subject {
             bench_plan::Subject::Aggregate { config, .. } => {
@@ -82,6 +104,15 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
     Results {
         sweep: r.sweep.name.value.clone(),
         missing,
+        searched,
+        search: if searched {
+            crate::search::replay(plan, cache)
+                .iter()
+                .map(|g| (g.used, g.hypervolume))
+                .collect()
+        } else {
+            Vec::new()
+        },
         rows,
         recommendations,
     }

@@ -11,7 +11,8 @@ use bench_cache::{CacheBackend, LocalCache};
 use bench_exec::executors::InProcess;
 use bench_exec::spot::{Provider, poll_metadata};
 use bench_exec::{
-    BuildOptions, BuildSummary, Control, Event, ExecutorKind, Executors, HostSlots, RetryPolicy,
+    BuildOptions, BuildSummary, Control, Event, ExecutorKind, Executors, HostSlots, NodeDetails,
+    RetryPolicy, SchedNode,
 };
 use bench_node::{Actions, NodeKind, RuntimeKind};
 use bench_plan::Plan;
@@ -22,6 +23,7 @@ use crate::details::{BuildCtx, View, sched_nodes};
 use crate::error::{Error, Result};
 
 /// What a build is asked to do.
+#[derive(Clone)]
 pub struct BuildRequest {
     pub sweep_path: PathBuf,
     pub cache_dir: PathBuf,
@@ -36,6 +38,9 @@ pub struct BuildRequest {
     pub notice_window: Duration,
     /// Poll a cloud metadata service for spot notices: provider, base URL, interval.
     pub spot: Option<(Provider, String, Duration)>,
+    /// Build only these nodes of the plan (by node index) and what they need; all of it
+    /// when `None`. A search builds each generation this way.
+    pub only: Option<Vec<bool>>,
 }
 
 /// How a build went.
@@ -75,6 +80,61 @@ fn executors(kind: ExecutorKind) -> Result<Executors> {
         .map_err(|e| Error::Other(format!("cannot find the bench executable: {e}")))?;
     let light: Vec<NodeKind> = NodeKind::ALL.into_iter().filter(|k| k.is_light()).collect();
     Ok(Executors::all(e).with(&light, Arc::new(InProcess { actions })))
+}
+
+/// The scheduler's nodes for `only` and every node they need (inputs renumbered), with the
+/// plan index of each; the whole plan when `only` is `None`.
+fn subset(all: Vec<SchedNode>, only: Option<&[bool]>) -> (Vec<SchedNode>, Option<Vec<usize>>) {
+    let Some(only) = only else {
+        return (all, None);
+    };
+    let mut keep: Vec<bool> = (0..all.len()).map(|i| only.get(i) == Some(&true)).collect();
+    // Inputs come before their dependents in plan order: one backward pass closes the set.
+    for i in (0..all.len()).rev() {
+        if keep[i] {
+            for &j in &all[i].inputs {
+                keep[j as usize] = true;
+            }
+        }
+    }
+    let map: Vec<usize> = (0..all.len()).filter(|i| keep[*i]).collect();
+    let mut at = vec![u32::MAX; all.len()];
+    for (k, &i) in map.iter().enumerate() {
+        at[i] = k as u32;
+    }
+    let nodes = map
+        .iter()
+        .map(|&i| {
+            let mut n = all[i].clone();
+            n.inputs = n.inputs.iter().map(|j| at[*j as usize]).collect();
+            n
+        })
+        .collect();
+    (nodes, Some(map))
+}
+
+/// The plan's node details under the scheduler's numbering of a subset.
+struct Mapped<'a, 's, 'r> {
+    view: View<'a, 's, 'r>,
+    map: Option<Vec<usize>>,
+}
+
+impl Mapped<'_, '_, '_> {
+    fn at(&self, i: usize) -> usize {
+        self.map.as_ref().map_or(i, |m| m[i])
+    }
+}
+
+impl NodeDetails for Mapped<'_, '_, '_> {
+    fn label(&self, i: usize) -> String {
+        self.view.label(self.at(i))
+    }
+    fn params(&self, i: usize) -> serde_json::Value {
+        self.view.params(self.at(i))
+    }
+    fn context(&self, i: usize) -> serde_json::Value {
+        self.view.context(self.at(i))
+    }
 }
 
 /// Runs a build of `plan`. `note` hears what happens before the scheduler starts (reaped
@@ -141,11 +201,12 @@ where
         dir: dir.clone(),
     };
     let last = crate::paths::summary_path(dir, &sweep.name.value);
-    let graph = sched_nodes(plan);
+    let (graph, map) = subset(sched_nodes(plan), req.only.as_deref());
     let view = View {
         plan,
         build: Some(build_ctx),
     };
+    let view = Mapped { view, map };
     let exec = executors(req.executor)?;
     let cache: Arc<dyn CacheBackend> = Arc::new(cache);
     let rt = tokio::runtime::Builder::new_multi_thread()

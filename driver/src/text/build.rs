@@ -191,3 +191,41 @@ pub fn stats(s: &CacheStats, dir: &Path, out: &mut dyn Write) -> Result<()> {
         s.aside_bytes as f64 / 1e6
     )
 }
+
+/// One line per search generation.
+pub fn generation(g: &crate::search::Generation, out: &mut dyn Write) {
+    let cached = g.proposed.len() - g.ran;
+    let _ = writeln!(
+        out,
+        "search generation {}: {} proposed ({} run, {} measured before), {} of {} in the budget, front {} points, hypervolume {:.4}",
+        g.number + 1,
+        g.proposed.len(),
+        g.ran,
+        cached,
+        thousands(g.used),
+        thousands(g.budget),
+        g.front,
+        g.hypervolume
+    );
+}
+
+/// The line that ends a search.
+pub fn search(s: &crate::search::SearchReport, out: &mut dyn Write) -> Result<()> {
+    use crate::search::Stop;
+    let why = match s.stop {
+        Stop::Budget => "its budget is spent".to_string(),
+        Stop::Converged => "the front stopped moving".to_string(),
+        Stop::Exhausted => "no candidate is left".to_string(),
+        Stop::Unfinished => "a generation did not finish; rerun to resume".to_string(),
+    };
+    let used = s.generations.last().map_or(0, |g| g.used);
+    writeln!(
+        out,
+        "search ({}) ended after {} generations: {why}; {} of {} configurations × load points measured ({:.1} %), the rest skipped",
+        s.strategy.name(),
+        s.generations.len(),
+        thousands(used),
+        thousands(s.candidates),
+        100.0 * used as f64 / s.candidates.max(1) as f64
+    )
+}

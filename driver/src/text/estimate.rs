@@ -67,10 +67,10 @@ pub fn table(plan: &Plan<'_, '_>, est: &[Estimate], out: &mut dyn Write) -> Resu
 /// What running every bench node would take.
 pub fn total_line(t: &Totals, out: &mut dyn Write) -> Result<()> {
     let mut line = format!(
-        "running them: {} runs, {:.1} GPU-hours of load ({:.1} h on one host at a time)",
+        "running them: {} runs, {} of GPU time under load ({} one after another)",
         thousands(t.runs),
-        t.gpu_hours,
-        t.load_seconds / 3600.0
+        span(t.gpu_hours * 3600.0),
+        span(t.load_seconds)
     );
     if t.cost > 0.0 {
         line.push_str(&format!(", ${:.2} on priced hosts", t.cost));
@@ -91,6 +91,17 @@ pub fn total_line(t: &Totals, out: &mut dyn Write) -> Result<()> {
         out,
         "{line}; engine start-up and model loading not included"
     )
+}
+
+/// `42 s`, `3.5 min`, `12.0 h`.
+fn span(secs: f64) -> String {
+    if secs < 60.0 {
+        format!("{secs:.0} s")
+    } else if secs < 3600.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
 }
 
 /// One JSON object per line: the configuration, the load point and the estimate.

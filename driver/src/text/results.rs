@@ -90,7 +90,13 @@ pub fn table(res: &Results, limit: Option<usize>, out: &mut dyn Write) -> Result
             res.rows.len() - shown
         )?;
     }
-    if res.missing > 0 {
+    if res.missing > 0 && res.searched {
+        writeln!(
+            out,
+            "      {} configuration/load points not measured: skipped by the search (`bench build --grid` runs them)",
+            res.missing
+        )?;
+    } else if res.missing > 0 {
         writeln!(
             out,
             "      {} configuration/load points not built yet",

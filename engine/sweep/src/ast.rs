@@ -67,6 +67,8 @@ pub struct Sweep {
     pub optimize: Optimize,
     pub notify: Vec<Notify>,
     pub retry: Retry,
+    /// Measure a budget of the grid chosen generation by generation, not all of it.
+    pub search: Option<Search>,
     pub span: SourceSpan,
 }
 
@@ -484,6 +486,47 @@ pub struct Notify {
 
 /// When notifications fire.
 pub const NOTIFY_EVENTS: &[&str] = &["start", "finish", "failure"];
+
+/// An adaptive search (`search { strategy "surrogate"; budget "10%"; batch 16; seed 7 }`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Search {
+    /// `surrogate` (the default), `nsga2` or `random`.
+    pub strategy: String,
+    pub budget: Budget,
+    /// Configurations and load points proposed per generation.
+    pub batch: u32,
+    pub seed: u64,
+    /// Generations in a row whose results do not move the front before the search stops
+    /// short of its budget.
+    pub patience: u32,
+    #[serde(skip)]
+    pub span: SourceSpan,
+}
+
+/// The search strategies a sweep may name.
+pub const SEARCH_STRATEGIES: &[&str] = &["surrogate", "nsga2", "random"];
+
+/// How much of the grid a search measures.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Budget {
+    /// This many candidates (configuration × load point).
+    Count(u32),
+    /// This fraction of the candidates (`"10%"` is 0.1).
+    Fraction(f64),
+}
+
+impl Budget {
+    /// Candidates out of `of`: at least one, at most all.
+    pub fn of(self, of: usize) -> usize {
+        let n = match self {
+            Budget::Count(n) => n as usize,
+            Budget::Fraction(f) => (f * of as f64).ceil() as usize,
+        };
+        n.clamp(1.min(of), of)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Retry {

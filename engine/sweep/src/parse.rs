@@ -107,6 +107,7 @@ const SWEEP_CHILDREN: &[&str] = &[
     "optimize",
     "notify",
     "retry",
+    "search",
 ];
 
 fn parse_sweep(node: &KdlNode, d: &mut Diags) -> Option<Sweep> {
@@ -134,6 +135,7 @@ fn parse_sweep(node: &KdlNode, d: &mut Diags) -> Option<Sweep> {
         optimize: Optimize::default(),
         notify: Vec::new(),
         retry: Retry::default(),
+        search: None,
         span: name_span(node),
     };
     let mut once = Once::default();
@@ -230,6 +232,11 @@ fn parse_sweep(node: &KdlNode, d: &mut Diags) -> Option<Sweep> {
             "retry" => {
                 if once.first(d, c, "sweep") {
                     sweep.retry = parse_retry(c, d);
+                }
+            }
+            "search" => {
+                if once.first(d, c, "sweep") {
+                    sweep.search = Some(parse_search(c, d));
                 }
             }
             other => unknown_child(d, c, other, "sweep", SWEEP_CHILDREN),
@@ -1767,6 +1774,114 @@ fn parse_retry(c: &KdlNode, d: &mut Diags) -> Retry {
             .map(|v| v.value)
             .unwrap_or(def.backoff_secs),
     }
+}
+
+const SEARCH_CHILDREN: &[&str] = &["strategy", "budget", "batch", "seed", "patience"];
+
+fn parse_search(c: &KdlNode, d: &mut Diags) -> Search {
+    let r = Reader::new(c, "search");
+    r.allow_props(d, &[]);
+    r.args(
+        d,
+        0,
+        Some(0),
+        "search { strategy \"surrogate\"; budget \"10%\"; batch 16 }",
+    );
+    let mut s = Search {
+        strategy: "surrogate".into(),
+        budget: Budget::Fraction(0.1),
+        batch: 16,
+        seed: 0,
+        patience: 3,
+        span: c.span(),
+    };
+    let mut once = Once::default();
+    for x in children(c) {
+        let name = node_name(x);
+        if !once.first(d, x, "search") {
+            continue;
+        }
+        match name {
+            "strategy" => {
+                let r = Reader::new(x, "strategy");
+                r.allow_props(d, &[]);
+                r.no_children(d);
+                if let Some(e) = r.args(d, 1, Some(1), "strategy \"surrogate\"").first()
+                    && let Some(v) = named(
+                        d,
+                        e,
+                        "strategy",
+                        |v| {
+                            SEARCH_STRATEGIES
+                                .iter()
+                                .find(|s| **s == v)
+                                .map(|s| s.to_string())
+                        },
+                        SEARCH_STRATEGIES,
+                    )
+                {
+                    s.strategy = v.value;
+                }
+            }
+            "budget" => {
+                let r = Reader::new(x, "budget");
+                r.allow_props(d, &[]);
+                r.no_children(d);
+                if let Some(e) = r
+                    .args(d, 1, Some(1), "budget \"10%\" (or a count: budget 40)")
+                    .first()
+                    && let Some(b) = budget(d, e)
+                {
+                    s.budget = b;
+                }
+            }
+            "batch" => {
+                if let Some(v) = single_uint(x, d, "batch 16", 1) {
+                    s.batch = v;
+                }
+            }
+            "seed" => {
+                if let Some(v) = single_uint(x, d, "seed 7", 0) {
+                    s.seed = v as u64;
+                }
+            }
+            "patience" => {
+                if let Some(v) = single_uint(x, d, "patience 3", 1) {
+                    s.patience = v;
+                }
+            }
+            other => unknown_child(d, x, other, "search", SEARCH_CHILDREN),
+        }
+    }
+    s
+}
+
+/// A budget: a count of at least 1, or a percentage in (0, 100] as a string.
+fn budget(d: &mut Diags, e: &kdl::KdlEntry) -> Option<Budget> {
+    if let kdl::KdlValue::String(t) = e.value() {
+        let pct = t
+            .trim()
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok());
+        return match pct {
+            Some(p) if p > 0.0 && p <= 100.0 => Some(Budget::Fraction(p / 100.0)),
+            _ => {
+                d.push(
+                    Diag::error(
+                        "sweep::out-of-range",
+                        e.span(),
+                        format!("`budget` is a count or a percentage of the grid, not `{t}`"),
+                    )
+                    .label("not a budget")
+                    .help(
+                        "budget \"10%\" (of the grid's configurations × load points), or budget 40",
+                    ),
+                );
+                None
+            }
+        };
+    }
+    uint(d, e, "budget", 1).map(|v| Budget::Count(v.value))
 }
 
 /// Checks that need the whole sweep: required parts and unique names.

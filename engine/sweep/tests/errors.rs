@@ -286,3 +286,62 @@ fn the_old_executor_spelling_is_read_with_a_warning_that_names_the_new_one() {
         bench_sweep::diag::line_col(&text, text.find("executor=").unwrap())
     );
 }
+
+#[test]
+fn a_search_block_parses_and_its_mistakes_say_where() {
+    use bench_sweep::Budget;
+    let with = |block: &str| {
+        GOOD.replace(
+            "    workload \"chat\"",
+            &format!("    {block}\n    workload \"chat\""),
+        )
+    };
+    let text = with(
+        "search {\n        strategy \"nsga2\"\n        budget \"15%\"\n        batch 8\n        seed 7\n    }",
+    );
+    let s = parse(&Source::new("sweep.kdl", &text))
+        .expect("parses")
+        .sweep
+        .search
+        .unwrap();
+    assert_eq!(
+        (s.strategy.as_str(), s.budget, s.batch, s.seed, s.patience),
+        ("nsga2", Budget::Fraction(0.15), 8, 7, 3)
+    );
+    assert_eq!(Budget::Fraction(0.15).of(100), 15);
+    assert_eq!(Budget::Count(500).of(100), 100);
+    let defaults = parse(&Source::new("sweep.kdl", with("search")))
+        .expect("parses")
+        .sweep
+        .search
+        .unwrap();
+    assert_eq!(
+        (defaults.strategy.as_str(), defaults.budget, defaults.batch),
+        ("surrogate", Budget::Fraction(0.1), 16)
+    );
+    assert_eq!(
+        parse(&Source::new("sweep.kdl", GOOD)).unwrap().sweep.search,
+        None
+    );
+
+    let text = with("search {\n        strategy \"nsgaii\"\n        budget \"ten%\"\n    }");
+    let d = errors(&text);
+    let e = one(&d, "sweep::unknown-value");
+    assert_eq!(e.location(), at(&text, "\"nsgaii\""));
+    assert!(
+        e.help.as_deref().unwrap().contains("`nsga2`"),
+        "{:?}",
+        e.help
+    );
+    let e = one(&d, "sweep::out-of-range");
+    assert_eq!(e.location(), at(&text, "\"ten%\""));
+    assert_eq!(
+        e.message,
+        "`budget` is a count or a percentage of the grid, not `ten%`"
+    );
+    let text = with("search {\n        budget 0\n    }");
+    assert_eq!(
+        one(&errors(&text), "sweep::out-of-range").location(),
+        at(&text, "0\n")
+    );
+}

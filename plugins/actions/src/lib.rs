@@ -15,6 +15,7 @@ mod aggregate;
 mod bench;
 mod download;
 mod optimize;
+pub use optimize::optimize;
 mod runtimes;
 mod setup;
 mod validate;

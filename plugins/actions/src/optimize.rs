@@ -40,7 +40,9 @@ impl Action for Optimize {
     }
 }
 
-fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
+/// Ranks `aggs` (key, output) by the optimize params: what the node writes. Also used to
+/// rank what a search measured, which no optimize node covers.
+pub fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
     let mut notes = Vec::new();
     let profile = |name: &str| -> Result<Vec<ObjectiveSpec>, Failure> {
         Ok(bench_analysis::profile(name)

@@ -1,0 +1,259 @@
+//! `bench build` on a sweep with a `search` block: generations of real (simulated-engine)
+//! runs chosen by the proposer, a budget, replay from the cache, resume after SIGKILL with
+//! the same proposals, and a grid build that reuses what the search measured.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bench"))
+}
+
+/// 2 quantizations × 2 batch sizes × 3 concurrencies: 12 candidates.
+fn sweep(strategy: &str) -> String {
+    format!(
+        r#"
+sweep "searched" {{
+    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
+    matrix {{
+        engine "sim"
+        quantization "fp16" "awq"
+        gpu "H100-80GB"
+        batch-size 4 16
+        seq-len 1024
+    }}
+    workload "chat" {{
+        dataset "random" input-len=64 output-len=8 spread=0.1
+        concurrency 1 4 16
+        requests 6 warmup=1
+    }}
+    hosts {{
+        host "sim" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
+    }}
+    optimize {{
+        objective "output-throughput" maximize weight=0.5
+        objective "ttft-p95" minimize weight=0.5
+    }}
+    search {{
+        strategy "{strategy}"
+        budget "50%"
+        batch 2
+        seed 11
+        patience 9
+    }}
+}}
+"#
+    )
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.kdl"), text).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.path())
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("BENCH_CACHE")
+            .env_remove("BENCH_SIM_ENGINE")
+            .args(args);
+        c
+    }
+
+    fn bench(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Labels of the measured rows.
+    fn measured(&self) -> BTreeSet<String> {
+        let o = self.bench(&["results", "s.kdl", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["label"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn generations(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.starts_with("search generation"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() {
+    let p = Project::new(&sweep("surrogate"));
+    let o = p.bench(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let gens = generations(&o);
+    assert_eq!(gens.len(), 3, "{}", text(&o));
+    assert!(
+        gens[0].starts_with(
+            "search generation 1: 2 proposed (2 run, 0 measured before), 2 of 6 in the budget"
+        ),
+        "{}",
+        gens[0]
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("search (surrogate) ended after 3 generations: its budget is spent; 6 of 12 configurations × load points measured (50.0 %)"), "{err}");
+    let first = p.measured();
+    assert_eq!(first.len(), 6, "{first:?}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&p.bench(&["results", "s.kdl", "--json"]).stdout).unwrap();
+    assert_eq!(r["missing"], 6);
+    // Ranked among themselves (no optimize node covers a subset); the table says the rest
+    // were skipped; the report plots the hypervolume after each generation.
+    let mut ranks: Vec<u64> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["rank"].as_u64())
+        .collect();
+    ranks.sort();
+    assert_eq!(ranks, (1..=ranks.len() as u64).collect::<Vec<_>>());
+    assert!(!ranks.is_empty());
+    let table = p.bench(&["results", "s.kdl"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout)
+            .contains("6 configuration/load points not measured: skipped by the search"),
+        "{}",
+        text(&table)
+    );
+    let o = p.bench(&["report", "s.kdl", "-o", "r.html"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(p.path().join("r.html")).unwrap();
+    assert!(
+        html.contains("6 configuration × load points measured, 6 skipped"),
+        "{html}"
+    );
+    let curve = html
+        .split("class=\"hypervolume\" points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(
+        curve.split(' ').count(),
+        4,
+        "the origin and 3 generations: {curve}"
+    );
+
+    // Again: the same generations replayed from the cache, nothing run.
+    let o = p.bench(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        generations(&o)
+            .iter()
+            .all(|g| g.contains("(0 run, 2 measured before)")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(p.measured(), first);
+
+    // The grid: only the other six run.
+    let o = p.bench(&["build", "s.kdl", "--grid"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(generations(&o).is_empty());
+    let line = String::from_utf8_lossy(&o.stderr);
+    let line = line
+        .lines()
+        .find(|l| l.starts_with("build "))
+        .unwrap_or_default()
+        .to_string();
+    // 6 bench + 6 validate + 6 aggregate + optimize new; the search's 18 + download + setup cached.
+    assert!(line.contains("39 nodes, 20 cached, 19 built"), "{line}");
+    assert_eq!(p.measured().len(), 12);
+}
+
+#[test]
+fn a_search_killed_mid_generation_resumes_with_the_same_proposals() {
+    for strategy in ["nsga2", "surrogate"] {
+        // Proposals depend on what was measured, which timing noise changes from one run to
+        // the next: a resumed search is checked against its own cache (the proposer's
+        // determinism given the observations is `bench-analysis`'s tests).
+        let p = Project::new(&sweep(strategy));
+        let mut child = p
+            .cmd(&["build", "s.kdl"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // SIGKILL once the second generation has started running.
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = Vec::new();
+        for line in err.lines() {
+            let line = line.unwrap();
+            let started = line.starts_with("search generation 1:");
+            seen.push(line);
+            if started {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            seen.iter().any(|l| l.starts_with("search generation 1:")),
+            "{seen:#?}"
+        );
+        let partial = p.measured();
+        assert!(
+            partial.len() >= 2 && partial.len() < 6,
+            "{strategy}: {partial:?}"
+        );
+
+        // Resumed: what was measured stays measured, the budget is not exceeded, and the
+        // generations replay from the cache without running anything more.
+        let o = p.bench(&["build", "s.kdl"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let gens = generations(&o);
+        assert_eq!(gens.len(), 3, "{}", text(&o));
+        assert!(
+            gens[0].contains("(0 run, 2 measured before)"),
+            "{strategy}: {}",
+            gens[0]
+        );
+        let done = p.measured();
+        assert_eq!(done.len(), 6, "{strategy}: {done:?}");
+        assert!(
+            partial.is_subset(&done),
+            "{strategy}: {partial:?} not kept in {done:?}"
+        );
+        let o = p.bench(&["build", "s.kdl"]);
+        assert!(
+            generations(&o).iter().all(|g| g.contains("(0 run,")),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(p.measured(), done);
+    }
+}
