@@ -6,9 +6,10 @@ pub use bench_node::records::Dialect;
 
 /// What one streamed event says.
 #[derive(Debug, Default, PartialEq)]
-pub struct Parsed {
-    /// Generated text in this event (an event carrying text is a token-carrying event).
-    pub text: Option<String>,
+pub struct Parsed<'a> {
+    /// Generated text in this event (an event carrying text is a token-carrying event),
+    /// borrowed from the event where JSON needs no unescaping.
+    pub text: Option<std::borrow::Cow<'a, str>>,
     /// Server-reported (prompt, completion) tokens.
     pub usage: Option<(Option<u64>, u64)>,
     /// The stream's end marker.
@@ -20,8 +21,8 @@ pub struct Parsed {
 /// event is parsed on the hot path of every request, between two timestamps of others).
 #[derive(serde::Deserialize)]
 struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
+    #[serde(default, borrow, deserialize_with = "first")]
+    choices: Option<Choice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
@@ -31,7 +32,7 @@ struct Chunk<'a> {
 #[derive(serde::Deserialize)]
 struct Choice<'a> {
     #[serde(default, borrow)]
-    text: Option<std::borrow::Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
 }
@@ -39,8 +40,13 @@ struct Choice<'a> {
 #[derive(serde::Deserialize)]
 struct Delta<'a> {
     #[serde(default, borrow)]
-    content: Option<std::borrow::Cow<'a, str>>,
+    content: Option<Text<'a>>,
 }
+
+/// A string borrowed from the event unless JSON escapes made a copy necessary (serde
+/// borrows a `Cow` only when it is a field of its own, not inside an `Option`).
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
 
 #[derive(serde::Deserialize)]
 struct Usage {
@@ -50,17 +56,45 @@ struct Usage {
 
 /// The fast path for OpenAI chunks; `None` (an error object, an unexpected shape) leaves
 /// the event to the general reader.
-fn openai_chunk(dialect: Dialect, data: &str) -> Option<Parsed> {
+/// The first element of a JSON array, the rest skipped: no vector per event.
+fn first<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct First<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for First<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(First(std::marker::PhantomData))
+}
+
+fn openai_chunk(dialect: Dialect, data: &str) -> Option<Parsed<'_>> {
     let c: Chunk = serde_json::from_str(data).ok()?;
     if c.error.is_some() {
         return None;
     }
-    let text = c.choices.into_iter().next().and_then(|c| match dialect {
+    let text = c.choices.and_then(|c| match dialect {
         Dialect::OpenaiChat => c.delta.and_then(|d| d.content),
         _ => c.text,
     });
+    let text = text.map(|t| t.0);
     Some(Parsed {
-        text: text.filter(|t| !t.is_empty()).map(|t| t.into_owned()),
+        text: text.filter(|t| !t.is_empty()),
         usage: c
             .usage
             .and_then(|u| Some((u.prompt_tokens, u.completion_tokens?))),
@@ -69,7 +103,7 @@ fn openai_chunk(dialect: Dialect, data: &str) -> Option<Parsed> {
 }
 
 /// Reads one server-sent event's data.
-pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
+pub fn parse_event(dialect: Dialect, data: &str) -> Parsed<'_> {
     if data.trim() == "[DONE]" {
         return Parsed {
             done: true,
@@ -111,7 +145,7 @@ pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
                 };
                 t.and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
-                    .map(String::from)
+                    .map(|s| std::borrow::Cow::Owned(s.to_string()))
             });
             let usage = v.get("usage").filter(|u| !u.is_null()).and_then(|u| {
                 Some((
@@ -134,7 +168,7 @@ pub fn parse_event(dialect: Dialect, data: &str) -> Parsed {
                         .and_then(Value::as_bool)
                         .unwrap_or(false)
                 })
-                .map(String::from);
+                .map(|s| std::borrow::Cow::Owned(s.to_string()));
             let usage = v
                 .pointer("/details/generated_tokens")
                 .and_then(Value::as_u64)
@@ -193,6 +227,12 @@ mod tests {
         );
         assert_eq!((p.text.as_deref(), p.usage), (Some("x"), None));
         assert!(parse_event(d, "{\"choices\":").error.is_some());
+        // The first choice is read, the others skipped; text without escapes is borrowed.
+        let data = r#"{"choices":[{"text":"one"},{"text":"two"}]}"#;
+        let p = parse_event(Dialect::OpenaiCompletions, data);
+        assert!(matches!(p.text, Some(std::borrow::Cow::Borrowed("one"))));
+        let p = parse_event(Dialect::OpenaiCompletions, r#"{"choices":null}"#);
+        assert_eq!((p.text, p.error), (None, None));
     }
 
     #[test]
