@@ -139,8 +139,11 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         .filter_map(|x| x["rank"].as_u64())
         .collect();
     ranks.sort();
-    assert_eq!(ranks, (1..=ranks.len() as u64).collect::<Vec<_>>());
-    assert!(!ranks.is_empty());
+    // Competition ranks (ties share one): 1 first, each the previous or its position.
+    assert_eq!(ranks.first(), Some(&1), "{ranks:?}");
+    for (i, w) in ranks.windows(2).enumerate() {
+        assert!(w[1] == w[0] || w[1] == i as u64 + 2, "{ranks:?}");
+    }
     let table = p.bench(&["results", "s.kdl"]);
     assert!(
         String::from_utf8_lossy(&table.stdout)
