@@ -280,6 +280,17 @@ pub fn html(res: &Results) -> String {
             res.missing
         );
         h.push_str(&curve(&res.search));
+        if !res.skipped.is_empty() {
+            let _ = write!(
+                h,
+                "<details id=\"skipped\"><summary>{} skipped</summary><ul>",
+                res.skipped.len()
+            );
+            for l in &res.skipped {
+                let _ = write!(h, "<li>{}</li>", esc(l));
+            }
+            h.push_str("</ul></details>");
+        }
     }
     let invalid: Vec<&&Row> = rows.iter().filter(|r| !r.feasible).collect();
     if !invalid.is_empty() {

@@ -37,6 +37,8 @@ pub struct Results {
     pub searched: bool,
     /// The search's generations, replayed from the cache: (candidates measured, hypervolume).
     pub search: Vec<(usize, f64)>,
+    /// Labels of the configuration × load points a search skipped (not measured).
+    pub skipped: Vec<String>,
     pub rows: Vec<Row>,
     pub recommendations: Option<OptimizeOutput>,
 }
@@ -44,16 +46,26 @@ pub struct Results {
 /// Reads what the cache holds for a plan.
 pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
     let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
+    let searched = r.sweep.search.is_some();
     let mut found = Vec::new();
     let mut missing = 0;
+    let mut skipped = Vec::new();
     for n in g.node_weights().filter(|n| n.kind == NodeKind::Aggregate) {
         let key = n.key.hex();
         match read_output::<AggregateOutput>(cache, &key, names::AGGREGATE) {
             Some(agg) => found.push((n, key, agg)),
-            None => missing += 1,
+            None => {
+                missing += 1;
+                if searched {
+                    skipped.push(
+                        label(r, x, &n.subject)
+                            .trim_start_matches("aggregate/")
+                            .to_string(),
+                    );
+                }
+            }
         }
     }
-    let searched = r.sweep.search.is_some();
     let recommendations: Option<OptimizeOutput> = g
         .node_weights()
         .find(|n| n.kind == NodeKind::Optimize)
@@ -113,6 +125,7 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
         } else {
             Vec::new()
         },
+        skipped,
         rows,
         recommendations,
     }

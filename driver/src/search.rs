@@ -358,7 +358,7 @@ impl<'a, 's, 'r> Searcher<'a, 's, 'r> {
             self.proposed.insert(o.point);
             self.observed.push(o);
         }
-        let front = self.front_size();
+        let front = self.front_size(batch);
         if front.1 {
             self.stall = 0;
         } else {
@@ -381,8 +381,8 @@ impl<'a, 's, 'r> Searcher<'a, 's, 'r> {
         Ok(g)
     }
 
-    /// Points on the front of everything measured, and whether the last batch added one.
-    fn front_size(&self) -> (usize, bool) {
+    /// Points on the front of everything measured, and whether `batch` added one.
+    fn front_size(&self, batch: &[usize]) -> (usize, bool) {
         let ok: Vec<&Observed> = self
             .observed
             .iter()
@@ -398,13 +398,7 @@ impl<'a, 's, 'r> Searcher<'a, 's, 'r> {
             .collect();
         let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
         let fronts = non_dominated_fronts(&refs);
-        let last: HashSet<usize> = self
-            .observed
-            .iter()
-            .rev()
-            .take(self.batch)
-            .map(|o| o.point)
-            .collect();
+        let last: HashSet<usize> = batch.iter().copied().collect();
         let on: Vec<usize> = ok
             .iter()
             .zip(&fronts)

@@ -346,11 +346,18 @@ mod tests {
             seed: 0,
             time_scale: 0.2,
         };
-        // With room for all 8, they share steps; with room for 2, they queue.
+        // With room for all 8, they share steps; with room for 2, they queue: four times
+        // the steps. Load only ever makes a run slower, so the shared run is timed as the
+        // best of three and the queued one once: noise can only widen the gap asserted.
+        // (Single runs of each fell to a ratio of 2.9 once in five suites on a loaded VM.)
         let wide = spawn(cfg(8));
-        let t = Instant::now();
-        run(&wide, 8, 100, 20);
-        let wide_s = t.elapsed().as_secs_f64();
+        let wide_s = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                run(&wide, 8, 100, 20);
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
         let narrow = spawn(cfg(2));
         let t = Instant::now();
         run(&narrow, 8, 100, 20);
