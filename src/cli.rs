@@ -57,7 +57,8 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Print the DAG in Graphviz dot or Mermaid.
     Graph(GraphArgs),
-    /// Run every node that is not committed in the cache, in priority order.
+    /// Run every node that is not committed in the cache, in priority order (a sweep with a
+    /// `search` block: its budget, generation by generation; `--grid` for all of it).
     Build(BuildArgs),
     /// Done, pending and failed nodes per kind, and the last error of each failed node.
     Status(StatusArgs),
