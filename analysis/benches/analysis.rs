@@ -6,8 +6,7 @@
 //! Run: `cargo bench -p bench-analysis --bench analysis`.
 
 use bench_analysis::{
-    Axis, Criterion as Crit, Evaluation, Normalization, Nsga2, Sense, hypervolume,
-    non_dominated_fronts, topsis,
+    Axis, Criterion as Crit, Normalization, Nsga2, Sense, hypervolume, non_dominated_fronts, topsis,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -72,13 +71,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("search");
     g.sample_size(10);
     let axes = vec![Axis::Real { lo: 0.0, hi: 1.0 }; 30];
-    let zdt1 = |x: &[f64]| {
-        let g = 1.0 + 9.0 * x[1..].iter().sum::<f64>() / 29.0;
-        Evaluation {
-            objectives: vec![x[0], g * (1.0 - (x[0] / g).sqrt())],
-            violation: 0.0,
-        }
-    };
+    let zdt1 = |x: &[f64]| bench_analysis::nsga2::zdt(1, x);
     g.bench_function("nsga2 zdt1 100 x 200", |b| {
         b.iter(|| Nsga2::default().minimize(&axes, 200, black_box(1), zdt1))
     });

@@ -3,22 +3,9 @@
 //! 0.8681, 0.5344 and 1.3257 on average in about 0.8 s a run on a 2-core machine.
 //! Run: `cargo run --release -p bench-analysis --example zdt [SEEDS]`.
 
-use bench_analysis::{Axis, Evaluation, Nsga2, hypervolume};
+use bench_analysis::nsga2::zdt;
+use bench_analysis::{Axis, Nsga2, hypervolume};
 use std::time::Instant;
-
-fn zdt(which: u8, x: &[f64]) -> Evaluation {
-    let f1 = x[0];
-    let g = 1.0 + 9.0 * x[1..].iter().sum::<f64>() / (x.len() - 1) as f64;
-    let h = match which {
-        1 => 1.0 - (f1 / g).sqrt(),
-        2 => 1.0 - (f1 / g).powi(2),
-        _ => 1.0 - (f1 / g).sqrt() - (f1 / g) * (10.0 * std::f64::consts::PI * f1).sin(),
-    };
-    Evaluation {
-        objectives: vec![f1, g * h],
-        violation: 0.0,
-    }
-}
 
 fn main() {
     let seeds: u64 = std::env::args()

@@ -38,6 +38,43 @@ pub fn hypervolume<P: AsRef<[f64]>>(points: &[P], reference: &[f64]) -> f64 {
     volume(inside, reference)
 }
 
+/// Per-objective bounds mapping values onto [0, 1] (an objective with one value maps to 0),
+/// so that objectives of different units weigh alike in a hypervolume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scale {
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+impl Scale {
+    /// The bounds of the finite values of `rows` (rows of `m` objectives).
+    pub fn of<'a>(rows: impl IntoIterator<Item = &'a [f64]>, m: usize) -> Scale {
+        let (mut lo, mut hi) = (vec![f64::INFINITY; m], vec![f64::NEG_INFINITY; m]);
+        for f in rows {
+            for j in 0..m {
+                if f[j].is_finite() {
+                    lo[j] = lo[j].min(f[j]);
+                    hi[j] = hi[j].max(f[j]);
+                }
+            }
+        }
+        Scale { lo, hi }
+    }
+
+    pub fn apply(&self, f: &[f64]) -> Vec<f64> {
+        (0..self.lo.len())
+            .map(|j| {
+                let (lo, hi) = (self.lo[j], self.hi[j]);
+                if hi > lo {
+                    (f[j] - lo) / (hi - lo)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
 fn volume(mut pts: Vec<&[f64]>, r: &[f64]) -> f64 {
     match r.len() {
         1 => r[0] - pts.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min),

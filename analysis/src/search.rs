@@ -30,7 +30,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::hypervolume::hypervolume;
+use crate::hypervolume::{Scale, hypervolume};
 use crate::nsga2::{Axis, Member, Nsga2};
 
 /// The candidates: each a point with one value per axis (an index into the axis's values
@@ -217,32 +217,9 @@ impl Search<'_> {
             return Vec::new();
         }
         // Scale every objective to [0, 1] over what is known of it.
-        let mut lo = vec![f64::INFINITY; m];
-        let mut hi = vec![f64::NEG_INFINITY; m];
-        let known = self
-            .prior
-            .into_iter()
-            .flatten()
-            .chain(measured.iter().map(|(_, f)| *f));
-        for f in known {
-            for j in 0..m {
-                if f[j].is_finite() {
-                    lo[j] = lo[j].min(f[j]);
-                    hi[j] = hi[j].max(f[j]);
-                }
-            }
-        }
-        let scale = |f: &[f64]| -> Vec<f64> {
-            (0..m)
-                .map(|j| {
-                    if hi[j] > lo[j] {
-                        (f[j] - lo[j]) / (hi[j] - lo[j])
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
-        };
+        let known = self.prior.into_iter().flatten().map(Vec::as_slice);
+        let bounds = Scale::of(known.chain(measured.iter().map(|(_, f)| f.as_slice())), m);
+        let scale = |f: &[f64]| bounds.apply(f);
         let front: Vec<Vec<f64>> = measured.iter().map(|(_, f)| scale(f)).collect();
         let residual: Vec<Option<Vec<f64>>> = measured
             .iter()

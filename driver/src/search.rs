@@ -17,6 +17,7 @@
 
 use std::collections::HashSet;
 
+use bench_analysis::hypervolume::Scale;
 use bench_analysis::search::{Observed, Search, Space, Strategy};
 use bench_analysis::{Axis, hypervolume, non_dominated_fronts};
 use bench_cache::CacheBackend;
@@ -422,26 +423,8 @@ impl<'a, 's, 'r> Searcher<'a, 's, 'r> {
         if ok.is_empty() || m == 0 {
             return 0.0;
         }
-        let lo: Vec<f64> = (0..m)
-            .map(|j| basis.iter().map(|f| f[j]).fold(f64::INFINITY, f64::min))
-            .collect();
-        let hi: Vec<f64> = (0..m)
-            .map(|j| basis.iter().map(|f| f[j]).fold(f64::NEG_INFINITY, f64::max))
-            .collect();
-        let pts: Vec<Vec<f64>> = ok
-            .iter()
-            .map(|f| {
-                (0..m)
-                    .map(|j| {
-                        if hi[j] > lo[j] {
-                            (f[j] - lo[j]) / (hi[j] - lo[j])
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let scale = Scale::of(basis.iter().map(|f| f.as_slice()), m);
+        let pts: Vec<Vec<f64>> = ok.iter().map(|f| scale.apply(f)).collect();
         hypervolume(&pts, &vec![1.1; m])
     }
 }
