@@ -108,6 +108,17 @@ fn check_accepts_the_shipped_sweeps() {
 }
 
 #[test]
+fn plan_says_what_a_search_will_measure() {
+    bench()
+        .args(["plan", "--offline", "sweeps/demo-search.kdl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "search      surrogate: 6 of 24 configuration × load points, 4 a generation",
+        ));
+}
+
+#[test]
 fn estimate_predicts_every_configuration_and_load_point_and_the_cost_of_all() {
     // 12 configurations × 2 load points; 2 repeats each on hosts priced per GPU-hour.
     let out = bench()

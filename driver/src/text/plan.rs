@@ -94,6 +94,21 @@ pub fn human(
         thousands(cached),
         thousands(s.total_nodes - cached)
     )?;
+    if let Some(search) = &plan.resolved.sweep.search {
+        let candidates = plan
+            .graph
+            .node_weights()
+            .filter(|n| n.kind == NodeKind::Aggregate)
+            .count();
+        writeln!(
+            out,
+            "  search      {}: {} of {} configuration × load points, {} a generation (`bench build` runs only those; `--grid` all)",
+            search.strategy,
+            thousands(search.budget.of(candidates)),
+            thousands(candidates),
+            search.batch
+        )?;
+    }
     if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned, by reason:")?;
