@@ -378,24 +378,18 @@ fn gain(set: &[Vec<f64>], x: &[f64], reference: &[f64]) -> f64 {
     hypervolume(&with, reference) - before
 }
 
-/// The points no other point dominates (duplicates kept once).
-fn non_dominated(mut pts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
-    pts.sort_by(|a, b| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| x.total_cmp(y))
-            .find(|o| o.is_ne())
-            .unwrap_or(Ordering::Equal)
-    });
-    pts.dedup();
-    let mut out: Vec<Vec<f64>> = Vec::new();
-    for p in pts {
-        // Sorted lexicographically: only an earlier point can dominate.
-        if !out.iter().any(|f| f.iter().zip(&p).all(|(a, b)| a <= b)) {
-            out.push(p);
-        }
-    }
-    out
+/// The points no other point dominates.
+fn non_dominated(pts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let m = pts.first().map_or(0, Vec::len);
+    let cols: Vec<Vec<f64>> = (0..m).map(|j| pts.iter().map(|p| p[j]).collect()).collect();
+    let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let fronts = crate::pareto::non_dominated_fronts(&refs);
+    // Duplicates share the first front; they add nothing to a hypervolume.
+    pts.into_iter()
+        .zip(fronts)
+        .filter(|(_, f)| *f == Some(0))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 fn member(space: &Space, o: &Observed) -> Member {
