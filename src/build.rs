@@ -57,19 +57,13 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         only: None,
     };
     let reporter = move |rx| progress::report(mode, rx);
+    let note = |line: &str| eprintln!("{line}");
+    let (report, searched) =
+        bench_driver::search::build_or_search(&req, plan, a.grid, &note, reporter)?;
     // A search that ends its generations succeeds: a configuration that failed is one of
     // its observations.
-    let (report, searched) = if plan.resolved.sweep.search.is_some() && !a.grid {
-        let said = |g: &_| bench_driver::text::build::generation(g, &mut std::io::stderr());
-        let s = bench_driver::search::run(&req, plan, &|l| eprintln!("{l}"), reporter, &said)?;
-        bench_driver::text::build::search(&s, &mut std::io::stderr())?;
-        match s.last {
-            Some(r) => (r, Some(s.stop)),
-            None => return Ok(ExitCode::from(u8::from(s.stop == Stop::Unfinished))),
-        }
-    } else {
-        let r = bench_driver::session::run(&req, plan, &|line| eprintln!("{line}"), reporter)?;
-        (r, None)
+    let Some(report) = report else {
+        return Ok(ExitCode::from(u8::from(searched == Some(Stop::Unfinished))));
     };
     let s = &report.summary;
     bench_driver::text::build::summary(s, &report.summary_path, &mut std::io::stderr())?;

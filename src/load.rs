@@ -3,12 +3,10 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use bench_driver::load::measure;
 use bench_driver::text::load::{LoadHeader, table};
 use bench_driver::tokenizer::tokenizer;
-use bench_loadgen::{
-    DEFINITIONS, Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run_blocking,
-};
-use serde_json::json;
+use bench_loadgen::{Load, LoadConfig, Slo, Stop, dataset};
 
 use crate::cli::LoadArgs;
 use crate::error::CliError;
@@ -60,27 +58,14 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
     };
     let progress = (!a.json && std::io::stderr().is_terminal())
         .then(|| bench_driver::progress::requests(a.requests + a.warmup));
-    let records = run_blocking(cfg, prompts, progress)?;
     let slo = Slo {
         ttft_ms: a.slo_ttft_ms,
         tpot_ms: a.slo_tpot_ms,
         e2e_ms: a.slo_e2e_ms,
     };
-    let m = compute(
-        &records,
-        &slo,
-        &a.percentiles,
-        !a.no_ignore_eos && dialect != Dialect::Tgi,
-    );
+    let measured = measure(cfg.clone(), prompts, progress, &slo, &a.percentiles)?;
     if a.json {
-        let defs: serde_json::Map<String, serde_json::Value> = DEFINITIONS
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let doc = json!({
-            "url": a.url, "dialect": dialect, "model": a.model, "load": load, "slo": slo,
-            "metrics": m, "definitions": defs, "records": records,
-        });
+        let doc = bench_driver::load::json(&cfg, &slo, &measured);
         show(|out| writeln!(out, "{doc}"))?;
     } else {
         let header = LoadHeader {
@@ -91,9 +76,9 @@ pub fn load(a: LoadArgs) -> Result<ExitCode, CliError> {
             warmup: a.warmup,
             percentiles: &a.percentiles,
         };
-        show(|out| table(&header, &m, out))?;
+        show(|out| table(&header, &measured.metrics, out))?;
     }
-    Ok(if m.completed == 0 {
+    Ok(if measured.metrics.completed == 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

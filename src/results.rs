@@ -33,23 +33,9 @@ pub fn results(a: ResultsArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCo
 
 /// `bench report`: the HTML report and its Markdown summary, written.
 pub fn report(a: ReportArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
-    let res = collect(plan, &open_cache(dir)?);
-    if res.rows.is_empty() {
-        return Err(CliError::Other(format!(
-            "no results for {} yet: `bench build {}` runs it",
-            res.sweep,
-            a.sweep.display()
-        )));
-    }
     let html = a.output.unwrap_or_else(|| PathBuf::from("report.html"));
     let md = a.markdown.unwrap_or_else(|| html.with_extension("md"));
-    for (path, text) in [
-        (&html, bench_driver::report::html(&res)),
-        (&md, bench_driver::report::markdown(&res)),
-    ] {
-        std::fs::write(path, text)
-            .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
-    }
+    bench_driver::report::write(&a.sweep, plan, &open_cache(dir)?, &html, &md)?;
     eprintln!("wrote {} and {}", html.display(), md.display());
     Ok(ExitCode::SUCCESS)
 }

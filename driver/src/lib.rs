@@ -20,6 +20,7 @@ pub mod details;
 pub mod docker;
 pub mod error;
 pub mod explain;
+pub mod load;
 pub mod outputs;
 pub mod paths;
 pub mod pin;

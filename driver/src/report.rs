@@ -208,6 +208,38 @@ fn engine_of(r: &Row) -> String {
     r.engine.clone()
 }
 
+/// `bench report`: the results of `plan` (the sweep at `sweep`) in `cache`, with a search's
+/// generations replayed, as the HTML report at `html_path` and its Markdown summary at
+/// `md_path`.
+pub fn write(
+    sweep: &std::path::Path,
+    plan: &bench_plan::Plan<'_, '_>,
+    cache: &dyn bench_cache::CacheBackend,
+    html_path: &std::path::Path,
+    md_path: &std::path::Path,
+) -> crate::error::Result<()> {
+    let mut res = crate::results::collect(plan, cache);
+    if res.rows.is_empty() {
+        return Err(crate::error::Error::Other(format!(
+            "no results for {} yet: `bench build {}` runs it",
+            res.sweep,
+            sweep.display()
+        )));
+    }
+    if res.searched {
+        res.search = crate::search::replay(plan, cache)
+            .iter()
+            .map(|g| (g.used, g.hypervolume))
+            .collect();
+    }
+    for (path, text) in [(html_path, html(&res)), (md_path, markdown(&res))] {
+        std::fs::write(path, text).map_err(|e| {
+            crate::error::Error::Other(format!("cannot write {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}
+
 pub fn html(res: &Results) -> String {
     let rows: Vec<&Row> = res.rows.iter().collect();
     let mut engines: Vec<String> = rows.iter().map(|r| engine_of(r)).collect();

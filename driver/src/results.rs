@@ -36,6 +36,8 @@ pub struct Results {
     /// running).
     pub searched: bool,
     /// The search's generations, replayed from the cache: (candidates measured, hypervolume).
+    /// Filled by the report only ([`crate::report::write`]): a replay of a large search costs
+    /// seconds that a results table does not need.
     pub search: Vec<(usize, f64)>,
     /// Labels of the configuration × load points a search skipped (not measured).
     pub skipped: Vec<String>,
@@ -117,14 +119,7 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
         sweep: r.sweep.name.value.clone(),
         missing,
         searched,
-        search: if searched {
-            crate::search::replay(plan, cache)
-                .iter()
-                .map(|g| (g.used, g.hypervolume))
-                .collect()
-        } else {
-            Vec::new()
-        },
+        search: Vec::new(),
         skipped,
         rows,
         recommendations,

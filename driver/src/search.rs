@@ -22,9 +22,10 @@ use bench_analysis::search::{Observed, Search, Space, Strategy};
 use bench_analysis::{Axis, hypervolume, non_dominated_fronts};
 use bench_cache::CacheBackend;
 use bench_node::outputs::{AggregateOutput, names};
+use bench_node::params::Params;
 use bench_node::params::{ConstraintSpec, Direction, ObjectiveSpec};
 use bench_node::{FailureClass, NodeKind};
-use bench_plan::dag::inputs;
+use bench_plan::dag::{inputs, node_params};
 use bench_plan::{Plan, Subject, contract};
 use petgraph::graph::NodeIndex;
 
@@ -40,26 +41,12 @@ pub struct Candidates {
     pub constraints: Vec<ConstraintSpec>,
 }
 
-/// The objectives a search minimises: the optimize block's (its profile's, or the
-/// `balanced` profile when it names none).
+/// The objectives a search minimises: the optimize node's ([`bench_actions::objectives`]).
 fn objectives(plan: &Plan<'_, '_>) -> Vec<ObjectiveSpec> {
-    let o = &plan.resolved.sweep.optimize;
-    let profile = o.profile.as_ref().map_or("balanced", |p| p.value.as_str());
-    if o.objectives.is_empty() || o.profile.is_some() {
-        return bench_analysis::profile(profile)
-            .unwrap_or_default()
-            .iter()
-            .map(|(m, s, w)| ObjectiveSpec {
-                metric: m.to_string(),
-                direction: match s {
-                    bench_analysis::Sense::Max => Direction::Maximize,
-                    bench_analysis::Sense::Min => Direction::Minimize,
-                },
-                weight: *w,
-            })
-            .collect();
+    match node_params(&plan.resolved, &plan.expansion, &Subject::Optimize) {
+        Params::Optimize(p) => bench_actions::objectives(&p).unwrap_or_default(),
+        _ => Vec::new(),
     }
-    o.objectives.iter().map(contract::objective).collect()
 }
 
 /// A metric's value as the search compares it: `ln`, negated when maximised.
@@ -520,4 +507,34 @@ pub fn replay(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Vec<Generation> 
         }
     }
     out
+}
+
+/// `bench build`'s run: a search when the sweep has a `search` block (and `grid` is off),
+/// its generation lines and its last line said through `note`; else one build of the whole
+/// plan. Returns the (last) build, and how a search ended. A search whose proposals were all
+/// in the cache already builds nothing.
+pub fn build_or_search<R, F>(
+    req: &crate::session::BuildRequest,
+    plan: &Plan<'_, '_>,
+    grid: bool,
+    note: &dyn Fn(&str),
+    reporter: R,
+) -> crate::error::Result<(Option<crate::session::BuildReport>, Option<Stop>)>
+where
+    R: Fn(tokio::sync::mpsc::UnboundedReceiver<bench_exec::Event>) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if plan.resolved.sweep.search.is_none() || grid {
+        return Ok((Some(crate::session::run(req, plan, note, reporter)?), None));
+    }
+    let line = |write: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut b = Vec::new();
+        if write(&mut b).is_ok() {
+            note(String::from_utf8_lossy(&b).trim_end());
+        }
+    };
+    let said = |g: &Generation| line(&|b| crate::text::build::generation(g, b));
+    let s = run(req, plan, note, reporter, &said)?;
+    line(&|b| crate::text::build::search(&s, b));
+    Ok((s.last, Some(s.stop)))
 }

@@ -193,9 +193,9 @@ pub fn stats(s: &CacheStats, dir: &Path, out: &mut dyn Write) -> Result<()> {
 }
 
 /// One line per search generation.
-pub fn generation(g: &crate::search::Generation, out: &mut dyn Write) {
+pub fn generation(g: &crate::search::Generation, out: &mut dyn Write) -> Result<()> {
     let cached = g.proposed.len() - g.ran;
-    let _ = writeln!(
+    writeln!(
         out,
         "search generation {}: {} proposed ({} run, {} measured before), {} of {} in the budget, front {} points, hypervolume {:.4}",
         g.number + 1,
@@ -206,7 +206,7 @@ pub fn generation(g: &crate::search::Generation, out: &mut dyn Write) {
         thousands(g.budget),
         g.front,
         g.hypervolume
-    );
+    )
 }
 
 /// The line that ends a search.

@@ -15,7 +15,7 @@ mod aggregate;
 mod bench;
 mod download;
 mod optimize;
-pub use optimize::optimize;
+pub use optimize::{objectives, optimize};
 mod runtimes;
 mod setup;
 mod validate;

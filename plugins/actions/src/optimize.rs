@@ -40,13 +40,12 @@ impl Action for Optimize {
     }
 }
 
-/// Ranks `aggs` (key, output) by the optimize params: what the node writes. Also used to
-/// rank what a search measured, which no optimize node covers.
-pub fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
-    let mut notes = Vec::new();
-    let profile = |name: &str| -> Result<Vec<ObjectiveSpec>, Failure> {
+/// The objectives the params rank by: a named profile's, else those given, else the
+/// `balanced` profile's. (A search minimises the same ones.)
+pub fn objectives(p: &Params) -> Result<Vec<ObjectiveSpec>, String> {
+    let profile = |name: &str| -> Result<Vec<ObjectiveSpec>, String> {
         Ok(bench_analysis::profile(name)
-            .ok_or_else(|| permanent(format!("unknown profile {name}")))?
+            .ok_or_else(|| format!("unknown profile {name}"))?
             .iter()
             .map(|(m, s, w)| ObjectiveSpec {
                 metric: m.to_string(),
@@ -59,11 +58,18 @@ pub fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<Optimi
             })
             .collect())
     };
-    let mut objectives: Vec<ObjectiveSpec> = match &p.profile {
-        Some(name) => profile(name)?,
-        None if p.objectives.is_empty() => profile("balanced")?,
-        None => p.objectives.clone(),
-    };
+    match &p.profile {
+        Some(name) => profile(name),
+        None if p.objectives.is_empty() => profile("balanced"),
+        None => Ok(p.objectives.clone()),
+    }
+}
+
+/// Ranks `aggs` (key, output) by the optimize params: what the node writes. Also used to
+/// rank what a search measured, which no optimize node covers.
+pub fn optimize(p: &Params, aggs: &[(String, AggregateOutput)]) -> Result<OptimizeOutput, Failure> {
+    let mut notes = Vec::new();
+    let mut objectives = objectives(p).map_err(permanent)?;
     objectives.retain(|o| {
         let known = aggs.iter().any(|(_, a)| a.metrics.contains_key(&o.metric));
         if !known && !aggs.is_empty() {
