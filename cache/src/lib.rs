@@ -16,6 +16,8 @@
 pub mod actions;
 pub mod blobs;
 mod local;
+pub mod remote;
+pub mod tiered;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub use actions::{ActionCache, PutOutcome};
 pub use blobs::BlobStore;
 pub use local::{BuildLease, LocalCache, VerifyReport, hash_file};
+pub use remote::{Remote, RemoteError, RemoteStats};
+pub use tiered::{RemoteOptions, Tiered};
 
 /// Version of the on-disk layout.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -158,6 +162,8 @@ pub enum CacheError {
     CorruptBlob { digest: String, why: String },
     #[error("the cache is in use by a running build; stop it first")]
     Busy,
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl CacheError {

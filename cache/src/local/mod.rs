@@ -203,6 +203,38 @@ impl LocalCache {
         &self.root
     }
 
+    /// The file of a stored blob (a remote tier uploads it).
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        self.blob(digest)
+    }
+
+    /// A fresh path in the cache's filesystem for a file that [`Self::import_blob`] moves in.
+    pub fn scratch_path(&self) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(format!(".pull.{}.{}", std::process::id(), nanos()))
+    }
+
+    /// Moves a downloaded file into the blob store (it is hashed on the way in).
+    pub fn import_blob(&self, path: &Path) -> Result<crate::OutputRef, CacheError> {
+        self.blobs.put_file("", path).inspect_err(|_| {
+            let _ = fs::remove_file(path);
+        })
+    }
+
+    /// Stores a manifest pulled from a remote tier, its blobs already imported: created,
+    /// or, with `replace`, replacing the local one (another machine's commit of the key won).
+    pub fn import_manifest(&self, m: &Manifest, replace: bool) -> Result<PutOutcome, CacheError> {
+        let pending = self.actions.write_pending(m)?;
+        self.durable.barrier()?;
+        if replace {
+            let path = self.manifest_path(&m.key);
+            fs::rename(&pending, &path).map_err(CacheError::io(&path))?;
+            return Ok(PutOutcome::Created);
+        }
+        self.actions.publish(&pending, &m.key)
+    }
+
     /// Takes a build's lease: an exclusive lock on `builds/live/ID` held while the build
     /// runs. Resources a build labels with its id (engine containers) whose lease is no
     /// longer held belong to a dead build and may be reaped.
