@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use bench_cache::RemoteOptions;
 use bench_driver::progress;
 use bench_driver::search::Stop;
-use bench_driver::session::{BuildRequest, resuming};
+use bench_driver::session::{BuildRequest, RemoteCache, resuming};
 use bench_exec::BuildStatus;
 use bench_exec::spot::Provider;
 use bench_plan::Plan;
@@ -20,7 +21,10 @@ pub const EXIT_PREEMPTED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
-    let mode = progress::Mode::detect(a.quiet);
+    let mode = match progress::Mode::detect(a.quiet) {
+        progress::Mode::Fancy if a.ci => progress::Mode::Lines,
+        m => m,
+    };
     let loud = mode != progress::Mode::Quiet;
     let sweep = &plan.resolved.sweep.name.value;
     if let Some(prev) = resuming(dir, sweep)
@@ -55,6 +59,14 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         notice_window: a.notice_window,
         spot,
         only: None,
+        remote: a.remote_cache.clone().map(|url| RemoteCache {
+            url,
+            options: RemoteOptions {
+                read_only: a.remote_cache_read_only,
+                strict: a.remote_cache_strict,
+                ..RemoteOptions::default()
+            },
+        }),
     };
     let reporter = move |rx| progress::report(mode, rx);
     let note = |line: &str| eprintln!("{line}");
@@ -67,6 +79,35 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
     };
     let s = &report.summary;
     bench_driver::text::build::summary(s, &report.summary_path, &mut std::io::stderr())?;
+    if let Some(r) = &report.remote {
+        bench_driver::text::build::remote(r, &mut std::io::stderr())?;
+    }
+    let summary_file = a.summary.clone().or_else(|| {
+        a.ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .map(Into::into)
+    });
+    if summary_file.is_some() || a.junit.is_some() {
+        let cache = bench_driver::paths::open_cache(dir)?;
+        let write = |path: &Path, text: String, append: bool| -> Result<(), CliError> {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(path)
+                .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())
+                .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
+        };
+        if let Some(path) = &summary_file {
+            write(path, bench_driver::ci::summary(plan, &cache, &report), true)?;
+        }
+        if let Some(path) = &a.junit {
+            write(path, bench_driver::ci::junit(plan, &cache, &report), false)?;
+        }
+    }
     match &report.ingested {
         Some(Ok(n)) if *n > 0 && loud => {
             eprintln!("results: {n} new nodes in {}", req.db.display())

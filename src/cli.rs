@@ -68,6 +68,10 @@ pub enum Command {
     /// The measured results: one row per configuration and load point, in recommendation
     /// order, with the reasons of the invalid ones.
     Results(ResultsArgs),
+    /// Compare a baseline's results with a candidate's, configuration by configuration: the
+    /// change in each objective, beyond noise or not, as a Markdown table. Exit status 1
+    /// when a change regresses beyond the threshold and beyond noise (a CI gate).
+    Compare(CompareArgs),
     /// Rank the rows of any table (CSV or Parquet) by TOPSIS or Pareto fronts: re-rank results with new
     /// weights without rerunning anything.
     Rank(RankArgs),
@@ -270,6 +274,70 @@ pub struct BuildArgs {
     /// How often the metadata service is polled.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub poll_interval: std::time::Duration,
+    /// Share the cache through object storage, behind the local one: `s3://BUCKET/PREFIX`
+    /// (and S3-compatible stores), `gs://…`, `az://…`, `file:///DIR` (NFS). Credentials
+    /// come from the store's standard environment (AWS_*, GOOGLE_*, AZURE_*), never from
+    /// the URL. Nodes another machine committed are not run; what runs here is uploaded.
+    #[arg(long, env = "BENCH_REMOTE_CACHE", value_name = "URL")]
+    pub remote_cache: Option<String>,
+    /// Read the remote cache, never write it (pull requests from forks).
+    #[arg(long, env = "BENCH_REMOTE_CACHE_READ_ONLY", requires = "remote_cache")]
+    pub remote_cache_read_only: bool,
+    /// Fail the build when the remote cache fails (default: one warning, and the build
+    /// goes on with the local cache).
+    #[arg(long, requires = "remote_cache")]
+    pub remote_cache_strict: bool,
+    /// CI mode (also when `CI=true`): one plain line per event, and a Markdown summary of
+    /// the build (its failures, the remote cache, the top results) appended to
+    /// `$GITHUB_STEP_SUMMARY` when that is set.
+    #[arg(long, env = "CI")]
+    pub ci: bool,
+    /// Append the Markdown summary to this file (default in CI mode: `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Write JUnit XML of the sweep's validations and the build's failed nodes here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Parser)]
+pub struct CompareArgs {
+    /// The baseline: a sweep (its results in its cache, with every request's timings for
+    /// the rank test) or a `bench results SWEEP --json` export.
+    pub baseline: PathBuf,
+    /// The candidate, the same way.
+    pub candidate: PathBuf,
+    /// A change smaller than this, relative to the baseline, is no change.
+    #[arg(long, default_value = "5%", value_parser = percent)]
+    pub threshold: f64,
+    /// Significance level of the Mann-Whitney U test on per-request samples (TTFT and
+    /// end-to-end latency, when both sides are sweeps).
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// An objective, `METRIC:max` or `METRIC:min` (repeatable; default: the candidate
+    /// sweep's optimize objectives, else output-throughput:max, ttft-p95:min, tpot-p95:min).
+    #[arg(long = "objective", value_name = "METRIC:max|min")]
+    pub objectives: Vec<String>,
+    /// The comparison as JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the Markdown table to this file (a pull request comment).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// `5%` or `0.05`.
+fn percent(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a percentage (5% or 0.05)"))?;
+    if (0.0..10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is out of range"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use bench_cache::{CacheBackend, GcPolicy};
+use bench_driver::compare::Side;
 use bench_driver::compile::{Loaded, Mode};
 use bench_driver::paths::open_cache;
 use bench_driver::status::{find_node, statuses};
@@ -120,6 +121,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Recommend(a) => with_plan(&a.sweep.clone(), m, false, c, |p, _| {
             crate::results::recommend(a, p)
         }),
+        Command::Compare(a) => {
+            let side = |path: &Path| -> Result<Side, CliError> {
+                if path.extension().is_some_and(|e| e == "json") {
+                    return Side::from_json(path);
+                }
+                let loaded = Loaded::read(path, m)?;
+                let dir = c.dir(Some(path));
+                let plan = compile(&loaded, &dir, false)?;
+                let cache = bench_driver::paths::existing_cache(&dir, path)?;
+                Ok(Side::from_plan(&path.display().to_string(), &plan, &cache))
+            };
+            let (base, cand) = (side(&a.baseline)?, side(&a.candidate)?);
+            crate::results::compare(a, &base, &cand)
+        }
         Command::Rank(a) => crate::results::rank(a),
         Command::Query(a) => crate::results::query(a),
         Command::Export(a) => crate::results::export(a),

@@ -7,11 +7,14 @@
 //! * [`recommend`]: constraints first, then the Pareto fronts ordered by TOPSIS closeness;
 //! * [`hypervolume`]: the volume a set of points dominates (exact in any dimension);
 //! * [`nsga2`]: NSGA-II over real, integer and categorical axes, with constraints;
-//! * [`search`]: which candidates to measure next (random, NSGA-II, a surrogate).
+//! * [`search`]: which candidates to measure next (random, NSGA-II, a surrogate);
+//! * [`compare`]: a baseline against a candidate — the change, its interval, a rank test,
+//!   and a verdict beyond a threshold and beyond noise.
 //!
 //! Data is column-major (`&[&[f64]]`, one slice per criterion), the way results come out of
 //! a table, so a million alternatives cost no allocation per row.
 
+pub mod compare;
 pub mod hypervolume;
 pub mod nsga2;
 pub mod order;

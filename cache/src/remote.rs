@@ -20,8 +20,8 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, RetryConfig,
-    aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder,
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, RetryConfig, aws::AmazonS3Builder,
+    azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder,
 };
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -197,7 +197,10 @@ impl Remote {
     }
 
     fn manifest(&self, key: &str) -> ObjPath {
-        self.prefix.clone().join("manifests").join(format!("{key}.json").as_str())
+        self.prefix
+            .clone()
+            .join("manifests")
+            .join(format!("{key}.json").as_str())
     }
 
     /// Whether the store answers (one listing request).
@@ -213,7 +216,8 @@ impl Remote {
         let (store, prefix) = (self.store.clone(), self.prefix.clone().join("manifests"));
         let metas: Vec<_> =
             self.run(async move { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })?;
-        self.traffic.request(metas.len().div_ceil(1000).max(1) as u64);
+        self.traffic
+            .request(metas.len().div_ceil(1000).max(1) as u64);
         Ok(metas
             .into_iter()
             .filter_map(|m| {
@@ -273,7 +277,8 @@ impl Remote {
                 Ok(PutOutcome::Created)
             }
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) => Ok(PutOutcome::Exists),
             Err(e) => Err(e.into()),
         }

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 
 use crate::remote::{Remote, RemoteError, RemoteStats};
 use crate::{
@@ -71,6 +71,9 @@ struct Shared {
     down: AtomicBool,
     unavailable: Mutex<Option<String>>,
     counters: Counters,
+    /// The remote manifests, listed once per build (`None`: the listing failed); a key
+    /// found corrupt leaves it.
+    listed: OnceLock<Option<RwLock<HashSet<String>>>>,
     /// Commits queued or uploading; `flush` waits for zero.
     pending: Mutex<usize>,
     idle: Condvar,
@@ -79,7 +82,6 @@ struct Shared {
 /// [`LocalCache`] with a remote tier: see the module documentation.
 pub struct Tiered {
     shared: Arc<Shared>,
-    listed: OnceLock<Option<HashSet<String>>>,
     /// Keys queued for upload by this build (each once).
     queued: Mutex<HashSet<String>>,
     tx: Option<SyncSender<Manifest>>,
@@ -149,6 +151,9 @@ impl Shared {
     /// is recomputed and its next commit replaces it.
     fn corrupt(&self, key: &str, digests: &[String], why: String) -> RemoteError {
         self.counters.corrupt.fetch_add(1, Ordering::Relaxed);
+        if let Some(Some(l)) = self.listed.get() {
+            l.write().unwrap().remove(key);
+        }
         tracing::warn!(
             key,
             "remote cache entry is corrupt ({why}); it is ignored and will be recomputed"
@@ -170,7 +175,8 @@ impl Shared {
         let have = self.remote.has_blobs(&digests)?;
         for (o, have) in m.outputs.iter().zip(have) {
             if !have {
-                self.remote.put_blob(&o.digest, &self.local.blob_file(&o.digest))?;
+                self.remote
+                    .put_blob(&o.digest, &self.local.blob_file(&o.digest))?;
             }
         }
         match self.remote.put_manifest_if_absent(m)? {
@@ -219,6 +225,7 @@ impl Tiered {
             down: AtomicBool::new(false),
             unavailable: Mutex::new(None),
             counters: Counters::default(),
+            listed: OnceLock::new(),
             pending: Mutex::new(0),
             idle: Condvar::new(),
         });
@@ -245,7 +252,6 @@ impl Tiered {
         });
         Ok(Self {
             shared,
-            listed: OnceLock::new(),
             queued: Mutex::new(HashSet::new()),
             tx,
         })
@@ -276,20 +282,20 @@ impl Tiered {
         }
     }
 
-    /// The remote manifests, listed once per build.
-    fn listed(&self) -> Option<&HashSet<String>> {
-        self.listed
-            .get_or_init(|| {
-                if !self.shared.usable() {
-                    return None;
-                }
-                self.shared
-                    .remote
-                    .list_manifests()
-                    .inspect_err(|e| self.shared.fail("listing", e))
-                    .ok()
-            })
-            .as_ref()
+    /// Whether the remote listing holds `key`; `None` when there is no listing.
+    fn listed(&self, key: &str) -> Option<bool> {
+        let s = &self.shared;
+        let l = s.listed.get_or_init(|| {
+            if !s.usable() {
+                return None;
+            }
+            s.remote
+                .list_manifests()
+                .inspect_err(|e| s.fail("listing", e))
+                .ok()
+                .map(RwLock::new)
+        });
+        l.as_ref().map(|l| l.read().unwrap().contains(key))
     }
 
     /// Queues a committed node for upload (once per build); waits while the queue is full.
@@ -340,17 +346,17 @@ impl CacheBackend for Tiered {
 
     fn check(&self, key: &str) -> Result<Checked, CacheError> {
         let local = self.shared.local.check(key)?;
-        let listed = self.listed();
+        let listed = self.listed(key);
         if local == Checked::Committed {
             // Committed here but not there (the remote was down when it ran): push it.
-            if listed.is_some_and(|l| !l.contains(key))
+            if listed == Some(false)
                 && let Some(Ok(m)) = self.shared.local.actions().get(key)
             {
                 self.enqueue(m);
             }
             return Ok(local);
         }
-        if listed.is_some_and(|l| l.contains(key)) {
+        if listed == Some(true) {
             self.shared.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Checked::Committed);
         }

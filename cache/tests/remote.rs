@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use bench_cache::{
-    CacheBackend, Checked, CommitInfo, LocalCache, Lookup, Manifest, Remote, RemoteOptions,
-    Tiered,
+    CacheBackend, Checked, CommitInfo, LocalCache, Lookup, Manifest, Remote, RemoteOptions, Tiered,
 };
 
 /// The loopback S3 server, with the client's environment set once; `None` (the test is
@@ -137,7 +136,10 @@ fn two_machines_share(url: &str) {
         let d = &m.outputs[0].digest;
         assert_eq!(
             names(&unique("share")),
-            vec![format!("cache/blobs/{d}"), format!("cache/manifests/{K1}.json")]
+            vec![
+                format!("cache/blobs/{d}"),
+                format!("cache/manifests/{K1}.json")
+            ]
         );
     }
 
@@ -188,8 +190,14 @@ fn a_key_committed_by_two_machines_is_committed_once_and_the_loser_adopts_the_wi
     let c = tempfile::tempdir().unwrap();
     let cc = tiered(c.path(), &url, RemoteOptions::default());
     let winner = hit(&cc, K1).outputs;
-    assert_eq!(hit(&LocalCache::open(a.path()).unwrap(), K1).outputs, winner);
-    assert_eq!(hit(&LocalCache::open(b.path()).unwrap(), K1).outputs, winner);
+    assert_eq!(
+        hit(&LocalCache::open(a.path()).unwrap(), K1).outputs,
+        winner
+    );
+    assert_eq!(
+        hit(&LocalCache::open(b.path()).unwrap(), K1).outputs,
+        winner
+    );
 }
 
 #[test]
@@ -223,7 +231,10 @@ fn a_corrupt_remote_blob_is_detected_ignored_and_replaced_by_the_next_commit() {
     assert_eq!(again.outputs, m.outputs);
     assert_eq!(fetch(&unique("corrupt"), &blob), b"{\"tps\": 1}");
     let d = tempfile::tempdir().unwrap();
-    assert_eq!(hit(&tiered(d.path(), &url, RemoteOptions::default()), K1).outputs, m.outputs);
+    assert_eq!(
+        hit(&tiered(d.path(), &url, RemoteOptions::default()), K1).outputs,
+        m.outputs
+    );
 }
 
 #[test]
@@ -277,5 +288,8 @@ fn an_unreachable_remote_is_one_warning_and_a_later_build_pushes_what_it_missed(
     ca.flush().unwrap();
     assert_eq!(ca.remote_stats().pushed, 1);
     let b = tempfile::tempdir().unwrap();
-    assert_eq!(hit(&tiered(b.path(), &url, RemoteOptions::default()), K1).outputs, m.outputs);
+    assert_eq!(
+        hit(&tiered(b.path(), &url, RemoteOptions::default()), K1).outputs,
+        m.outputs
+    );
 }

@@ -15,6 +15,8 @@
 //! The binary adds the CLI (clap), diagnostics (miette), the choice of stream and exit codes.
 
 pub mod attempt;
+pub mod ci;
+pub mod compare;
 pub mod compile;
 pub mod details;
 pub mod docker;

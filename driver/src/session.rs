@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench_cache::{CacheBackend, LocalCache};
+use bench_cache::{CacheBackend, LocalCache, Remote, RemoteOptions, RemoteStats, Tiered};
 use bench_exec::executors::InProcess;
 use bench_exec::spot::{Provider, poll_metadata};
 use bench_exec::{
@@ -41,6 +41,16 @@ pub struct BuildRequest {
     /// Build only these nodes of the plan (by node index) and what they need; all of it
     /// when `None`. A search builds each generation this way.
     pub only: Option<Vec<bool>>,
+    /// A cache shared through object storage, behind the local one.
+    pub remote: Option<RemoteCache>,
+}
+
+/// Where the shared cache is and how it is used.
+#[derive(Clone, Debug)]
+pub struct RemoteCache {
+    /// `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///dir`; no credentials.
+    pub url: String,
+    pub options: RemoteOptions,
 }
 
 /// How a build went.
@@ -51,6 +61,8 @@ pub struct BuildReport {
     /// Nodes newly stored in the results store, or why nothing could be stored (the cache
     /// holds every result: nothing is lost).
     pub ingested: Option<std::result::Result<usize, String>>,
+    /// What the remote cache did, when there is one.
+    pub remote: Option<RemoteStats>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -208,7 +220,14 @@ where
     };
     let view = Mapped { view, map };
     let exec = executors(req.executor)?;
-    let cache: Arc<dyn CacheBackend> = Arc::new(cache);
+    let (cache, tiered) = with_remote(cache, req.remote.as_ref())?;
+    if let Some(t) = &tiered
+        && req.actions == Actions::Real
+    {
+        // The results the store lacks are read before the build: a corrupt remote entry
+        // among them is found now, and recomputed by this build.
+        crate::store::prefetch(plan, t.as_ref(), &req.db);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -274,9 +293,37 @@ where
     );
     let ingested = (req.actions == Actions::Real)
         .then(|| crate::store::ingest(plan, cache.as_ref(), &req.db).map_err(|e| e.to_string()));
+    let remote = tiered.map(|t| t.remote_stats());
+    if let (Some(r), Some(stats)) = (&req.remote, &remote)
+        && r.options.strict
+        && let Some(why) = &stats.unavailable
+    {
+        return Err(Error::Other(format!(
+            "remote cache {} failed (--remote-cache-strict): {why}; every result is in the local cache",
+            stats.url
+        )));
+    }
     Ok(BuildReport {
         summary,
         summary_path: last,
         ingested,
+        remote,
     })
+}
+
+/// The build's cache: the local one, behind which the remote tier goes when there is one.
+#[allow(clippy::type_complexity)]
+fn with_remote(
+    local: LocalCache,
+    remote: Option<&RemoteCache>,
+) -> Result<(Arc<dyn CacheBackend>, Option<Arc<Tiered>>)> {
+    let Some(r) = remote else {
+        return Ok((Arc::new(local), None));
+    };
+    let store =
+        Remote::open(&r.url).map_err(|e| Error::Other(format!("remote cache {}: {e}", r.url)))?;
+    let t = Arc::new(
+        Tiered::new(local, store, r.options.clone()).map_err(|e| Error::Other(e.to_string()))?,
+    );
+    Ok((t.clone(), Some(t)))
 }

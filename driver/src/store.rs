@@ -56,8 +56,61 @@ fn axes(plan: &Plan<'_, '_>, i: NodeIndex) -> Axes {
     }
 }
 
+/// The result tables of the node kinds that have one.
+fn table(kind: NodeKind) -> Option<&'static str> {
+    Some(match kind {
+        NodeKind::Bench => "runs",
+        NodeKind::Validate => "validations",
+        NodeKind::Aggregate => "configs",
+        NodeKind::Optimize => "recommendations",
+        _ => return None,
+    })
+}
+
+/// Downloads, before a build, the validations, aggregates and recommendations that a
+/// shared cache holds and the store lacks (a few kB each), several at once. Whatever is
+/// corrupt among them is found now and recomputed by the build.
+pub fn prefetch(plan: &Plan<'_, '_>, cache: &bench_cache::Tiered, db: &Path) {
+    let store = open(db).ok();
+    let mut keys = Vec::new();
+    for t in ["validations", "configs", "recommendations"] {
+        let have = store
+            .as_ref()
+            .and_then(|s| s.keys(t).ok())
+            .unwrap_or_default();
+        keys.extend(
+            plan.graph
+                .node_indices()
+                .map(|i| &plan.graph[i])
+                .filter(|n| table(n.kind) == Some(t))
+                .map(|n| n.key.hex())
+                .filter(|k| !have.contains(k) && !cache.local().contains(k)),
+        );
+    }
+    drop(store);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                while let Some(k) =
+                    keys.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    if cache
+                        .check(k)
+                        .is_ok_and(|c| c == bench_cache::Checked::Committed)
+                    {
+                        let _ = cache.lookup(k);
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// Copies what the cache holds for a plan into the store; rows already there are skipped.
-/// Returns the number of nodes added.
+/// A run's per-request records are read only when the local cache holds them (a shared
+/// cache is not asked for every record of a sweep another machine ran). Returns the number
+/// of nodes added.
 pub fn ingest(plan: &Plan<'_, '_>, cache: &dyn CacheBackend, db: &Path) -> Result<usize> {
     let mut store = open(db)?;
     let err = |e: bench_results::StoreError| Error::Other(e.to_string());
@@ -69,15 +122,11 @@ pub fn ingest(plan: &Plan<'_, '_>, cache: &dyn CacheBackend, db: &Path) -> Resul
     }
     for i in g.node_indices() {
         let n = &g[i];
-        let table = match n.kind {
-            NodeKind::Bench => "runs",
-            NodeKind::Validate => "validations",
-            NodeKind::Aggregate => "configs",
-            NodeKind::Optimize => "recommendations",
-            _ => continue,
+        let Some(table) = table(n.kind) else {
+            continue;
         };
         let key = n.key.hex();
-        if stored[table].contains(&key) {
+        if stored[table].contains(&key) || (table == "runs" && !cache.actions().contains(&key)) {
             continue;
         }
         let Ok(Lookup::Hit(m)) = cache.lookup(&key) else {

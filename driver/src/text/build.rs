@@ -42,6 +42,32 @@ pub fn summary(s: &BuildSummary, path: &Path, out: &mut dyn Write) -> Result<()>
     Ok(())
 }
 
+/// What the remote cache did in a build.
+pub fn remote(r: &bench_cache::RemoteStats, out: &mut dyn Write) -> Result<()> {
+    let size = |b: u64| bytesize::ByteSize(b).display().si().to_string();
+    writeln!(
+        out,
+        "remote cache {}{}: {} hits, {} pulled, {} pushed, {} adopted, {} corrupt; {} requests, {} up, {} down",
+        r.url,
+        if r.read_only { " (read-only)" } else { "" },
+        thousands(r.hits as usize),
+        thousands(r.pulled as usize),
+        thousands(r.pushed as usize),
+        r.adopted,
+        r.corrupt,
+        thousands(r.requests as usize),
+        size(r.bytes_up),
+        size(r.bytes_down),
+    )?;
+    if let Some(why) = &r.unavailable {
+        writeln!(
+            out,
+            "  unavailable during the build ({why}): the next build pushes what it missed"
+        )?;
+    }
+    Ok(())
+}
+
 /// Per-kind counts, failed nodes with their last failure, runs that failed validation.
 pub fn status(r: &StatusReport, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "sweep {}  (cache {})", r.sweep, r.cache)?;

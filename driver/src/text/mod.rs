@@ -5,6 +5,7 @@
 //! The binary picks the stream (stdout for answers, stderr for what happened) and the exit code.
 
 pub mod build;
+pub mod compare;
 pub mod estimate;
 pub mod hosts;
 pub mod load;

@@ -1,0 +1,296 @@
+//! `bench compare`: a baseline's results against a candidate's, configuration by
+//! configuration, with a verdict per objective ([`bench_analysis::compare::judge`]) — the
+//! regression gate of a CI pipeline.
+//!
+//! A side is a sweep (its results in its cache, with the per-request samples of its runs
+//! for the rank test) or a `bench results --json` export (aggregates only: the repeats'
+//! confidence intervals are the evidence).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bench_analysis::Sense;
+use bench_analysis::compare::{Change, Measured, Verdict, judge};
+use bench_cache::CacheBackend;
+use bench_node::outputs::{AggregateOutput, names};
+use bench_node::params::{Direction, Params};
+use bench_plan::dag::{inputs, node_params};
+use bench_plan::{NodeKind, Plan, Subject};
+use petgraph::graph::NodeIndex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::outputs::{output_path, read_output};
+
+/// One configuration × load point of a side.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub aggregate: AggregateOutput,
+    /// Per-request time to first token and end-to-end latency, ms (measured requests of
+    /// every repeat), when the side has its runs.
+    pub ttft_ms: Vec<f64>,
+    pub e2e_ms: Vec<f64>,
+}
+
+impl Point {
+    fn new(aggregate: AggregateOutput) -> Self {
+        Point {
+            aggregate,
+            ttft_ms: Vec::new(),
+            e2e_ms: Vec::new(),
+        }
+    }
+}
+
+/// One side of a comparison.
+#[derive(Clone, Debug, Default)]
+pub struct Side {
+    /// What the user named (a path).
+    pub name: String,
+    /// By label (`MODEL/ENGINE/…/WORKLOAD/LOAD`).
+    pub points: BTreeMap<String, Point>,
+    /// The sweep's optimize objectives, when the side is a sweep.
+    pub objectives: Vec<Objective>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Objective {
+    pub metric: String,
+    pub sense: Sense,
+}
+
+/// Objectives compared when neither the command nor the candidate's sweep names any.
+pub fn default_objectives() -> Vec<Objective> {
+    [
+        ("output-throughput", Sense::Max),
+        ("ttft-p95", Sense::Min),
+        ("tpot-p95", Sense::Min),
+    ]
+    .into_iter()
+    .map(|(m, s)| Objective {
+        metric: m.into(),
+        sense: s,
+    })
+    .collect()
+}
+
+#[derive(Deserialize)]
+struct ExportRow {
+    label: String,
+    aggregate: AggregateOutput,
+}
+
+#[derive(Deserialize)]
+struct Export {
+    rows: Vec<ExportRow>,
+}
+
+impl Side {
+    /// A `bench results --json` export.
+    pub fn from_json(path: &Path) -> Result<Side> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
+        let e: Export = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Other(format!(
+                "{} is not a `bench results --json` export: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Side {
+            name: path.display().to_string(),
+            points: e
+                .rows
+                .into_iter()
+                .map(|r| (r.label, Point::new(r.aggregate)))
+                .collect(),
+            objectives: Vec::new(),
+        })
+    }
+
+    /// A sweep's results as its cache holds them, with its runs' per-request samples.
+    pub fn from_plan(name: &str, plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Side {
+        let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
+        let mut points = BTreeMap::new();
+        for i in g
+            .node_indices()
+            .filter(|i| g[*i].kind == NodeKind::Aggregate)
+        {
+            let key = g[i].key.hex();
+            let Some(aggregate) = read_output::<AggregateOutput>(cache, &key, names::AGGREGATE)
+            else {
+                continue;
+            };
+            let mut p = Point::new(aggregate);
+            for b in benches(plan, i) {
+                samples(cache, &g[b].key.hex(), &mut p);
+            }
+            let label = bench_plan::dag::label(r, x, &g[i].subject)
+                .trim_start_matches("aggregate/")
+                .to_string();
+            points.insert(label, p);
+        }
+        let objectives = match node_params(r, x, &Subject::Optimize) {
+            Params::Optimize(o) => bench_actions::objectives(&o)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| Objective {
+                    metric: o.metric,
+                    sense: if o.direction == Direction::Maximize {
+                        Sense::Max
+                    } else {
+                        Sense::Min
+                    },
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Side {
+            name: name.to_string(),
+            points,
+            objectives,
+        }
+    }
+}
+
+/// The bench nodes an aggregate pools (through its validate nodes).
+fn benches(plan: &Plan<'_, '_>, i: NodeIndex) -> Vec<NodeIndex> {
+    let g = &plan.graph;
+    let mut out = Vec::new();
+    for j in inputs(g, i) {
+        match g[j].kind {
+            NodeKind::Bench => out.push(j),
+            NodeKind::Validate => out.extend(
+                inputs(g, j)
+                    .into_iter()
+                    .filter(|k| g[*k].kind == NodeKind::Bench),
+            ),
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Adds a run's measured, successful requests to a point's samples.
+fn samples(cache: &dyn CacheBackend, key: &str, p: &mut Point) {
+    let Ok(bench_cache::Lookup::Hit(m)) = cache.lookup(key) else {
+        return;
+    };
+    let Some(path) = output_path(cache, &m, names::RECORDS) else {
+        return;
+    };
+    let Ok(records) = bench_actions::read_records(&path) else {
+        return;
+    };
+    for rec in records.iter().filter(|r| !r.warmup && r.error.is_none()) {
+        let ms = |ns: u64| ns.saturating_sub(rec.send_ns) as f64 / 1e6;
+        if let Some(t) = rec.first_token_ns {
+            p.ttft_ms.push(ms(t));
+        }
+        p.e2e_ms.push(ms(rec.end_ns));
+    }
+}
+
+/// One objective of one configuration, compared.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    pub label: String,
+    pub metric: String,
+    pub sense: Sense,
+    pub baseline: f64,
+    pub candidate: f64,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub candidate: String,
+    pub threshold: f64,
+    pub alpha: f64,
+    pub lines: Vec<Line>,
+    /// Configurations only one side measured.
+    pub only_baseline: Vec<String>,
+    pub only_candidate: Vec<String>,
+}
+
+impl Comparison {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.lines.iter().filter(|l| l.change.verdict == v).count()
+    }
+}
+
+/// What a metric's samples are, if it has per-request ones.
+fn samples_of<'a>(p: &'a Point, metric: &str) -> &'a [f64] {
+    if metric.starts_with("ttft-") {
+        &p.ttft_ms
+    } else if metric.starts_with("e2e-") {
+        &p.e2e_ms
+    } else {
+        &[]
+    }
+}
+
+fn measured(p: &Point, metric: &str) -> Option<Measured> {
+    let value = *p.aggregate.metrics.get(metric)?;
+    Some(Measured {
+        value,
+        ci: p
+            .aggregate
+            .ci
+            .get(metric)
+            .filter(|c| c.n >= 2)
+            .map(|c| (c.low, c.high)),
+        samples: samples_of(p, metric).to_vec(),
+    })
+}
+
+/// Compares every configuration both sides measured validly, objective by objective.
+pub fn compare(
+    base: &Side,
+    cand: &Side,
+    objectives: &[Objective],
+    threshold: f64,
+    alpha: f64,
+) -> Comparison {
+    let mut lines = Vec::new();
+    for (label, b) in &base.points {
+        let Some(c) = cand.points.get(label) else {
+            continue;
+        };
+        if !b.aggregate.valid || !c.aggregate.valid {
+            continue;
+        }
+        for o in objectives {
+            let (Some(mb), Some(mc)) = (measured(b, &o.metric), measured(c, &o.metric)) else {
+                continue;
+            };
+            lines.push(Line {
+                label: label.clone(),
+                metric: o.metric.clone(),
+                sense: o.sense,
+                baseline: mb.value,
+                candidate: mc.value,
+                change: judge(&mb, &mc, o.sense, threshold, alpha),
+            });
+        }
+    }
+    let only = |a: &Side, b: &Side| -> Vec<String> {
+        a.points
+            .keys()
+            .filter(|k| !b.points.contains_key(*k))
+            .cloned()
+            .collect()
+    };
+    Comparison {
+        baseline: base.name.clone(),
+        candidate: cand.name.clone(),
+        threshold,
+        alpha,
+        lines,
+        only_baseline: only(base, cand),
+        only_candidate: only(cand, base),
+    }
+}
