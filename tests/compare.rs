@@ -1,0 +1,116 @@
+//! `bench compare` as a regression gate on the simulated engine: a real 20 % slowdown fails
+//! it, a rerun with other seeds does not. The only test of its binary (test binaries run one
+//! at a time): what it times runs alone, and the simulated durations are stretched (×4) so
+//! that the machine's own latencies are a small part of what is measured.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Project, bin, text};
+
+fn sweep(seed: u32) -> String {
+    format!(
+        r#"
+sweep "gate" {{
+    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
+    matrix {{
+        engine "sim"
+        gpu "H100-80GB"
+        batch-size 8
+        seq-len 4096
+    }}
+    workload "chat" {{
+        dataset "random" input-len=2048 output-len=24 spread=0.1
+        concurrency 4
+        requests 96 warmup=2
+        seed {seed}
+    }}
+    hosts {{
+        host "sim" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
+    }}
+    optimize {{
+        objective "output-throughput" maximize weight=0.5
+        objective "ttft-p95" minimize weight=0.5
+    }}
+}}
+"#
+    )
+}
+
+/// The simulated engine, every duration multiplied by `scale` (a slower engine build).
+fn slowed(p: &Project, scale: f64) -> std::path::PathBuf {
+    let path = p.path().join("slow-sim");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec '{}' sim-engine --time-scale {scale} \"$@\"\n",
+            bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn build(p: &Project, engine: &std::path::Path) {
+    let mut c = p.cmd(&["build", "s.kdl"]);
+    c.env("BENCH_SIM_ENGINE", engine);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn compare_fails_on_a_real_slowdown_and_not_on_noise() {
+    let base = Project::new(&sweep(1));
+    build(&base, &slowed(&base, 4.0));
+    let reseeded = Project::new(&sweep(2));
+    build(&reseeded, &slowed(&reseeded, 4.0));
+    // 20 % slower.
+    let slow = Project::new(&sweep(1));
+    build(&slow, &slowed(&slow, 4.8));
+    let b = base.path().join("s.kdl");
+    let b = b.to_str().unwrap();
+
+    let o = reseeded.bench(&["compare", b, "s.kdl"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(out.contains("**0 regressed**"), "{out}");
+
+    let md = slow.path().join("compare.md");
+    let o = slow.bench(&["compare", b, "s.kdl", "--markdown", md.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        out.contains("**1 regressed**") || out.contains("**2 regressed**"),
+        "{out}"
+    );
+    let ttft = out
+        .lines()
+        .find(|l| l.contains("ttft-p95"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(ttft.contains("**regressed**"), "{ttft}");
+    assert_eq!(std::fs::read_to_string(&md).unwrap(), out);
+
+    // The same gate from `bench results --json` exports (the repeats' intervals only).
+    let export = |p: &Project| {
+        let o = p.bench(&["results", "s.kdl", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let path = p.path().join("results.json");
+        std::fs::write(&path, &o.stdout).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (eb, es) = (export(&base), export(&slow));
+    let o = slow.bench(&["compare", &eb, &es, "--objective", "ttft-p95:min"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = slow.bench(&["compare", &eb, &eb, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["verdict"] == "unchanged")
+    );
+}
