@@ -203,14 +203,6 @@ impl Remote {
             .join(format!("{key}.json").as_str())
     }
 
-    /// Whether the store answers (one listing request).
-    pub fn probe(&self) -> Result<(), RemoteError> {
-        let (store, prefix) = (self.store.clone(), self.prefix.clone().join("manifests"));
-        self.traffic.request(1);
-        self.run(async move { store.list_with_delimiter(Some(&prefix)).await })?;
-        Ok(())
-    }
-
     /// The keys of every manifest, by listing (a page of up to 1,000 names per request).
     pub fn list_manifests(&self) -> Result<HashSet<String>, RemoteError> {
         let (store, prefix) = (self.store.clone(), self.prefix.clone().join("manifests"));

@@ -1,8 +1,9 @@
 //! The local cache with a remote tier behind it: a build on a fresh machine finds what
 //! other machines committed, and commits what it runs for them.
 //!
-//! * **Checks** list the remote manifests once (a page per 1,000 keys) — a fresh runner
-//!   decides a whole sweep is done without downloading anything.
+//! * **Checks** use one listing of the remote manifests, made when the tier opens (a page
+//!   per 1,000 keys; it is also the test that the store answers) — a fresh runner decides
+//!   a whole sweep is done without downloading anything.
 //! * **Reads through**: a node's outputs are downloaded when something reads them (an
 //!   input of a node that runs, a result the store ingests), verified against their blake3
 //!   digests, and kept in the local tier. A corrupt remote entry is reported, removed (so
@@ -71,8 +72,8 @@ struct Shared {
     down: AtomicBool,
     unavailable: Mutex<Option<String>>,
     counters: Counters,
-    /// The remote manifests, listed once per build (`None`: the listing failed); a key
-    /// found corrupt leaves it.
+    /// The remote manifests, listed when the tier opens (`None`: the listing failed); a
+    /// key found corrupt leaves it.
     listed: OnceLock<Option<RwLock<HashSet<String>>>>,
     /// Commits queued or uploading; `flush` waits for zero.
     pending: Mutex<usize>,
@@ -229,15 +230,18 @@ impl Tiered {
             pending: Mutex::new(0),
             idle: Condvar::new(),
         });
-        if let Err(e) = shared.remote.probe() {
+        // The listing every build's check needs is also the test that the store answers.
+        let listed = shared.remote.list_manifests();
+        if let Err(e) = &listed {
             if shared.opts.strict {
                 return Err(CacheError::Remote(format!(
                     "remote cache {} is unreachable: {e}",
                     shared.remote.url()
                 )));
             }
-            shared.fail("unreachable", &e);
+            shared.fail("unreachable", e);
         }
+        let _ = shared.listed.set(listed.ok().map(RwLock::new));
         let tx = (!shared.opts.read_only).then(|| {
             let (tx, rx) = sync_channel(shared.opts.queue.max(1));
             let rx = Arc::new(Mutex::new(rx));
@@ -284,18 +288,8 @@ impl Tiered {
 
     /// Whether the remote listing holds `key`; `None` when there is no listing.
     fn listed(&self, key: &str) -> Option<bool> {
-        let s = &self.shared;
-        let l = s.listed.get_or_init(|| {
-            if !s.usable() {
-                return None;
-            }
-            s.remote
-                .list_manifests()
-                .inspect_err(|e| s.fail("listing", e))
-                .ok()
-                .map(RwLock::new)
-        });
-        l.as_ref().map(|l| l.read().unwrap().contains(key))
+        let l = self.shared.listed.get()?.as_ref()?;
+        Some(l.read().unwrap().contains(key))
     }
 
     /// Queues a committed node for upload (once per build); waits while the queue is full.
