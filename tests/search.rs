@@ -4,12 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bench"))
-}
+mod common;
+
+use common::{Project, text};
 
 /// 2 quantizations × 2 batch sizes × 3 concurrencies: 12 candidates.
 fn sweep(strategy: &str) -> String {
@@ -48,37 +47,13 @@ sweep "searched" {{
     )
 }
 
-struct Project {
-    dir: tempfile::TempDir,
+/// What the search tests read of a project.
+trait Measured {
+    /// Labels of the measured rows.
+    fn measured(&self) -> BTreeSet<String>;
 }
 
-impl Project {
-    fn new(text: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("s.kdl"), text).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.current_dir(self.path())
-            .env("CI", "true")
-            .env("NO_COLOR", "1")
-            .env_remove("BENCH_CACHE")
-            .env_remove("BENCH_SIM_ENGINE")
-            .args(args);
-        c
-    }
-
-    fn bench(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    /// Labels of the measured rows.
+impl Measured for Project {
     fn measured(&self) -> BTreeSet<String> {
         let o = self.bench(&["results", "s.kdl", "--json"]);
         assert!(o.status.success(), "{}", text(&o));
@@ -90,15 +65,6 @@ impl Project {
             .map(|x| x["label"].as_str().unwrap().to_string())
             .collect()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn generations(o: &Output) -> Vec<String> {
