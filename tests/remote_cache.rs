@@ -61,11 +61,24 @@ fn endpoint() -> Option<String> {
 /// A new bucket; its `s3://` URL with a prefix.
 fn bucket(endpoint: &str, name: &str) -> String {
     let name = format!("{name}-{}", std::process::id());
-    let ok = Command::new("curl")
-        .args(["-sf", "-X", "PUT", &format!("{endpoint}/{name}")])
-        .status()
-        .unwrap()
-        .success();
+    // A server just started may refuse its first requests: a few tries.
+    let ok = (0..50).any(|i| {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Command::new("curl")
+            .args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                "-X",
+                "PUT",
+                &format!("{endpoint}/{name}"),
+            ])
+            .status()
+            .unwrap()
+            .success()
+    });
     assert!(ok, "cannot create bucket {name} at {endpoint}");
     format!("s3://{name}/ci")
 }
