@@ -3,40 +3,11 @@
 
 mod common;
 
-use common::{Project, text};
-
-fn sweep(seed: u32) -> String {
-    format!(
-        r#"
-sweep "gate" {{
-    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
-    matrix {{
-        engine "sim"
-        gpu "H100-80GB"
-        batch-size 8
-        seq-len 4096
-    }}
-    workload "chat" {{
-        dataset "random" input-len=2048 output-len=24 spread=0.1
-        concurrency 4
-        requests 48 warmup=2
-        seed {seed}
-    }}
-    hosts {{
-        host "sim" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
-    }}
-    optimize {{
-        objective "output-throughput" maximize weight=0.5
-        objective "ttft-p95" minimize weight=0.5
-    }}
-}}
-"#
-    )
-}
+use common::{Project, gate_sweep, text};
 
 #[test]
 fn ci_mode_writes_a_summary_and_junit_xml() {
-    let p = Project::new(&sweep(1));
+    let p = Project::new(&gate_sweep(1, 48));
     let o = p.bench(&[
         "build",
         "s.kdl",

@@ -7,36 +7,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Project, bin, text};
-
-fn sweep(seed: u32) -> String {
-    format!(
-        r#"
-sweep "gate" {{
-    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
-    matrix {{
-        engine "sim"
-        gpu "H100-80GB"
-        batch-size 8
-        seq-len 4096
-    }}
-    workload "chat" {{
-        dataset "random" input-len=2048 output-len=24 spread=0.1
-        concurrency 4
-        requests 96 warmup=2
-        seed {seed}
-    }}
-    hosts {{
-        host "sim" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
-    }}
-    optimize {{
-        objective "output-throughput" maximize weight=0.5
-        objective "ttft-p95" minimize weight=0.5
-    }}
-}}
-"#
-    )
-}
+use common::{Project, bin, gate_sweep, text};
 
 /// The simulated engine, every duration multiplied by `scale` (a slower engine build).
 fn slowed(p: &Project, scale: f64) -> std::path::PathBuf {
@@ -62,12 +33,12 @@ fn build(p: &Project, engine: &std::path::Path) {
 
 #[test]
 fn compare_fails_on_a_real_slowdown_and_not_on_noise() {
-    let base = Project::new(&sweep(1));
+    let base = Project::new(&gate_sweep(1, 96));
     build(&base, &slowed(&base, 4.0));
-    let reseeded = Project::new(&sweep(2));
+    let reseeded = Project::new(&gate_sweep(2, 96));
     build(&reseeded, &slowed(&reseeded, 4.0));
     // 20 % slower.
-    let slow = Project::new(&sweep(1));
+    let slow = Project::new(&gate_sweep(1, 96));
     build(&slow, &slowed(&slow, 4.8));
     let b = base.path().join("s.kdl");
     let b = b.to_str().unwrap();

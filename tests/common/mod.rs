@@ -76,3 +76,34 @@ pub fn counts(o: &Output, prefix: &str) -> std::collections::HashMap<String, u64
         })
         .collect()
 }
+
+/// One simulated configuration at one load point, with an optimize block: what the CI-mode
+/// and regression-gate tests build (`seed` reseeds the workload and the simulator).
+pub fn gate_sweep(seed: u32, requests: u32) -> String {
+    format!(
+        r#"
+sweep "gate" {{
+    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
+    matrix {{
+        engine "sim"
+        gpu "H100-80GB"
+        batch-size 8
+        seq-len 4096
+    }}
+    workload "chat" {{
+        dataset "random" input-len=2048 output-len=24 spread=0.1
+        concurrency 4
+        requests {requests} warmup=2
+        seed {seed}
+    }}
+    hosts {{
+        host "sim" runtime="sim" gpu="H100-80GB" gpus=1 price-per-gpu-hour=2.0
+    }}
+    optimize {{
+        objective "output-throughput" maximize weight=0.5
+        objective "ttft-p95" minimize weight=0.5
+    }}
+}}
+"#
+    )
+}
