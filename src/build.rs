@@ -21,10 +21,7 @@ pub const EXIT_PREEMPTED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, CliError> {
-    let mode = match progress::Mode::detect(a.quiet) {
-        progress::Mode::Fancy if a.ci => progress::Mode::Lines,
-        m => m,
-    };
+    let mode = progress::Mode::detect(a.quiet, a.ci);
     let loud = mode != progress::Mode::Quiet;
     let sweep = &plan.resolved.sweep.name.value;
     if let Some(prev) = resuming(dir, sweep)
@@ -82,32 +79,14 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
     if let Some(r) = &report.remote {
         bench_driver::text::build::remote(r, &mut std::io::stderr())?;
     }
-    let summary_file = a.summary.clone().or_else(|| {
-        a.ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
-            .flatten()
-            .filter(|p| !p.is_empty())
-            .map(Into::into)
-    });
-    if summary_file.is_some() || a.junit.is_some() {
-        let cache = bench_driver::paths::open_cache(dir)?;
-        let write = |path: &Path, text: String, append: bool| -> Result<(), CliError> {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(append)
-                .truncate(!append)
-                .open(path)
-                .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
-            std::io::Write::write_all(&mut f, text.as_bytes())
-                .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
-        };
-        if let Some(path) = &summary_file {
-            write(path, bench_driver::ci::summary(plan, &cache, &report), true)?;
-        }
-        if let Some(path) = &a.junit {
-            write(path, bench_driver::ci::junit(plan, &cache, &report), false)?;
-        }
-    }
+    let summary_to = bench_driver::ci::summary_path(a.summary.as_deref(), a.ci);
+    bench_driver::ci::write(
+        plan,
+        dir,
+        &report,
+        summary_to.as_deref(),
+        a.junit.as_deref(),
+    )?;
     match &report.ingested {
         Some(Ok(n)) if *n > 0 && loud => {
             eprintln!("results: {n} new nodes in {}", req.db.display())

@@ -316,8 +316,8 @@ pub struct CompareArgs {
     pub alpha: f64,
     /// An objective, `METRIC:max` or `METRIC:min` (repeatable; default: the candidate
     /// sweep's optimize objectives, else output-throughput:max, ttft-p95:min, tpot-p95:min).
-    #[arg(long = "objective", value_name = "METRIC:max|min")]
-    pub objectives: Vec<String>,
+    #[arg(long = "objective", value_name = "METRIC:max|min", value_parser = bench_driver::rank::parse_criterion)]
+    pub objectives: Vec<bench_driver::rank::CriterionArg>,
     /// The comparison as JSON instead of Markdown.
     #[arg(long)]
     pub json: bool,

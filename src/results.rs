@@ -11,7 +11,7 @@ use bench_driver::store::{existing, open};
 use bench_driver::text;
 use bench_plan::Plan;
 
-use bench_driver::compare::{Objective, Side};
+use bench_driver::compare::Side;
 
 use crate::cli::{
     CompareArgs, ExportArgs, NormArg, QueryArgs, RankArgs, RankFormat, RankMethod, RecommendArgs,
@@ -59,42 +59,8 @@ pub fn recommend(a: RecommendArgs, plan: &Plan<'_, '_>) -> Result<ExitCode, CliE
 
 /// `bench compare`: the table (or JSON), and exit status 1 on a regression.
 pub fn compare(a: CompareArgs, base: &Side, cand: &Side) -> Result<ExitCode, CliError> {
-    let objectives = if a.objectives.is_empty() {
-        Some(&cand.objectives)
-            .filter(|o| !o.is_empty())
-            .or(Some(&base.objectives).filter(|o| !o.is_empty()))
-            .cloned()
-            .unwrap_or_else(bench_driver::compare::default_objectives)
-    } else {
-        a.objectives
-            .iter()
-            .map(|o| {
-                let (metric, sense) = o.rsplit_once(':').ok_or_else(|| {
-                    other(format!("objective `{o}`: write METRIC:max or METRIC:min"))
-                })?;
-                let sense = match sense {
-                    "max" => bench_analysis::Sense::Max,
-                    "min" => bench_analysis::Sense::Min,
-                    _ => {
-                        return Err(other(format!(
-                            "objective `{o}`: `{sense}` is not max or min"
-                        )));
-                    }
-                };
-                Ok(Objective {
-                    metric: metric.to_string(),
-                    sense,
-                })
-            })
-            .collect::<Result<_, CliError>>()?
-    };
-    let c = bench_driver::compare::compare(base, cand, &objectives, a.threshold, a.alpha);
-    if c.lines.is_empty() {
-        return Err(other(format!(
-            "nothing to compare: {} and {} have no valid configuration with these objectives in common",
-            c.baseline, c.candidate
-        )));
-    }
+    let objectives = bench_driver::compare::objectives(&a.objectives, base, cand);
+    let c = bench_driver::compare::gate(base, cand, &objectives, a.threshold, a.alpha)?;
     if let Some(path) = &a.markdown {
         let mut f = std::fs::File::create(path).map_err(other)?;
         text::compare::markdown(&c, &mut f).map_err(other)?;

@@ -3,6 +3,7 @@
 //! system shows as tests.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use bench_cache::CacheBackend;
 use bench_exec::BuildStatus;
@@ -11,6 +12,7 @@ use bench_plan::dag::label;
 use bench_plan::{NodeKind, Plan};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::error::{Error, Result};
 use crate::outputs::read_output;
 use crate::session::BuildReport;
 
@@ -107,4 +109,47 @@ pub fn junit(plan: &Plan<'_, '_>, cache: &dyn CacheBackend, report: &BuildReport
     report_xml.add_test_suite(validations);
     report_xml.add_test_suite(build);
     report_xml.to_string().unwrap_or_default()
+}
+
+/// Where the Markdown summary goes: the file asked for, else in CI mode GitHub's step
+/// summary when the job has one.
+pub fn summary_path(asked: Option<&Path>, ci: bool) -> Option<PathBuf> {
+    asked.map(Path::to_path_buf).or_else(|| {
+        ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .map(Into::into)
+    })
+}
+
+/// Appends the summary (a step summary collects several steps) and writes the JUnit XML,
+/// each where asked.
+pub fn write(
+    plan: &Plan<'_, '_>,
+    cache_dir: &Path,
+    report: &BuildReport,
+    summary_to: Option<&Path>,
+    junit_to: Option<&Path>,
+) -> Result<()> {
+    if summary_to.is_none() && junit_to.is_none() {
+        return Ok(());
+    }
+    let cache = crate::paths::open_cache(cache_dir)?;
+    let put = |path: &Path, text: String, append: bool| -> Result<()> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = summary_to {
+        put(path, summary(plan, &cache, report), true)?;
+    }
+    if let Some(path) = junit_to {
+        put(path, junit(plan, &cache, report), false)?;
+    }
+    Ok(())
 }

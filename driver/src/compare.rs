@@ -247,6 +247,43 @@ fn measured(p: &Point, metric: &str) -> Option<Measured> {
     })
 }
 
+/// The objectives to compare: those asked for (`NAME:max|min`, weights ignored), else the
+/// candidate sweep's, else the baseline's, else [`default_objectives`].
+pub fn objectives(asked: &[crate::rank::CriterionArg], base: &Side, cand: &Side) -> Vec<Objective> {
+    if !asked.is_empty() {
+        return asked
+            .iter()
+            .map(|c| Objective {
+                metric: c.name.clone(),
+                sense: c.sense,
+            })
+            .collect();
+    }
+    [&cand.objectives, &base.objectives]
+        .into_iter()
+        .find(|o| !o.is_empty())
+        .cloned()
+        .unwrap_or_else(default_objectives)
+}
+
+/// [`compare`], and an error when the two sides have nothing in common to compare.
+pub fn gate(
+    base: &Side,
+    cand: &Side,
+    objectives: &[Objective],
+    threshold: f64,
+    alpha: f64,
+) -> Result<Comparison> {
+    let c = compare(base, cand, objectives, threshold, alpha);
+    if c.lines.is_empty() {
+        return Err(Error::Other(format!(
+            "nothing to compare: {} and {} have no valid configuration with these objectives in common",
+            c.baseline, c.candidate
+        )));
+    }
+    Ok(c)
+}
+
 /// Compares every configuration both sides measured validly, objective by objective.
 pub fn compare(
     base: &Side,

@@ -18,12 +18,12 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn detect(quiet: bool) -> Self {
+    /// Quiet when asked; one line per event in CI (`--ci`, `CI=true`) or when stderr is
+    /// not a terminal; the live display otherwise.
+    pub fn detect(quiet: bool, ci: bool) -> Self {
         if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal()
-            && std::env::var("CI").map_or(true, |v| v != "true")
-        {
+        } else if std::io::stderr().is_terminal() && !ci {
             Mode::Fancy
         } else {
             Mode::Lines
