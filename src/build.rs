@@ -55,7 +55,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         executor: a.executor,
         notice_window: a.notice_window,
         spot,
-        only: None,
+        only: only(plan, &a.nodes)?,
         remote: a.remote_cache.clone().map(|url| RemoteCache {
             url,
             options: RemoteOptions {
@@ -67,8 +67,13 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
     };
     let reporter = move |rx| progress::report(mode, rx);
     let note = |line: &str| eprintln!("{line}");
-    let (report, searched) =
-        bench_driver::search::build_or_search(&req, plan, a.grid, &note, reporter)?;
+    let (report, searched) = bench_driver::search::build_or_search(
+        &req,
+        plan,
+        a.grid || !a.nodes.is_empty(),
+        &note,
+        reporter,
+    )?;
     // A search that ends its generations succeeds: a configuration that failed is one of
     // its observations.
     let Some(report) = report else {
@@ -108,4 +113,21 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
         BuildStatus::Preempted => ExitCode::from(EXIT_PREEMPTED),
     })
+}
+
+/// `--node`: the plan's nodes named (by key, a key's start, or label), as the build's subset.
+fn only(plan: &Plan<'_, '_>, nodes: &[String]) -> Result<Option<Vec<bool>>, CliError> {
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let mut mask = vec![false; plan.graph.node_count()];
+    for n in nodes {
+        let i = bench_driver::status::find_node(plan, n).map_err(|e| {
+            CliError::Other(format!(
+                "--node: {e}; a workflow exported before the sweep, its model revisions or bench changed names keys this plan no longer has"
+            ))
+        })?;
+        mask[i.index()] = true;
+    }
+    Ok(Some(mask))
 }

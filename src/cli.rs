@@ -244,6 +244,10 @@ pub struct BuildArgs {
     /// Nodes running at once (GPU slots of the hosts limit bench nodes further).
     #[arg(short, long, default_value_t = 8)]
     pub jobs: usize,
+    /// Build only this node (by key, or a key's start, or label) and what it needs that is
+    /// not committed; repeatable. What an exported workflow's pods run.
+    #[arg(long = "node", value_name = "KEY|LABEL")]
+    pub nodes: Vec<String>,
     /// Print only the summary and errors.
     #[arg(short, long)]
     pub quiet: bool,
@@ -427,6 +431,14 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum WorkflowKind {
+    /// An Argo Workflows `Workflow`.
+    Argo,
+    /// Kubernetes `Job`s (and a ConfigMap, PriorityClasses), as a multi-document stream.
+    K8s,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ExportFormat {
     Parquet,
     Csv,
@@ -436,11 +448,36 @@ pub enum ExportFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    #[arg(long, value_enum)]
-    pub format: ExportFormat,
-    /// The file to write.
-    #[arg(short, long)]
-    pub output: PathBuf,
+    /// Instead of a table: the sweep's remaining work as an Argo `Workflow` (`argo`, one
+    /// task per node not yet committed, dependencies as in the plan) or as Kubernetes
+    /// indexed `Job`s (`k8s`, one per shape of the bench nodes), written as JSON (which
+    /// kubectl and argo read as YAML). Each pod runs `bench build SWEEP --node KEY` against
+    /// the shared cache.
+    #[arg(value_enum, requires = "sweep")]
+    pub workflow: Option<WorkflowKind>,
+    /// The sweep file (with `argo` or `k8s`).
+    pub sweep: Option<PathBuf>,
+    #[arg(long, value_enum, required_unless_present = "workflow")]
+    pub format: Option<ExportFormat>,
+    /// The file to write (with `argo` or `k8s`: default standard output).
+    #[arg(short, long, required_unless_present = "workflow")]
+    pub output: Option<PathBuf>,
+    /// The image the pods run: `bench`, and the engines (or `bench-sim-engine`).
+    #[arg(long, default_value = concat!("bench:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// A ReadWriteMany PersistentVolumeClaim holding the cache, mounted in every pod at the
+    /// cache's own path.
+    #[arg(long, default_value = "bench-cache")]
+    pub pvc: String,
+    /// The namespace of the objects.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Every node, also those the local cache has committed.
+    #[arg(long)]
+    pub all: bool,
+    /// `k8s`: pods of one Job running at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: u32,
     /// The table to export.
     #[arg(long, default_value = "configs", conflicts_with = "sql")]
     pub table: String,

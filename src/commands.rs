@@ -137,6 +137,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Rank(a) => crate::results::rank(a),
         Command::Query(a) => crate::results::query(a),
+        Command::Export(a) if a.workflow.is_some() => {
+            let sweep = a.sweep.clone().unwrap_or_default();
+            with_plan(&sweep, m, true, c, |p, dir| {
+                crate::results::export_workflow(a, p, dir)
+            })
+        }
         Command::Export(a) => crate::results::export(a),
         Command::Load(a) => crate::load::load(a),
         Command::Hosts(a) => {

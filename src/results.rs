@@ -119,8 +119,62 @@ pub fn query(a: QueryArgs) -> Result<ExitCode, CliError> {
 pub fn export(a: ExportArgs) -> Result<ExitCode, CliError> {
     let store = open(&a.db.unwrap_or_else(|| default_db(None)))?;
     let what = a.sql.as_deref().unwrap_or(&a.table);
-    let format = format!("{:?}", a.format).to_lowercase();
-    store.export(what, &format, &a.output).map_err(other)?;
-    eprintln!("wrote {}", a.output.display());
+    let (Some(format), Some(output)) = (a.format, &a.output) else {
+        return Err(CliError::Other(
+            "`bench export` needs --format and --output".into(),
+        ));
+    };
+    let format = format!("{format:?}").to_lowercase();
+    store.export(what, &format, output).map_err(other)?;
+    eprintln!("wrote {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench export argo|k8s SWEEP`: the sweep's remaining work as cluster objects.
+pub fn export_workflow(
+    a: ExportArgs,
+    plan: &bench_plan::Plan<'_, '_>,
+    dir: &std::path::Path,
+) -> Result<ExitCode, CliError> {
+    use bench_driver::workflows::{ExportOptions, Target, render};
+    let sweep = a.sweep.clone().unwrap_or_default();
+    let cache_dir = std::path::absolute(dir).map_err(|e| CliError::Other(e.to_string()))?;
+    let cache = dir
+        .join("layout")
+        .exists()
+        .then(|| bench_cache::LocalCache::open(dir).ok())
+        .flatten();
+    let o = ExportOptions {
+        image: a.image.clone(),
+        pvc: a.pvc.clone(),
+        cache_dir,
+        namespace: a.namespace.clone(),
+        all: a.all,
+        sweep_text: std::fs::read_to_string(&sweep)
+            .map_err(|e| CliError::Other(format!("cannot read {}: {e}", sweep.display())))?,
+    };
+    let target = match a.workflow {
+        Some(crate::cli::WorkflowKind::K8s) => Target::Kubernetes {
+            parallelism: a.parallelism,
+        },
+        _ => Target::Argo,
+    };
+    match &a.output {
+        Some(path) => {
+            let fail = |e: std::io::Error| {
+                CliError::Other(format!("cannot write {}: {e}", path.display()))
+            };
+            let f = std::fs::File::create(path).map_err(fail)?;
+            let mut w = std::io::BufWriter::new(f);
+            let n = render(plan, cache.as_ref(), target, &o, &mut w).map_err(fail)?;
+            std::io::Write::flush(&mut w).map_err(fail)?;
+            eprintln!("wrote {} ({n} nodes to run)", path.display());
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            render(plan, cache.as_ref(), target, &o, &mut w)?;
+            std::io::Write::flush(&mut w)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

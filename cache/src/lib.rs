@@ -13,6 +13,11 @@
 //! [`LocalCache`] is the local tier; a remote tier wraps its blob store and action cache.
 //! Reads are verified: by hashing, or by a stat unchanged since the bytes were hashed.
 
+/// A file an executor puts in an attempt's staging directory when the attempt runs outside
+/// the build's process tree (a cluster job): the attempt outlives a killed build, so its
+/// directory is not reclaimed with the build, and the next build may adopt it.
+pub const DETACHED: &str = "detached";
+
 pub mod actions;
 pub mod blobs;
 mod local;

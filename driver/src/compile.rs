@@ -30,12 +30,13 @@ pub fn read_source(path: &Path) -> Result<Source> {
     Ok(Source::new(path.display().to_string(), text))
 }
 
-/// Parses a sweep; with `--docker`, every host becomes a host of the local Docker Engine.
+/// Parses a sweep; with `--docker`, every host becomes a host of the local Docker Engine
+/// (cluster pools stay what they are).
 pub fn parse(source: &Source, m: Mode) -> Result<Parsed> {
     let mut parsed = bench_sweep::parse(source)?;
     if m.docker {
         for h in &mut parsed.sweep.hosts {
-            if h.runtime != RuntimeKind::Docker {
+            if h.runtime != RuntimeKind::Docker && h.cluster.is_none() {
                 h.runtime = RuntimeKind::Docker;
                 h.address = None;
                 h.tls_dir = None;

@@ -337,6 +337,15 @@ pub fn host_reports(sweep: &Sweep, m: Mode) -> Vec<HostReport> {
             discovery: None,
             problems: Vec::new(),
         };
+        if let Some(c) = &h.cluster {
+            // The cluster's scheduler owns its nodes' GPUs: nothing to probe from here.
+            r.address = Some(match &c.partition {
+                Some(p) => format!("Slurm pool, partition {p}"),
+                None => "Slurm pool, default partition".into(),
+            });
+            reports.push(r);
+            continue;
+        }
         match runtime {
             RuntimeKind::Sim => {}
             RuntimeKind::Endpoint => {

@@ -26,6 +26,7 @@ pub mod load;
 pub mod outputs;
 pub mod paths;
 pub mod pin;
+pub mod pools;
 pub mod progress;
 pub mod rank;
 pub mod recommend;
@@ -38,5 +39,6 @@ pub mod status;
 pub mod store;
 pub mod text;
 pub mod tokenizer;
+pub mod workflows;
 
 pub use error::{Error, Result};

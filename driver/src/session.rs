@@ -191,6 +191,7 @@ where
                 },
                 address: h.address.as_ref().map(|a| a.value.clone()),
                 tls_dir: h.tls_dir.as_ref().map(|t| t.value.clone()),
+                max_jobs: h.cluster.as_ref().map(|c| c.max_jobs),
             })
             .collect(),
     };
@@ -219,7 +220,7 @@ where
         build: Some(build_ctx),
     };
     let view = Mapped { view, map };
-    let exec = executors(req.executor)?;
+    let exec = crate::pools::with_pools(executors(req.executor)?, &sweep.hosts, dir, &build_id)?;
     let (cache, tiered) = with_remote(cache, req.remote.as_ref())?;
     if let Some(t) = &tiered
         && req.actions == Actions::Real

@@ -166,7 +166,9 @@ impl LocalCache {
     }
 
     /// Moves the staging of attempts whose build process is gone (killed) aside: their
-    /// partial output is kept for diagnosis and never read as a result.
+    /// partial output is kept for diagnosis and never read as a result. Detached attempts
+    /// (cluster jobs, [`crate::DETACHED`]) stay: they may still be running, and the next
+    /// build may adopt them.
     fn reclaim_dead_staging(&self) {
         let Ok(rd) = fs::read_dir(self.root.join("tmp")) else {
             return;
@@ -184,7 +186,7 @@ impl LocalCache {
             // SAFETY: signal 0 only checks whether the process exists.
             let alive = unsafe { libc::kill(pid, 0) } == 0
                 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-            if alive || !valid_key(key) {
+            if alive || !valid_key(key) || e.path().join(crate::DETACHED).exists() {
                 continue;
             }
             let dir = self.root.join("aside").join(key);

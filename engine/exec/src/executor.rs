@@ -24,6 +24,9 @@ pub struct Job {
     pub spec_path: PathBuf,
     /// Where the attempt's log goes (kept whatever happens).
     pub log: PathBuf,
+    /// GPUs the attempt needs: what a cluster executor asks its scheduler for (hosts we own
+    /// give ids in the spec instead).
+    pub gpus: u32,
 }
 
 impl Job {
@@ -62,4 +65,22 @@ pub trait Executor: Send + Sync {
         transfer: &'a dyn Transfer,
         cancel: CancellationToken,
     ) -> ExecFuture<'a>;
+
+    /// Before the first attempt, with the keys this build may run: an executor whose work
+    /// outlives a killed build (cluster jobs) finds that work here, keeps what it can adopt
+    /// and stops the rest.
+    fn begin<'a>(&'a self, _to_run: &'a [String]) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+
+    /// After the last attempt: stop whatever this executor still has running.
+    fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+
+    /// Whether a drain (the first Ctrl-C) lets its running attempts finish. A cluster job
+    /// may wait in a queue for hours: a drain cancels it instead.
+    fn finishes_on_drain(&self) -> bool {
+        true
+    }
 }

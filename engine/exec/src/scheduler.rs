@@ -53,11 +53,12 @@ pub trait NodeDetails: Sync {
     }
 }
 
-/// A host's GPUs, as slots.
+/// A host's GPUs, as slots; or a cluster pool, whose scheduler gives each job its GPUs.
 #[derive(Clone, Debug)]
 pub struct HostSlots {
     pub name: String,
     pub gpu: String,
+    /// The host's GPUs; a pool's GPUs per node (the most one job can ask for).
     pub gpus: u32,
     /// How engines run there.
     pub runtime: RuntimeKind,
@@ -65,6 +66,9 @@ pub struct HostSlots {
     pub address: Option<String>,
     /// A Docker host's TLS client certificates (`ca.pem`, `cert.pem`, `key.pem`).
     pub tls_dir: Option<String>,
+    /// A cluster pool: at most this many of its jobs in flight, each given its GPUs by the
+    /// cluster (no GPU ids are assigned here). `None`: a host whose GPUs we own.
+    pub max_jobs: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +189,8 @@ struct Running {
     cancel: CancellationToken,
     host: Option<usize>,
     gpu_ids: Vec<u32>,
+    /// Its executor lets it finish when the build drains.
+    finishes_on_drain: bool,
 }
 
 /// Checks which nodes are committed (every output verified, as cheaply as the cache can
@@ -243,6 +249,16 @@ pub async fn build(
         corrupt,
     });
     let _ = events.send(Event::State(BuildState::Running));
+    let to_run: Vec<String> = graph
+        .iter()
+        .zip(&committed)
+        .filter(|(_, c)| !**c)
+        .map(|(n, _)| n.key.clone())
+        .collect();
+    for e in executors.clusters() {
+        e.begin(&to_run).await;
+    }
+    drop(to_run);
 
     let mut running: HashMap<usize, Running> = HashMap::new();
     let mut futs = FuturesUnordered::new();
@@ -315,6 +331,11 @@ pub async fn build(
                                 manifest: manifests[*x as usize].clone(),
                             })
                             .collect();
+                        let host_name = host
+                            .and_then(|h| opts.hosts.get(h))
+                            .map(|h| h.name.as_str());
+                        let executor = executors.for_node(n.kind, host_name).clone();
+                        let finishes_on_drain = executor.finishes_on_drain();
                         let target = host.and_then(|h| opts.hosts.get(h)).map(|h| HostTarget {
                             name: h.name.clone(),
                             runtime: h.runtime,
@@ -331,8 +352,9 @@ pub async fn build(
                             params: details.params(idx),
                             inputs,
                             gpu_ids: gpu_ids.clone(),
+                            gpus: n.gpus.as_ref().map_or(0, |g| g.count),
                             cache: cache.clone(),
-                            executor: executors.of(n.kind).clone(),
+                            executor,
                             cancel: cancel.clone(),
                             opts: opts.clone(),
                             events: events.clone(),
@@ -351,6 +373,7 @@ pub async fn build(
                                 cancel,
                                 host,
                                 gpu_ids,
+                                finishes_on_drain,
                             },
                         );
                     }
@@ -397,7 +420,15 @@ pub async fn build(
             }
             Some(c) = control.recv() => match c {
                 Control::Drain => {
-                    if draining { abort_all(&running) } else { draining = true }
+                    if draining {
+                        abort_all(&running)
+                    } else {
+                        draining = true;
+                        // Queued cluster jobs could keep the build waiting for hours.
+                        for r in running.values().filter(|r| !r.finishes_on_drain) {
+                            r.cancel.cancel();
+                        }
+                    }
                     interrupted = true;
                     let _ = events.send(Event::State(BuildState::Draining));
                 }
@@ -431,6 +462,9 @@ pub async fn build(
                 deadline = None;
             }
         }
+    }
+    for e in executors.clusters() {
+        e.end().await;
     }
     // Everything committed is durable when the build says it is done.
     let c = cache.clone();
@@ -479,6 +513,7 @@ struct NodeRun {
     inputs: Vec<InputRef>,
     input_labels: Vec<(String, String)>,
     gpu_ids: Vec<u32>,
+    gpus: u32,
     cache: Arc<dyn CacheBackend>,
     executor: Arc<dyn crate::executor::Executor>,
     cancel: CancellationToken,
@@ -609,6 +644,7 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
             spec,
             spec_path,
             log,
+            gpus: r.gpus,
         };
         let t0 = Instant::now();
         let outcome = r.executor.run(&job, &transfer, r.cancel.clone()).await;

@@ -47,9 +47,26 @@ impl PartialOrd for ReadyItem {
     }
 }
 
-/// GPU slots per host: a node gets specific ids, so two nodes never share a GPU.
+/// GPU slots per host: a node gets specific ids, so two nodes never share a GPU. A cluster
+/// pool has no slots here: the cluster gives each job its GPUs, and the pool bounds only
+/// how many of its jobs are in flight.
 struct Slots {
-    hosts: Vec<(HostSlots, Vec<bool>)>,
+    hosts: Vec<HostUse>,
+}
+
+struct HostUse {
+    host: HostSlots,
+    /// GPU ids in use (hosts we own).
+    used: Vec<bool>,
+    /// Jobs in flight (cluster pools).
+    jobs: u32,
+}
+
+impl HostUse {
+    fn serves(&self, need: &GpuNeed) -> bool {
+        let h = &self.host;
+        (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&need.gpu)) && h.gpus >= need.count
+    }
 }
 
 impl Slots {
@@ -57,23 +74,48 @@ impl Slots {
         Self {
             hosts: hosts
                 .iter()
-                .map(|h| (h.clone(), vec![false; h.gpus as usize]))
+                .map(|h| HostUse {
+                    host: h.clone(),
+                    used: vec![
+                        false;
+                        if h.max_jobs.is_some() {
+                            0
+                        } else {
+                            h.gpus as usize
+                        }
+                    ],
+                    jobs: 0,
+                })
                 .collect(),
         }
     }
 
-    fn acquire(&mut self, need: Option<&GpuNeed>) -> Option<(Option<usize>, Vec<u32>)> {
+    /// A host for `need`: any that serves it, or only a cluster pool when `local` is false
+    /// (this machine's job limit is reached).
+    fn acquire(
+        &mut self,
+        need: Option<&GpuNeed>,
+        local: bool,
+    ) -> Option<(Option<usize>, Vec<u32>)> {
         let Some(need) = need else {
-            return Some((None, Vec::new()));
+            return local.then(|| (None, Vec::new()));
         };
         if self.hosts.is_empty() {
-            return Some((None, Vec::new()));
+            return local.then(|| (None, Vec::new()));
         }
-        for (hi, (h, used)) in self.hosts.iter_mut().enumerate() {
-            if h.gpu != "auto" && !h.gpu.eq_ignore_ascii_case(&need.gpu) {
+        for (hi, h) in self.hosts.iter_mut().enumerate() {
+            if !h.serves(need) || (!local && h.host.max_jobs.is_none()) {
                 continue;
             }
-            let free: Vec<u32> = used
+            if let Some(max) = h.host.max_jobs {
+                if h.jobs < max {
+                    h.jobs += 1;
+                    return Some((Some(hi), Vec::new()));
+                }
+                continue;
+            }
+            let free: Vec<u32> = h
+                .used
                 .iter()
                 .enumerate()
                 .filter(|(_, u)| !**u)
@@ -82,7 +124,7 @@ impl Slots {
                 .collect();
             if free.len() == need.count as usize {
                 for i in &free {
-                    used[*i as usize] = true;
+                    h.used[*i as usize] = true;
                 }
                 return Some((Some(hi), free));
             }
@@ -90,21 +132,35 @@ impl Slots {
         None
     }
 
+    /// Whether a pool could take a job now.
+    fn pool_free(&self) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| h.host.max_jobs.is_some_and(|m| h.jobs < m))
+    }
+
+    fn is_pool(&self, host: Option<usize>) -> bool {
+        host.and_then(|h| self.hosts.get(h))
+            .is_some_and(|h| h.host.max_jobs.is_some())
+    }
+
     fn can_ever_fit(&self, need: Option<&GpuNeed>) -> bool {
         match need {
             None => true,
             Some(_) if self.hosts.is_empty() => true,
-            Some(n) => self.hosts.iter().any(|(h, _)| {
-                (h.gpu == "auto" || h.gpu.eq_ignore_ascii_case(&n.gpu)) && h.gpus >= n.count
-            }),
+            Some(n) => self.hosts.iter().any(|h| h.serves(n)),
         }
     }
 
     fn release(&mut self, host: Option<usize>, ids: &[u32]) {
-        if let Some((_, used)) = host.and_then(|h| self.hosts.get_mut(h)) {
-            for i in ids {
-                used[*i as usize] = false;
-            }
+        let Some(h) = host.and_then(|h| self.hosts.get_mut(h)) else {
+            return;
+        };
+        if h.host.max_jobs.is_some() {
+            h.jobs = h.jobs.saturating_sub(1);
+        }
+        for i in ids {
+            h.used[*i as usize] = false;
         }
     }
 }
@@ -185,13 +241,19 @@ impl<'g> RunState<'g> {
         self.running
     }
 
-    /// The nodes to start now, best first, while fewer than `jobs` run: those whose GPUs
-    /// are free; a node that no host could ever hold fails. Ready nodes that do not fit
-    /// now stay ready.
+    /// The nodes to start now, best first, while fewer than `jobs` run on this machine's
+    /// slots: those whose GPUs are free; a node that no host could ever hold fails. Ready
+    /// nodes that do not fit now stay ready. A cluster pool's jobs do not count against
+    /// `jobs` (its `max-jobs` bounds them): while this machine is full, nodes a pool can
+    /// take still go out.
     pub fn pick(&mut self, jobs: usize) -> Vec<Pick> {
         let mut out = Vec::new();
         let mut deferred = Vec::new();
-        while self.running < jobs.max(1) {
+        loop {
+            let local_full = self.running >= jobs.max(1);
+            if local_full && !self.slots.pool_free() {
+                break;
+            }
             let Some(item) = self.ready.pop() else { break };
             let n = &self.graph[item.idx];
             if !self.slots.can_ever_fit(n.gpus.as_ref()) {
@@ -212,10 +274,12 @@ impl<'g> RunState<'g> {
                 });
                 continue;
             }
-            match self.slots.acquire(n.gpus.as_ref()) {
+            match self.slots.acquire(n.gpus.as_ref(), !local_full) {
                 Some((host, gpu_ids)) => {
                     self.st[item.idx] = NodeState::Running;
-                    self.running += 1;
+                    if !self.slots.is_pool(host) {
+                        self.running += 1;
+                    }
                     out.push(Pick::Launch {
                         idx: item.idx,
                         host,
@@ -230,7 +294,7 @@ impl<'g> RunState<'g> {
     }
 
     fn end(&mut self, i: usize, host: Option<usize>, gpu_ids: &[u32]) {
-        if self.st[i] == NodeState::Running {
+        if self.st[i] == NodeState::Running && !self.slots.is_pool(host) {
             self.running -= 1;
         }
         self.slots.release(host, gpu_ids);
@@ -317,6 +381,7 @@ mod tests {
             runtime: RuntimeKind::Sim,
             address: None,
             tls_dir: None,
+            max_jobs: None,
         }
     }
 
@@ -352,6 +417,49 @@ mod tests {
         assert!(s.pick(2).is_empty(), "two running: the limit");
         s.succeeded(1, None, &[]);
         assert_eq!(launched(&s.pick(2)), vec![0]);
+    }
+
+    #[test]
+    fn a_pool_bounds_its_jobs_by_max_jobs_not_by_this_machines_job_limit() {
+        // Four GPU nodes and two light ones; one local job at a time, a pool of 3 jobs
+        // with 8 GPUs per node (the cluster gives the ids).
+        let g = [
+            node(&[], 5, Some(("H100", 1))),
+            node(&[], 5, Some(("H100", 8))),
+            node(&[], 5, Some(("H100", 2))),
+            node(&[], 5, Some(("H100", 9))),
+            node(&[], 5, Some(("H100", 1))),
+            node(&[], 0, None),
+            node(&[], 0, None),
+        ];
+        let mut pool = host("H100", 8);
+        pool.max_jobs = Some(3);
+        let mut s = RunState::new(&g, &[false; 7], &[pool]);
+        let picks = s.pick(1);
+        let mut ran = launched(&picks);
+        ran.sort();
+        assert_eq!(ran, vec![0, 1, 2, 5], "three pool jobs and one local node");
+        assert!(
+            picks
+                .iter()
+                .all(|p| !matches!(p, Pick::Launch { gpu_ids, .. } if !gpu_ids.is_empty())),
+            "a pool's GPUs are the cluster's to give"
+        );
+        assert!(
+            picks
+                .iter()
+                .any(|p| matches!(p, Pick::Impossible { idx: 3, .. })),
+            "9 GPUs exceed the pool's 8 per node"
+        );
+        assert_eq!(s.running(), 1, "pool jobs do not count against --jobs");
+        s.succeeded(1, Some(0), &[]);
+        assert_eq!(
+            launched(&s.pick(1)),
+            vec![4],
+            "a pool job ended: the next goes out"
+        );
+        s.succeeded(5, None, &[]);
+        assert_eq!(launched(&s.pick(1)), vec![6]);
     }
 
     #[test]

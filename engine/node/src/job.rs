@@ -147,6 +147,33 @@ impl JobSpec {
         self.target.as_ref().map_or("", |t| t.name.as_str())
     }
 
+    /// Where the attempt runs: its host, and for a cluster job the node the cluster picked
+    /// (`pool/node`, from Slurm's `SLURMD_NODENAME`). Empty when hosts are not modelled.
+    pub fn placement(&self) -> String {
+        match std::env::var("SLURMD_NODENAME") {
+            Ok(node) if !node.is_empty() && !self.host().is_empty() => {
+                format!("{}/{node}", self.host())
+            }
+            _ => self.host().to_string(),
+        }
+    }
+
+    /// The GPUs the attempt may use: the ids its host's slots gave it, else those its
+    /// cluster job was given (`CUDA_VISIBLE_DEVICES`, set by the cluster).
+    pub fn visible_gpus(&self) -> Vec<String> {
+        if !self.gpu_ids.is_empty() {
+            return self.gpu_ids.iter().map(u32::to_string).collect();
+        }
+        std::env::var("CUDA_VISIBLE_DEVICES")
+            .map(|v| {
+                v.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(
             path,

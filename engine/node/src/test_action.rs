@@ -7,11 +7,13 @@ use crate::job::{Action, JobSpec};
 /// Output `result` = blake3(key, input digests); optionally sleeps and fails on purpose,
 /// driven by the environment:
 ///
-/// * `BENCH_TEST_NODE_MS`: sleep per node (default 0);
+/// * `BENCH_TEST_NODE_MS`: sleep per node (default 0); `BENCH_TEST_SLEEP_KINDS`: only
+///   nodes of these kinds sleep (comma-separated, e.g. `bench`; default every kind);
 /// * `BENCH_TEST_FAIL`: `LABEL_PART:CLASS:TIMES` — the first TIMES attempts of nodes whose
 ///   label contains LABEL_PART fail with CLASS;
 /// * `BENCH_TEST_JOURNAL`: a file to which every run appends
-///   `run KEY ATTEMPT HOST GPU_IDS START_NS END_NS` when it ends (successfully or not).
+///   `run KEY ATTEMPT HOST GPU_IDS START_NS END_NS` when it ends (HOST is
+///   [`JobSpec::placement`], GPU_IDS [`JobSpec::visible_gpus`]) (successfully or not).
 pub struct TestAction;
 
 impl Action for TestAction {
@@ -25,16 +27,12 @@ impl Action for TestAction {
                 .append(true)
                 .open(path)
             {
-                let gpus = job
-                    .gpu_ids
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let host = if job.host().is_empty() {
+                let gpus = job.visible_gpus().join(",");
+                let placement = job.placement();
+                let host = if placement.is_empty() {
                     "-"
                 } else {
-                    job.host()
+                    placement.as_str()
                 };
                 let gpus = if gpus.is_empty() {
                     "-".to_string()
@@ -76,9 +74,13 @@ fn work(job: &JobSpec) -> Result<(), Failure> {
             ));
         }
     }
+    let sleeps = std::env::var("BENCH_TEST_SLEEP_KINDS")
+        .map(|kinds| kinds.split(',').any(|k| k == job.kind.to_string()))
+        .unwrap_or(true);
     let ms: u64 = std::env::var("BENCH_TEST_NODE_MS")
         .ok()
         .and_then(|v| v.parse().ok())
+        .filter(|_| sleeps)
         .unwrap_or(0);
     if ms > 0 {
         std::thread::sleep(std::time::Duration::from_millis(ms));

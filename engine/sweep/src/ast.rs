@@ -370,7 +370,46 @@ pub struct Host {
     /// A Docker host's TLS client certificates: a directory with `ca.pem`, `cert.pem` and
     /// `key.pem`, as `DOCKER_CERT_PATH` holds them.
     pub tls_dir: Option<Spanned<String>>,
+    /// A cluster pool (`pool "name" executor="slurm" …`): bench nodes placed here run as
+    /// the cluster's jobs, which get their GPUs from the cluster; `gpus` is the most one
+    /// node of the pool has.
+    pub cluster: Option<Cluster>,
     pub span: SourceSpan,
+}
+
+/// How a pool's jobs reach its cluster. None of it is keyed: where a node runs does not
+/// change what it measures.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub executor: ClusterExecutor,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Each job's time limit; the partition's when absent.
+    pub time_limit_secs: Option<f64>,
+    /// Jobs of the pool in flight at once (queued or running).
+    pub max_jobs: u32,
+    /// More arguments for the scheduler's submit command, split on whitespace.
+    pub extra_args: Vec<String>,
+    /// `bench` on the cluster's nodes (default: this build's own executable, for a
+    /// filesystem the nodes share).
+    pub bench: Option<String>,
+    /// How often the build asks the cluster about its jobs.
+    pub poll_secs: f64,
+}
+
+/// The cluster schedulers bench hands work to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterExecutor {
+    Slurm,
+}
+
+impl ClusterExecutor {
+    pub const NAMES: &'static [&'static str] = &["slurm"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "slurm").then_some(Self::Slurm)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -1276,8 +1276,12 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
     r.args(d, 0, Some(0), "hosts { host \"name\" ... }");
     let mut hosts = Vec::new();
     for h in children(c) {
+        if node_name(h) == "pool" {
+            hosts.extend(parse_pool(h, d));
+            continue;
+        }
         if node_name(h) != "host" {
-            unknown_child(d, h, node_name(h), "hosts", &["host"]);
+            unknown_child(d, h, node_name(h), "hosts", &["host", "pool"]);
             continue;
         }
         let r = Reader::new(h, "host");
@@ -1363,10 +1367,115 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             spot: r.prop_bool(d, "spot").unwrap_or(false),
             address,
             tls_dir,
+            cluster: None,
             span: name_span(h),
         });
     }
     hosts
+}
+
+const POOL_PROPS: &[&str] = &[
+    "executor",
+    "runtime",
+    "partition",
+    "account",
+    "qos",
+    "time-limit",
+    "max-jobs",
+    "sbatch-args",
+    "bench",
+    "poll",
+    "gpu",
+    "gpus-per-node",
+    "price-per-gpu-hour",
+    "spot",
+];
+
+/// `pool "h100" executor="slurm" partition="gpu" gpu="H100-80GB" gpus-per-node=8 …`: a
+/// cluster's GPUs, reached through its scheduler.
+fn parse_pool(h: &KdlNode, d: &mut Diags) -> Option<Host> {
+    let r = Reader::new(h, "pool");
+    r.allow_props(d, POOL_PROPS);
+    r.no_children(d);
+    let example =
+        "pool \"h100\" executor=\"slurm\" partition=\"gpu\" gpu=\"H100-80GB\" gpus-per-node=8";
+    let name = r
+        .args(d, 1, Some(1), example)
+        .first()
+        .and_then(|e| string(d, e, "pool"))?;
+    let executor = match r.prop("executor") {
+        Some(e) => {
+            named(
+                d,
+                e,
+                "executor",
+                ClusterExecutor::parse,
+                ClusterExecutor::NAMES,
+            )?
+            .value
+        }
+        None => {
+            d.push(
+                Diag::error("sweep::missing", name.span, "a pool needs `executor=`")
+                    .label("no executor")
+                    .help(example),
+            );
+            return None;
+        }
+    };
+    let runtime = match r.prop("runtime") {
+        Some(e) => named(d, e, "runtime", RuntimeKind::parse, RuntimeKind::NAMES)?,
+        None => Spanned::new(RuntimeKind::Process, name.span),
+    };
+    if matches!(runtime.value, RuntimeKind::Docker | RuntimeKind::Endpoint) {
+        d.push(
+            Diag::error(
+                "sweep::unsupported",
+                runtime.span,
+                format!(
+                    "a Slurm pool runs engines as processes on its nodes, not with runtime `{}`",
+                    runtime.value.name()
+                ),
+            )
+            .label("not on a cluster pool")
+            .help("runtime=\"process\" (the engine's own command on the node), or leave it out"),
+        );
+        return None;
+    }
+    let secs = |d: &mut Diags, key: &str| {
+        r.prop(key)
+            .and_then(|e| duration_secs(d, e, key))
+            .map(|v| v.value)
+    };
+    let time_limit_secs = secs(d, "time-limit");
+    let poll_secs = secs(d, "poll").unwrap_or(5.0).max(0.1);
+    let text = |d: &mut Diags, key: &str| r.prop_str(d, key).map(|v| v.value);
+    Some(Host {
+        runtime: runtime.value,
+        gpu: r
+            .prop_str(d, "gpu")
+            .unwrap_or_else(|| Spanned::new("auto".into(), name.span)),
+        gpus: r.prop_u32(d, "gpus-per-node", 1).map_or(1, |v| v.value),
+        price_per_gpu_hour: r.prop_f64(d, "price-per-gpu-hour").map(|v| v.value),
+        spot: r.prop_bool(d, "spot").unwrap_or(false),
+        address: None,
+        tls_dir: None,
+        cluster: Some(Cluster {
+            executor,
+            partition: text(d, "partition"),
+            account: text(d, "account"),
+            qos: text(d, "qos"),
+            time_limit_secs,
+            max_jobs: r.prop_u32(d, "max-jobs", 1).map_or(32, |v| v.value),
+            extra_args: text(d, "sbatch-args")
+                .map(|a| a.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
+            bench: text(d, "bench"),
+            poll_secs,
+        }),
+        span: name_span(h),
+        name,
+    })
 }
 
 fn parse_validate(c: &KdlNode, d: &mut Diags) -> Validate {

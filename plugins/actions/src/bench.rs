@@ -180,7 +180,7 @@ impl Action for Bench {
                 dialect,
                 model: ctx.model,
                 repeat: p.run.repeat,
-                host: job.host().to_string(),
+                host: job.placement(),
                 started_at,
                 gpu_memory_gb,
                 metrics,

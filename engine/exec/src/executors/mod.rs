@@ -3,6 +3,7 @@
 
 pub mod inproc;
 pub mod local;
+pub mod slurm;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use bench_node::{ActionLookup, NodeKind};
 
 pub use inproc::InProcess;
 pub use local::LocalProcess;
+pub use slurm::{Slurm, SlurmPool};
 
 use crate::executor::Executor;
 
@@ -45,11 +47,13 @@ impl ExecutorKind {
     }
 }
 
-/// The executor of each node kind: one default, and the kinds that run elsewhere.
+/// The executor of each node kind: one default, the kinds that run elsewhere, and the
+/// cluster pools (a node placed on a pool runs on the pool's executor, whatever its kind).
 #[derive(Clone)]
 pub struct Executors {
     pub default: Arc<dyn Executor>,
     pub by_kind: HashMap<NodeKind, Arc<dyn Executor>>,
+    pub by_host: HashMap<String, Arc<dyn Executor>>,
 }
 
 impl Executors {
@@ -58,7 +62,25 @@ impl Executors {
         Self {
             default: e,
             by_kind: HashMap::new(),
+            by_host: HashMap::new(),
         }
+    }
+
+    /// Nodes placed on the host (a cluster pool) `name` run on `e`.
+    pub fn on_host(mut self, name: &str, e: Arc<dyn Executor>) -> Self {
+        self.by_host.insert(name.to_string(), e);
+        self
+    }
+
+    /// The executor of a node of `kind` placed on `host`.
+    pub fn for_node(&self, kind: NodeKind, host: Option<&str>) -> &Arc<dyn Executor> {
+        host.and_then(|h| self.by_host.get(h))
+            .unwrap_or_else(|| self.of(kind))
+    }
+
+    /// The cluster executors, for the start and the end of a build.
+    pub fn clusters(&self) -> impl Iterator<Item = &Arc<dyn Executor>> {
+        self.by_host.values()
     }
 
     /// `kinds` run on `e` instead of the default.

@@ -1,0 +1,516 @@
+//! Bench nodes as Slurm jobs on a real Slurm cluster (Debian's slurmctld, slurmd and munge)
+//! started on loopback by `scripts/slurm-cluster`: two nodes with two fake GPUs each. Each
+//! test starts a cluster of its own and stops it. Without Slurm the tests say so and pass,
+//! unless `BENCH_REQUIRE_SLURM` is set (CI sets it), where they fail.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Project, text};
+
+/// A Slurm cluster of its own, stopped when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-cluster");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return Some(Self { dir });
+        }
+        let why = format!("no Slurm cluster could be started: {}", text(&out));
+        if std::env::var_os("BENCH_REQUIRE_SLURM").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipping: {why}");
+        None
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("slurm.conf")
+    }
+
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("SLURM_CONF", self.conf());
+        c
+    }
+
+    /// Every job the controller remembers: (id, state, node, comment).
+    fn jobs(&self) -> Vec<(String, String, String, String)> {
+        let out = self
+            .cmd("squeue")
+            .args(["--me", "-h", "-r", "-t", "all", "-o", "%i|%T|%N|%k"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.splitn(4, '|').collect();
+                (f.len() == 4 && f[3].starts_with("bench "))
+                    .then(|| (f[0].into(), f[1].into(), f[2].into(), f[3].into()))
+            })
+            .collect()
+    }
+
+    fn active(&self) -> Vec<(String, String, String, String)> {
+        self.jobs()
+            .into_iter()
+            .filter(|j| {
+                matches!(
+                    j.1.as_str(),
+                    "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING"
+                )
+            })
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, mut ok: impl FnMut(&Self) -> bool) {
+        let t0 = Instant::now();
+        while !ok(self) {
+            assert!(
+                t0.elapsed() < limit,
+                "timed out waiting for {what}: {:?}",
+                self.jobs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The node dies: its slurmd, the job steps it started and their processes, at once.
+    fn kill_node(&self, node: &str) {
+        let pid: i32 = std::fs::read_to_string(self.dir.path().join(format!("pids/slurmd-{node}")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: killing a process this test's cluster started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let ids: BTreeSet<String> = self
+            .jobs()
+            .into_iter()
+            .filter(|j| j.2 == node)
+            .map(|j| j.0)
+            .collect();
+        for p in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let env = std::fs::read(p.path().join("environ")).unwrap_or_default();
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let env = String::from_utf8_lossy(&env);
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            // Job ids are per cluster: only processes of this one (other tests run theirs).
+            let conf = format!("SLURM_CONF={}", self.conf().display());
+            let ours = env.split('\0').any(|v| v == conf);
+            let of_job = ours
+                && ids.iter().any(|id| {
+                    env.split('\0').any(|v| v == format!("SLURM_JOB_ID={id}"))
+                        || cmdline.contains(&format!("[{id}."))
+                });
+            if of_job {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-cluster");
+        let _ = Command::new(script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A sweep whose bench nodes go to a Slurm pool (`pool` holds the extra properties).
+fn sweep(pool: &str, batch: &str, concurrency: &str) -> String {
+    format!(
+        r#"
+sweep "slurm" {{
+    model "Qwen/Qwen2.5-0.5B-Instruct" revision="main"
+    matrix {{
+        engine "sim"
+        gpu "H100-80GB"
+        batch-size {batch}
+        seq-len 2048
+    }}
+    workload "chat" {{
+        dataset "random" input-len=64 output-len=16
+        concurrency {concurrency}
+        requests 16 warmup=1
+    }}
+    hosts {{
+        pool "cluster" executor="slurm" partition="debug" gpu="H100-80GB" gpus-per-node=2 max-jobs=8 poll="250ms" price-per-gpu-hour=2.0 {pool}
+    }}
+    retry attempts=3 backoff="200ms"
+}}
+"#
+    )
+}
+
+/// `bench build` with the test actions (each node hashes its inputs, sleeps `node_ms` and
+/// appends a line to the journal where it ran).
+fn build_cmd(p: &Project, c: &Cluster, node_ms: u64) -> Command {
+    let mut cmd = p.cmd(&["build", "s.kdl", "--actions", "test"]);
+    cmd.env("SLURM_CONF", c.conf())
+        .env("BENCH_TEST_NODE_MS", node_ms.to_string())
+        .env("BENCH_TEST_SLEEP_KINDS", "bench")
+        .env("BENCH_TEST_JOURNAL", p.path().join("runs.log"))
+        .env_remove("BENCH_TEST_FAIL");
+    cmd
+}
+
+/// Test-action runs of bench nodes: (key, attempt, placement, gpus, start, end).
+fn runs(p: &Project) -> Vec<(String, u32, String, String, u128, u128)> {
+    std::fs::read_to_string(p.path().join("runs.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[1].into(),
+                f[2].parse().unwrap(),
+                f[3].into(),
+                f[4].into(),
+                f[5].parse().unwrap(),
+                f[6].parse().unwrap(),
+            )
+        })
+        .filter(|r: &(String, u32, String, String, u128, u128)| r.2.starts_with("cluster/"))
+        .collect()
+}
+
+/// Keys committed, with how often: the cache journal's `commit` lines.
+fn commits(p: &Project) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    let journal =
+        std::fs::read_to_string(p.path().join(".bench/cache/journal.log")).unwrap_or_default();
+    for l in journal.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        if f.first() == Some(&"commit") {
+            *m.entry(f[1].to_string()).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn job_keys(c: &Cluster) -> Vec<String> {
+    c.jobs()
+        .iter()
+        .filter_map(|j| {
+            j.3.split_whitespace()
+                .find_map(|w| w.strip_prefix("key="))
+                .map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8 16 32 64", "1 4"));
+    let out = build_cmd(&p, &c, 1500).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = runs(&p);
+    assert_eq!(
+        runs.len(),
+        8,
+        "every bench node ran once, on the pool: {runs:?}\n{}",
+        text(&out)
+    );
+    let jobs = job_keys(&c);
+    let ran: BTreeSet<&String> = runs.iter().map(|r| &r.0).collect();
+    assert_eq!(
+        jobs.len(),
+        8,
+        "one Slurm job per bench node: {:?}",
+        c.jobs()
+    );
+    assert_eq!(
+        jobs.iter().collect::<BTreeSet<_>>(),
+        ran,
+        "the jobs are the bench nodes"
+    );
+    let nodes: BTreeSet<&str> = runs.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(
+        nodes,
+        BTreeSet::from(["cluster/n1", "cluster/n2"]),
+        "{runs:?}"
+    );
+    // Jobs that overlapped in time on one node never saw the same GPU.
+    for (i, a) in runs.iter().enumerate() {
+        assert!(
+            a.3 == "0" || a.3 == "1",
+            "each job sees the one GPU Slurm gave it: {a:?}"
+        );
+        for b in &runs[i + 1..] {
+            let overlap = a.4 < b.5 && b.4 < a.5;
+            if overlap && a.2 == b.2 {
+                assert_ne!(a.3, b.3, "two jobs on one GPU at once: {a:?} {b:?}");
+            }
+        }
+    }
+    // A rebuild submits nothing.
+    let again = build_cmd(&p, &c, 0).output().unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(job_keys(&c).len(), 8, "a no-op rebuild submits no job");
+}
+
+/// The demo sweep with its two hosts replaced by two Slurm pools (one per GPU type), real
+/// actions: the simulated engine runs as a process inside each job.
+#[test]
+fn the_demo_sweep_runs_every_bench_node_as_a_slurm_job() {
+    let Some(c) = Cluster::start() else { return };
+    let demo = include_str!("../sweeps/demo.kdl");
+    let start = demo.find("    hosts {").unwrap();
+    let end = start + demo[start..].find("    }\n").unwrap() + 6;
+    let pools = r#"    hosts {
+        pool "h100" executor="slurm" partition="debug" gpu="H100-80GB" gpus-per-node=2 max-jobs=4 poll="250ms" price-per-gpu-hour=2.49
+        pool "a100" executor="slurm" partition="debug" gpu="A100-80GB" gpus-per-node=2 max-jobs=4 poll="250ms" price-per-gpu-hour=1.29
+    }
+"#;
+    let p = Project::new(&format!("{}{pools}{}", &demo[..start], &demo[end..]));
+    let out = p
+        .cmd(&["build", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let bench_keys = manifests_of_kind(&p, "bench");
+    assert!(!bench_keys.is_empty());
+    let jobs = c.jobs();
+    let keys: BTreeSet<String> = job_keys(&c).into_iter().collect();
+    assert_eq!(
+        keys, bench_keys,
+        "one Slurm job per bench node, and no other"
+    );
+    assert_eq!(jobs.len(), bench_keys.len(), "{jobs:?}");
+    assert!(jobs.iter().all(|j| j.1 == "COMPLETED"), "{jobs:?}");
+    let nodes: BTreeSet<&str> = jobs.iter().map(|j| j.2.as_str()).collect();
+    assert_eq!(nodes, BTreeSet::from(["n1", "n2"]));
+    // The stored runs say where they ran: pool and Slurm node.
+    let q = p.bench(&[
+        "query",
+        "--json",
+        "SELECT DISTINCT host FROM runs ORDER BY host",
+    ]);
+    let hosts: Vec<serde_json::Value> = serde_json::from_slice(&q.stdout).unwrap_or_default();
+    let hosts: BTreeSet<&str> = hosts.iter().filter_map(|r| r["host"].as_str()).collect();
+    assert!(
+        hosts
+            .iter()
+            .all(|h| h.starts_with("h100/n") || h.starts_with("a100/n"))
+            && hosts.len() >= 2,
+        "{hosts:?}\n{}",
+        text(&q)
+    );
+}
+
+/// Keys of the committed manifests of one node kind.
+fn manifests_of_kind(p: &Project, kind: &str) -> BTreeSet<String> {
+    walk(&p.path().join(".bench/cache/manifests"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .filter_map(|f| {
+            let m: serde_json::Value = serde_json::from_slice(&std::fs::read(f).ok()?).ok()?;
+            (m["kind"] == kind).then(|| m["key"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_job_is_retried_with_every_attempts_log_kept() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8", "1"));
+    let out = build_cmd(&p, &c, 0)
+        .env("BENCH_TEST_FAIL", "bench/:infrastructure:1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = runs(&p);
+    let attempts: Vec<u32> = runs.iter().map(|r| r.1).collect();
+    assert_eq!(
+        attempts,
+        vec![1, 2],
+        "the first attempt failed, the second ran: {runs:?}"
+    );
+    assert_eq!(c.jobs().len(), 2, "two Slurm jobs: {:?}", c.jobs());
+    let logs: Vec<PathBuf> = walk(&p.path().join(".bench/cache/logs"));
+    let bench_logs: Vec<String> = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap())
+        .filter(|t| t.contains("bench: Slurm job"))
+        .collect();
+    assert_eq!(bench_logs.len(), 2, "each attempt's log is kept: {logs:?}");
+}
+
+#[test]
+fn ctrl_c_cancels_every_job_of_the_build() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8 16 32 64", "1 4"));
+    let mut child = build_cmd(&p, &c, 120_000)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.wait_for(
+        "four running jobs and four queued",
+        Duration::from_secs(60),
+        |c| {
+            let a = c.active();
+            a.iter().filter(|j| j.1 == "RUNNING").count() == 4 && a.len() == 8
+        },
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the build did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    c.wait_for("every job to end", Duration::from_secs(30), |c| {
+        c.active().is_empty()
+    });
+    let states: BTreeSet<String> = c.jobs().into_iter().map(|j| j.1).collect();
+    assert_eq!(states, BTreeSet::from(["CANCELLED".to_string()]), "{err}");
+    assert!(
+        commits(&p).keys().all(|k| !job_keys(&c).contains(k)),
+        "nothing of a cancelled job was committed"
+    );
+}
+
+#[test]
+fn a_build_killed_mid_way_is_resumed_by_adopting_its_jobs_nothing_run_twice() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8 16 32 64", "1 4"));
+    let mut child = build_cmd(&p, &c, 3000)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    c.wait_for("running jobs", Duration::from_secs(60), |c| {
+        c.active().iter().filter(|j| j.1 == "RUNNING").count() >= 2
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left = c.active().len();
+    assert!(left > 0, "the killed build left jobs behind");
+    let out = build_cmd(&p, &c, 3000).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("adopting"), "{err}");
+    let runs = runs(&p);
+    let mut per_key: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        *per_key.entry(r.0.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_key.len(), 8, "every bench node ran: {runs:?}");
+    assert!(
+        per_key.values().all(|n| *n == 1),
+        "no bench node ran twice: {per_key:?}"
+    );
+    let commits = commits(&p);
+    assert!(
+        commits.values().all(|n| *n == 1),
+        "no key committed twice: {commits:?}"
+    );
+    assert!(
+        c.active().is_empty(),
+        "no job left behind: {:?}",
+        c.active()
+    );
+}
+
+#[test]
+fn a_node_that_dies_mid_job_fails_it_and_the_retry_runs_on_the_other_node() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8", "1"));
+    let mut child = build_cmd(&p, &c, 8000)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut node = String::new();
+    c.wait_for("the job to run", Duration::from_secs(60), |c| {
+        match c.active().into_iter().find(|j| j.1 == "RUNNING") {
+            Some(j) => {
+                node = j.2;
+                true
+            }
+            None => false,
+        }
+    });
+    c.kill_node(&node);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("NODE_FAIL"), "the retry says why: {err}");
+    let runs = runs(&p);
+    assert_eq!(runs.len(), 1, "only the second attempt finished: {runs:?}");
+    assert_ne!(
+        runs[0].2,
+        format!("cluster/{node}"),
+        "the retry avoided the dead node"
+    );
+    assert!(c.active().is_empty(), "{:?}", c.jobs());
+}
+
+#[test]
+fn a_job_over_its_time_limit_fails_with_a_message_naming_the_limit() {
+    let Some(c) = Cluster::start() else { return };
+    // Slurm keeps limits in whole minutes and checks them every 30 s or so: this takes
+    // a minute and a half.
+    let p = Project::new(&sweep("time-limit=\"1m\"", "8", "1"));
+    let out = build_cmd(&p, &c, 300_000).output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("time limit of 1m (TIMEOUT)") && err.contains("time-limit="),
+        "{err}"
+    );
+    assert_eq!(
+        c.jobs().len(),
+        1,
+        "a timeout is not retried: {:?}",
+        c.jobs()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

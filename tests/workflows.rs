@@ -1,0 +1,208 @@
+//! `bench export argo|k8s`: the exported objects validate strictly against the official
+//! Kubernetes schemas and Argo's (scripts/lib/validate_k8s.py, with the validators
+//! scripts/test installs), and say what the plan says: one task per node not yet committed,
+//! its dependencies the plan's, GPU limits from the configuration. No cluster runs here.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Project, text};
+
+/// The validator's Python, or None (skipped) when scripts/test could not install it.
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("BENCH_TEST_K8S_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("BENCH_REQUIRE_K8S_SCHEMAS").is_some() => {
+            panic!("BENCH_TEST_K8S_PYTHON is not set: run the tests with scripts/test")
+        }
+        None => {
+            eprintln!("skipping: no schema validator (run the tests with scripts/test)");
+            None
+        }
+    }
+}
+
+fn validate(py: &Path, file: &Path) -> std::process::Output {
+    Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/validate_k8s.py"))
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+fn docs(file: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .split("\n---\n")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+fn demo() -> Project {
+    Project::new(include_str!("../sweeps/demo.kdl"))
+}
+
+#[test]
+fn the_demo_as_an_argo_workflow_validates_and_mirrors_the_plan() {
+    let Some(py) = python() else { return };
+    let p = demo();
+    let out = p.bench(&[
+        "export",
+        "argo",
+        "s.kdl",
+        "-o",
+        "wf.json",
+        "--namespace",
+        "ml",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v = validate(&py, &p.path().join("wf.json"));
+    assert!(v.status.success(), "{}", text(&v));
+    let wf = &docs(&p.path().join("wf.json"))[0];
+    let templates = wf["spec"]["templates"].as_array().unwrap();
+    let dag = templates[0]["dag"]["tasks"].as_array().unwrap();
+    // The plan, as `bench plan --json` lists it.
+    let plan = p.bench(&["plan", "s.kdl", "--json"]);
+    let plan_json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let keys: BTreeSet<String> = plan_json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["key"].as_str().map(String::from))
+        .collect();
+    let task_keys: BTreeSet<String> = dag
+        .iter()
+        .map(|t| {
+            t["arguments"]["parameters"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(!keys.is_empty(), "{}", text(&plan));
+    assert_eq!(task_keys, keys, "one task per node of the plan");
+    // Bench tasks ask for one GPU and wait for their setup; validations wait for a bench.
+    let by_name: BTreeMap<&str, &serde_json::Value> = dag
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t))
+        .collect();
+    let template = |name: &str| templates.iter().find(|t| t["name"] == name).unwrap();
+    let bench = dag
+        .iter()
+        .find(|t| t["name"].as_str().unwrap().starts_with("bench-"))
+        .unwrap();
+    let bt = template(bench["template"].as_str().unwrap());
+    assert_eq!(
+        bt["container"]["resources"]["limits"]["nvidia.com/gpu"],
+        "1"
+    );
+    assert!(bt["retryStrategy"]["limit"].as_u64().is_some());
+    let deps: Vec<&str> = bench["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        deps.iter().any(|d| d.starts_with("setup-"))
+            && deps.iter().all(|d| by_name.contains_key(d))
+    );
+    assert_eq!(wf["metadata"]["namespace"], "ml");
+    // What the pods run builds exactly that node here too.
+    let key = bench["arguments"]["parameters"][0]["value"]
+        .as_str()
+        .unwrap();
+    let one = p.bench(&["build", "s.kdl", "--node", key, "--actions", "test"]);
+    assert!(one.status.success(), "{}", text(&one));
+    let again = p.bench(&["export", "argo", "s.kdl", "-o", "wf2.json"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let wf2 = &docs(&p.path().join("wf2.json"))[0];
+    let left = wf2["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        left < dag.len() && left > 0,
+        "committed nodes leave the workflow: {left} of {}",
+        dag.len()
+    );
+}
+
+#[test]
+fn the_demo_as_kubernetes_jobs_validates_with_one_indexed_job_per_gpu_shape() {
+    let Some(py) = python() else { return };
+    let p = demo();
+    let out = p.bench(&[
+        "export",
+        "k8s",
+        "s.kdl",
+        "-o",
+        "k8s.json",
+        "--parallelism",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v = validate(&py, &p.path().join("k8s.json"));
+    assert!(v.status.success(), "{}", text(&v));
+    let d = docs(&p.path().join("k8s.json"));
+    let jobs: Vec<&serde_json::Value> = d.iter().filter(|x| x["kind"] == "Job").collect();
+    assert_eq!(jobs.len(), 2, "H100 × 1 and A100 × 1");
+    let cm = d.iter().find(|x| x["kind"] == "ConfigMap").unwrap();
+    let mut total = 0;
+    for j in &jobs {
+        let n = j["spec"]["completions"].as_u64().unwrap();
+        total += n;
+        assert_eq!(j["spec"]["parallelism"].as_u64().unwrap(), n.min(3));
+        let shape = j["spec"]["template"]["metadata"]["labels"]["bench.dev/shape"]
+            .as_str()
+            .unwrap();
+        let keys = cm["data"][format!("keys-{shape}")].as_str().unwrap();
+        assert_eq!(
+            keys.lines().count() as u64,
+            n,
+            "one key per completion index"
+        );
+    }
+    assert!(total > 0);
+}
+
+#[test]
+fn the_validator_rejects_an_unknown_field() {
+    let Some(py) = python() else { return };
+    let p = demo();
+    let out = p.bench(&["export", "argo", "s.kdl", "-o", "wf.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut wf = docs(&p.path().join("wf.json")).remove(0);
+    wf["spec"]["templates"][1]["container"]["gpus"] = serde_json::json!(1);
+    std::fs::write(p.path().join("bad.json"), wf.to_string()).unwrap();
+    let v = validate(&py, &p.path().join("bad.json"));
+    assert!(!v.status.success(), "strict: {}", text(&v));
+}
+
+/// The full matrix (346,246 nodes) as one workflow: written in a couple of seconds, and
+/// valid (the validator takes most of a minute over it).
+#[test]
+fn the_full_matrix_as_an_argo_workflow_validates() {
+    let Some(py) = python() else { return };
+    let p = Project::new(include_str!("../sweeps/full-matrix.kdl"));
+    // Simulated: the models' revisions need no hub, and the pods plan the same way.
+    let out = p.bench(&["--simulate", "export", "argo", "s.kdl", "-o", "wf.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let wf = &docs(&p.path().join("wf.json"))[0];
+    let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("({} nodes to run)", tasks.len())),
+        "{said}"
+    );
+    assert!(tasks.len() > 100_000);
+    let node = &wf["spec"]["templates"][1]["container"]["args"];
+    assert_eq!(node[0], "--simulate", "{node}");
+    let v = validate(&py, &p.path().join("wf.json"));
+    assert!(v.status.success(), "{}", text(&v));
+}
