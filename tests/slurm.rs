@@ -269,6 +269,16 @@ fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
     let again = build_cmd(&p, &c, 0).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(job_keys(&c).len(), 8, "a no-op rebuild submits no job");
+    // The cache cleared: the jobs Slurm remembers are not this cache's work any more.
+    std::fs::remove_dir_all(p.path().join(".bench")).unwrap();
+    let fresh = build_cmd(&p, &c, 0).output().unwrap();
+    assert!(fresh.status.success(), "{}", text(&fresh));
+    let err = String::from_utf8_lossy(&fresh.stderr);
+    assert!(
+        !err.contains("adopting"),
+        "nothing to adopt from a cleared cache: {err}"
+    );
+    assert_eq!(job_keys(&c).len(), 16, "every bench node submitted again");
 }
 
 /// The demo sweep with its two hosts replaced by two Slurm pools (one per GPU type), real

@@ -284,8 +284,9 @@ impl Inner {
                     log_line(
                         &job.log,
                         &format!(
-                            "bench: Slurm job {id} (pool {}): sbatch {}",
+                            "bench: Slurm job {id} (pool {}) submitted at {}: sbatch {}",
                             self.pool.name,
+                            humantime::format_rfc3339_micros(std::time::SystemTime::now()),
                             args.join(" ")
                         ),
                     );
@@ -495,14 +496,18 @@ impl Inner {
             if alive {
                 continue; // another build on this cache, running now
             }
-            let usable = !is_final(state) || state == "COMPLETED";
+            // Its directory is where its outputs go: gone (the cache was cleared), there is
+            // nothing to adopt.
+            let dir = PathBuf::from(&c.dir);
+            let usable = dir.is_dir()
+                && (!is_final(state) || (state == "COMPLETED" && read_exit_code(&dir) == Some(0)));
             if usable && wanted.contains(c.key.as_str()) && !adopt.contains_key(&c.key) {
                 adopt.insert(
                     c.key.clone(),
                     Leftover {
                         id: id.to_string(),
                         build: c.build.clone(),
-                        dir: PathBuf::from(&c.dir),
+                        dir,
                     },
                 );
             } else if !is_final(state) {
