@@ -209,13 +209,19 @@ fn commits(p: &Project) -> BTreeMap<String, usize> {
     m
 }
 
+/// The node key of each job: from its comment, or for an element `ID_I` of a job array
+/// from line I of the table its comment names.
 fn job_keys(c: &Cluster) -> Vec<String> {
     c.jobs()
         .iter()
         .filter_map(|j| {
-            j.3.split_whitespace()
-                .find_map(|w| w.strip_prefix("key="))
-                .map(String::from)
+            let word = |k: &str| j.3.split_whitespace().find_map(|w| w.strip_prefix(k));
+            if let Some(key) = word("key=") {
+                return Some(key.to_string());
+            }
+            let table = std::fs::read_to_string(word("array=")?.replace("%20", " ")).ok()?;
+            let i: usize = j.0.rsplit_once('_')?.1.parse().ok()?;
+            Some(table.lines().nth(i)?.split('\t').next()?.to_string())
         })
         .collect()
 }
@@ -278,7 +284,7 @@ fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
         !err.contains("adopting"),
         "nothing to adopt from a cleared cache: {err}"
     );
-    assert_eq!(job_keys(&c).len(), 16, "every bench node submitted again");
+    assert_eq!(c.jobs().len(), 16, "every bench node submitted again");
 }
 
 /// The demo sweep with its two hosts replaced by two Slurm pools (one per GPU type), real

@@ -15,7 +15,7 @@
 //! waits for them and takes their outputs instead of submitting again) and cancels the
 //! rest. A job never commits anything itself, so nothing runs twice into the cache.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -69,6 +69,9 @@ struct Inner {
     leftovers: Mutex<HashMap<String, Leftover>>,
     /// Slurm nodes that failed under a key: its next attempts avoid them.
     avoid: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Attempts waiting to be submitted together.
+    ready: Mutex<Vec<Ready>>,
+    submitting: tokio::sync::Mutex<()>,
     /// Ids waiting for one `scancel`.
     to_cancel: Mutex<Vec<String>>,
     cancelling: tokio::sync::Mutex<()>,
@@ -82,6 +85,13 @@ struct Watch {
     unlisted: u32,
     /// The job's directory (its exit-code file).
     dir: PathBuf,
+}
+
+/// An attempt waiting for `sbatch`, and who waits for its job id.
+struct Ready {
+    job: Job,
+    dir: PathBuf,
+    tx: oneshot::Sender<Result<String, Failure>>,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +113,8 @@ struct JobEnd {
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_CODE_FILE: &str = "exit-code";
 const SCRIPT_FILE: &str = "slurm-job.sh";
+/// How long a ready attempt waits for others to go out with it in one `sbatch`.
+const GATHER: Duration = Duration::from_millis(50);
 /// Polls a job may go unlisted by `squeue` before `sacct` is asked.
 const UNLISTED_POLLS: u32 = 2;
 
@@ -115,6 +127,8 @@ impl Slurm {
                 watched: Mutex::new(HashMap::new()),
                 leftovers: Mutex::new(HashMap::new()),
                 avoid: Mutex::new(HashMap::new()),
+                ready: Mutex::new(Vec::new()),
+                submitting: tokio::sync::Mutex::new(()),
                 to_cancel: Mutex::new(Vec::new()),
                 cancelling: tokio::sync::Mutex::new(()),
                 poller: Mutex::new(None),
@@ -206,14 +220,12 @@ impl Inner {
         )
     }
 
-    fn sbatch_args(&self, job: &Job, dir: &Path) -> Vec<String> {
+    /// What every job of the pool asks for: placement, limits, GPUs (`gpus`), nodes to
+    /// avoid (`avoid`).
+    fn common_args(&self, gpus: u32, avoid: &[String]) -> Vec<String> {
         let p = &self.pool;
-        let short = &job.spec.key[..job.spec.key.len().min(12)];
         let mut a = vec![
             "--parsable".to_string(),
-            format!("--job-name=bench-{}-{short}", job.spec.kind),
-            format!("--comment={}", self.comment(job, dir)),
-            format!("--output={}", absolute(&job.log).display()),
             "--open-mode=append".into(),
             format!("--chdir={}", absolute(Path::new(".")).display()),
             "--nodes=1".into(),
@@ -239,39 +251,193 @@ impl Inner {
                 a.push(format!("--signal=B:TERM@{notice}"));
             }
         }
-        if job.gpus > 0 {
-            a.push(format!("--gres=gpu:{}", job.gpus));
+        if gpus > 0 {
+            a.push(format!("--gres=gpu:{gpus}"));
         }
-        if let Some(nodes) = self.avoid.lock().unwrap().get(&job.spec.key)
-            && !nodes.is_empty()
-        {
-            let list: Vec<&str> = nodes.iter().map(String::as_str).collect();
-            a.push(format!("--exclude={}", list.join(",")));
+        if !avoid.is_empty() {
+            a.push(format!("--exclude={}", avoid.join(",")));
         }
         a.extend(p.sbatch_args.iter().cloned());
         a
     }
 
-    /// Writes the job's script and submits it; a busy controller is waited out.
+    fn avoided(&self, key: &str) -> Vec<String> {
+        self.avoid
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|n| n.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Queues the attempt for submission with the others ready at about the same time
+    /// (several of one shape go out as one job array) and returns its job id.
     async fn submit(
         &self,
         job: &Job,
         dir: &Path,
         cancel: &CancellationToken,
     ) -> Result<String, Failure> {
-        let script = dir.join(SCRIPT_FILE);
         let _ = std::fs::write(dir.join(bench_cache::DETACHED), &job.spec.key);
-        std::fs::write(&script, batch_script(&self.pool.bench, job, dir)).map_err(|e| {
-            Failure::new(
-                FailureClass::Infrastructure,
-                format!("cannot write {}: {e}", script.display()),
-            )
-        })?;
-        let mut args = self.sbatch_args(job, dir);
+        let (tx, rx) = oneshot::channel();
+        self.ready.lock().unwrap().push(Ready {
+            job: job.clone(),
+            dir: dir.to_path_buf(),
+            tx,
+        });
+        tokio::select! {
+            id = async {
+                tokio::time::sleep(GATHER).await;
+                self.submit_ready().await;
+                rx.await
+            } => id.unwrap_or_else(|_| Err(Failure::new(FailureClass::Infrastructure, "the submission was lost"))),
+            // A job submitted after this is cancelled by whoever submits it.
+            () = cancel.cancelled() => Err(Failure::new(FailureClass::Cancelled, "stopped before it was submitted")),
+        }
+    }
+
+    /// Submits every attempt waiting: one `sbatch --array` per shape (GPUs, nodes to
+    /// avoid) of several, one `sbatch` for one.
+    async fn submit_ready(&self) {
+        let _one = self.submitting.lock().await;
+        let batch = std::mem::take(&mut *self.ready.lock().unwrap());
+        // Attempts stopped while they waited are not submitted.
+        let batch = batch.into_iter().filter(|r| !r.tx.is_closed());
+        let mut shapes: BTreeMap<(u32, Vec<String>), Vec<Ready>> = BTreeMap::new();
+        for r in batch {
+            let shape = (r.job.gpus, self.avoided(&r.job.spec.key));
+            shapes.entry(shape).or_default().push(r);
+        }
+        let mut orphans = Vec::new();
+        for ((gpus, avoid), group) in shapes {
+            let ids = if group.len() == 1 {
+                self.submit_one(&group[0], gpus, &avoid)
+                    .await
+                    .map(|id| vec![id])
+            } else {
+                self.submit_array(&group, gpus, &avoid).await
+            };
+            match ids {
+                Ok(ids) => {
+                    for (r, id) in group.into_iter().zip(ids) {
+                        if r.tx.send(Ok(id.clone())).is_err() {
+                            orphans.push(id); // its attempt was stopped meanwhile
+                        }
+                    }
+                }
+                Err(f) => {
+                    for r in group {
+                        let _ = r.tx.send(Err(f.clone()));
+                    }
+                }
+            }
+        }
+        if !orphans.is_empty() {
+            self.scancel(orphans).await;
+        }
+    }
+
+    async fn submit_one(&self, r: &Ready, gpus: u32, avoid: &[String]) -> Result<String, Failure> {
+        let (job, dir) = (&r.job, &r.dir);
+        let script = dir.join(SCRIPT_FILE);
+        std::fs::write(&script, batch_script(&self.pool.bench, job, dir))
+            .map_err(|e| infra_write(&script, e))?;
+        let short = &job.spec.key[..job.spec.key.len().min(12)];
+        let mut args = vec![
+            format!("--job-name=bench-{}-{short}", job.spec.kind),
+            format!("--comment={}", self.comment(job, dir)),
+            format!("--output={}", absolute(&job.log).display()),
+        ];
+        args.extend(self.common_args(gpus, avoid));
         args.push(script.display().to_string());
+        let id = self.sbatch(&args, std::slice::from_ref(r)).await?;
+        self.said_submitted(job, &id, &args, 1);
+        Ok(id)
+    }
+
+    /// One job array for attempts of one shape: element `i` runs line `i` of a table
+    /// beside the array's script (key, attempt, directory, spec, log).
+    async fn submit_array(
+        &self,
+        group: &[Ready],
+        gpus: u32,
+        avoid: &[String],
+    ) -> Result<Vec<String>, Failure> {
+        let parent = group[0].dir.parent().unwrap_or(Path::new("."));
+        let adir = parent.join(format!(
+            "slurm-array-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&adir).map_err(|e| infra_write(&adir, e))?;
+        let table: String = group
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    r.job.spec.key,
+                    r.job.spec.attempt,
+                    r.dir.display(),
+                    absolute(&r.job.spec_path).display(),
+                    absolute(&r.job.log).display()
+                )
+            })
+            .collect();
+        let table_path = adir.join("tasks");
+        std::fs::write(&table_path, table).map_err(|e| infra_write(&table_path, e))?;
+        let script = adir.join(SCRIPT_FILE);
+        std::fs::write(
+            &script,
+            array_script(&self.pool.bench, &table_path, group.len()),
+        )
+        .map_err(|e| infra_write(&script, e))?;
+        let mut args = vec![
+            format!("--array=0-{}", group.len() - 1),
+            format!("--job-name=bench-array-{}", self.pool.name),
+            format!(
+                "--comment=bench cache={} build={} array={}",
+                self.lease.cache,
+                self.lease.build,
+                encode(&table_path.display().to_string())
+            ),
+            format!("--output={}/task-%a.log", adir.display()),
+        ];
+        args.extend(self.common_args(gpus, avoid));
+        args.push(script.display().to_string());
+        let id = self.sbatch(&args, group).await?;
+        let ids: Vec<String> = (0..group.len()).map(|i| format!("{id}_{i}")).collect();
+        for (r, id) in group.iter().zip(&ids) {
+            self.said_submitted(&r.job, id, &args, group.len());
+        }
+        Ok(ids)
+    }
+
+    fn said_submitted(&self, job: &Job, id: &str, args: &[String], of: usize) {
+        let array = if of > 1 {
+            format!(", one of an array of {of}")
+        } else {
+            String::new()
+        };
+        log_line(
+            &job.log,
+            &format!(
+                "bench: Slurm job {id} (pool {}{array}) submitted at {}: sbatch {}",
+                self.pool.name,
+                humantime::format_rfc3339_micros(std::time::SystemTime::now()),
+                args.join(" ")
+            ),
+        );
+    }
+
+    /// `sbatch ARGS`: the job id; a busy controller is waited out (with backoff) for as
+    /// long as an attempt of `waiting` still wants its id.
+    async fn sbatch(&self, args: &[String], waiting: &[Ready]) -> Result<String, Failure> {
         let mut delay = Duration::from_millis(500);
         loop {
-            match slurm_cmd("sbatch", &args).await {
+            match slurm_cmd("sbatch", args).await {
                 Ok(out) => {
                     // `--parsable`: `ID` or `ID;CLUSTER`.
                     let id = out.trim().split(';').next().unwrap_or("").to_string();
@@ -281,15 +447,6 @@ impl Inner {
                             format!("sbatch printed no job id: {out:?}"),
                         ));
                     }
-                    log_line(
-                        &job.log,
-                        &format!(
-                            "bench: Slurm job {id} (pool {}) submitted at {}: sbatch {}",
-                            self.pool.name,
-                            humantime::format_rfc3339_micros(std::time::SystemTime::now()),
-                            args.join(" ")
-                        ),
-                    );
                     return Ok(id);
                 }
                 Err(CmdError::Refused(why)) => {
@@ -302,11 +459,14 @@ impl Inner {
                     return Err(Failure::new(FailureClass::Permanent, why));
                 }
                 Err(CmdError::Busy(why)) => {
-                    tracing::warn!(pool = %self.pool.name, "the Slurm controller is busy or unreachable ({why}); sbatch again in {delay:?}");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = cancel.cancelled() => return Err(Failure::new(FailureClass::Cancelled, "stopped before it was submitted")),
+                    if waiting.iter().all(|r| r.tx.is_closed()) {
+                        return Err(Failure::new(
+                            FailureClass::Cancelled,
+                            "stopped before it was submitted",
+                        ));
                     }
+                    tracing::warn!(pool = %self.pool.name, "the Slurm controller is busy or unreachable ({why}); sbatch again in {delay:?}");
+                    tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
             }
@@ -484,11 +644,25 @@ impl Inner {
             let [id, state, comment] = f[..] else {
                 continue;
             };
-            let Some(c) = parse_comment(comment) else {
+            let Some(mut c) = parse_comment(comment) else {
                 continue;
             };
             if c.cache != self.lease.cache || c.build == self.lease.build {
                 continue;
+            }
+            if let Some(table) = &c.array {
+                // `ID_INDEX`: the element's line of the array's table.
+                let index = id
+                    .rsplit_once('_')
+                    .and_then(|(_, i)| i.parse::<usize>().ok());
+                match index.and_then(|i| array_task(table, i)) {
+                    Some((key, dir)) => (c.key, c.dir) = (key, dir),
+                    None if !is_final(state) => {
+                        cancel.push(id.to_string());
+                        continue;
+                    }
+                    None => continue,
+                }
             }
             let alive = *live
                 .entry(c.build.clone())
@@ -729,11 +903,14 @@ fn parse_states(out: &str) -> HashMap<String, JobEnd> {
         .collect()
 }
 
+/// What a job's comment says: the cache and build it belongs to, and either its key and
+/// directory or (a job array) the table of its elements.
 struct Comment {
     cache: String,
     build: String,
     key: String,
     dir: String,
+    array: Option<PathBuf>,
 }
 
 fn parse_comment(c: &str) -> Option<Comment> {
@@ -750,8 +927,9 @@ fn parse_comment(c: &str) -> Option<Comment> {
     Some(Comment {
         cache: m.get("cache")?.to_string(),
         build: m.get("build")?.to_string(),
-        key: m.get("key")?.to_string(),
-        dir: decode(m.get("dir")?),
+        key: m.get("key").map(|k| k.to_string()).unwrap_or_default(),
+        dir: m.get("dir").map(|d| decode(d)).unwrap_or_default(),
+        array: m.get("array").map(|a| PathBuf::from(decode(a))),
     })
 }
 
@@ -793,6 +971,47 @@ fn decode(s: &str) -> String {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The script of a job array: element `SLURM_ARRAY_TASK_ID` runs its line of the table,
+/// its output appended to that attempt's log, as [`batch_script`] does for one.
+fn array_script(bench: &Path, table: &Path, n: usize) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # bench: a job array of {n} attempts; element i runs line i + 1 of {table_name}\n\
+         line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {table})\n\
+         dir=$(printf '%s\\n' \"$line\" | cut -f3)\n\
+         spec=$(printf '%s\\n' \"$line\" | cut -f4)\n\
+         log=$(printf '%s\\n' \"$line\" | cut -f5)\n\
+         exec >>\"$log\" 2>&1\n\
+         {bench} exec-node \"$spec\" &\n\
+         pid=$!\n\
+         trap 'kill -TERM \"$pid\" 2>/dev/null' TERM INT USR1\n\
+         status=0\n\
+         wait \"$pid\" || status=$?\n\
+         while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\"; status=$?; done\n\
+         echo \"$status\" > \"$dir/{exit}\"\n\
+         exit \"$status\"\n",
+        table_name = table.display(),
+        table = sh_quote(&table.display().to_string()),
+        bench = sh_quote(&bench.display().to_string()),
+        exit = EXIT_CODE_FILE,
+    )
+}
+
+/// A line of an array's table: (key, directory).
+fn array_task(table: &Path, index: usize) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(table).ok()?;
+    let line = text.lines().nth(index)?;
+    let f: Vec<&str> = line.split('\t').collect();
+    Some((f.first()?.to_string(), f.get(2)?.to_string()))
+}
+
+fn infra_write(path: &Path, e: std::io::Error) -> Failure {
+    Failure::new(
+        FailureClass::Infrastructure,
+        format!("cannot write {}: {e}", path.display()),
+    )
 }
 
 fn sh_quote(s: &str) -> String {
@@ -909,6 +1128,8 @@ mod tests {
         assert_eq!(c.dir, "/a b/c%");
         assert_eq!(decode(&encode("/x y/%20")), "/x y/%20");
         assert!(parse_comment("someone else's job").is_none());
+        let a = parse_comment("bench cache=c build=b array=/t%20x/tasks").unwrap();
+        assert_eq!(a.array, Some(PathBuf::from("/t x/tasks")));
         assert_eq!(slurm_time(Duration::from_secs(5400)), "90");
         assert_eq!(slurm_time(Duration::from_secs(61)), "2");
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
