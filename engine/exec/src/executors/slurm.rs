@@ -71,6 +71,10 @@ struct Inner {
     avoid: Mutex<HashMap<String, BTreeSet<String>>>,
     /// Attempts waiting to be submitted together.
     ready: Mutex<Vec<Ready>>,
+    /// This build's job arrays: id → (their directory, elements not ended yet).
+    arrays: Mutex<HashMap<String, (PathBuf, usize)>>,
+    /// When `squeue` last failed and said so (one warning a minute).
+    warned: Mutex<Option<Instant>>,
     submitting: tokio::sync::Mutex<()>,
     /// Ids waiting for one `scancel`.
     to_cancel: Mutex<Vec<String>>,
@@ -128,6 +132,8 @@ impl Slurm {
                 leftovers: Mutex::new(HashMap::new()),
                 avoid: Mutex::new(HashMap::new()),
                 ready: Mutex::new(Vec::new()),
+                arrays: Mutex::new(HashMap::new()),
+                warned: Mutex::new(None),
                 submitting: tokio::sync::Mutex::new(()),
                 to_cancel: Mutex::new(Vec::new()),
                 cancelling: tokio::sync::Mutex::new(()),
@@ -191,8 +197,9 @@ impl Executor for Slurm {
                 .and_then(|d| std::path::absolute(d).ok())
                 .unwrap_or_default();
             let id = inner.submit(job, &dir, &cancel).await?;
-            let end = inner.wait(&id, &dir, &cancel).await?;
-            inner.outcome(job, &id, &dir, &end)
+            let end = inner.wait(&id, &dir, &cancel).await;
+            inner.element_ended(&id);
+            inner.outcome(job, &id, &dir, &end?)
         })
     }
 }
@@ -409,10 +416,30 @@ impl Inner {
         args.push(script.display().to_string());
         let id = self.sbatch(&args, group).await?;
         let ids: Vec<String> = (0..group.len()).map(|i| format!("{id}_{i}")).collect();
+        self.arrays
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (adir.clone(), group.len()));
         for (r, id) in group.iter().zip(&ids) {
             self.said_submitted(&r.job, id, &args, group.len());
         }
         Ok(ids)
+    }
+
+    /// An element of one of this build's arrays ended: the array's directory (its
+    /// script, its table, Slurm's own messages) goes when the last one has.
+    fn element_ended(&self, id: &str) {
+        let Some((array, _)) = id.rsplit_once('_') else {
+            return;
+        };
+        let mut arrays = self.arrays.lock().unwrap();
+        if let Some((dir, left)) = arrays.get_mut(array) {
+            *left -= 1;
+            if *left == 0 {
+                let _ = std::fs::remove_dir_all(&*dir);
+                arrays.remove(array);
+            }
+        }
     }
 
     fn said_submitted(&self, job: &Job, id: &str, args: &[String], of: usize) {
@@ -745,7 +772,11 @@ impl Inner {
         let listed = match slurm_cmd("squeue", &args).await {
             Ok(out) => parse_states(&out),
             Err(e) => {
-                tracing::warn!(pool = %self.pool.name, "squeue failed ({e}); asking again at the next poll");
+                let mut w = self.warned.lock().unwrap();
+                if w.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(pool = %self.pool.name, "squeue failed ({e}); asking again at each poll");
+                    *w = Some(Instant::now());
+                }
                 return;
             }
         };
