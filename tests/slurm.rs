@@ -209,19 +209,29 @@ fn commits(p: &Project) -> BTreeMap<String, usize> {
     m
 }
 
-/// The node key of each job: from its comment, or for an element `ID_I` of a job array
-/// from line I of the table its comment names.
-fn job_keys(c: &Cluster) -> Vec<String> {
+/// The node key of each job: from its comment, or for an element of a job array from the
+/// attempt log that names it (`bench: Slurm job ID_I (pool …) submitted at …`; the log's
+/// name is the key).
+fn job_keys(c: &Cluster, p: &Project) -> Vec<String> {
+    let mut by_id: HashMap<String, String> = HashMap::new();
+    for log in walk(&p.path().join(".bench/cache/logs")) {
+        let name = log.file_name().unwrap().to_string_lossy().to_string();
+        let key = name.split('.').next().unwrap().to_string();
+        for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
+            if let Some(rest) = line.strip_prefix("bench: Slurm job ") {
+                let id = rest.split_whitespace().next().unwrap().to_string();
+                by_id.insert(id, key.clone());
+            }
+        }
+    }
     c.jobs()
         .iter()
         .filter_map(|j| {
             let word = |k: &str| j.3.split_whitespace().find_map(|w| w.strip_prefix(k));
-            if let Some(key) = word("key=") {
-                return Some(key.to_string());
+            match word("key=") {
+                Some(key) => Some(key.to_string()),
+                None => by_id.get(&j.0).cloned(),
             }
-            let table = std::fs::read_to_string(word("array=")?.replace("%20", " ")).ok()?;
-            let i: usize = j.0.rsplit_once('_')?.1.parse().ok()?;
-            Some(table.lines().nth(i)?.split('\t').next()?.to_string())
         })
         .collect()
 }
@@ -239,7 +249,7 @@ fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
         "every bench node ran once, on the pool: {runs:?}\n{}",
         text(&out)
     );
-    let jobs = job_keys(&c);
+    let jobs = job_keys(&c, &p);
     let ran: BTreeSet<&String> = runs.iter().map(|r| &r.0).collect();
     assert_eq!(
         jobs.len(),
@@ -258,6 +268,22 @@ fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
         BTreeSet::from(["cluster/n1", "cluster/n2"]),
         "{runs:?}"
     );
+    // Ready at once and of one shape: they went out as job arrays, not one sbatch each.
+    let submissions: BTreeSet<String> = c
+        .jobs()
+        .iter()
+        .map(|j| j.0.split('_').next().unwrap().to_string())
+        .collect();
+    assert!(submissions.len() < 8, "job arrays: {:?}", c.jobs());
+    let tmp = std::fs::read_dir(p.path().join(".bench/cache/tmp")).unwrap();
+    let arrays: Vec<_> = tmp
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-array-"))
+        .collect();
+    assert!(
+        arrays.is_empty(),
+        "an array's directory goes with its last element: {arrays:?}"
+    );
     // Jobs that overlapped in time on one node never saw the same GPU.
     for (i, a) in runs.iter().enumerate() {
         assert!(
@@ -274,7 +300,7 @@ fn bench_nodes_run_as_slurm_jobs_spread_over_both_nodes_each_on_its_own_gpus() {
     // A rebuild submits nothing.
     let again = build_cmd(&p, &c, 0).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
-    assert_eq!(job_keys(&c).len(), 8, "a no-op rebuild submits no job");
+    assert_eq!(job_keys(&c, &p).len(), 8, "a no-op rebuild submits no job");
     // The cache cleared: the jobs Slurm remembers are not this cache's work any more.
     std::fs::remove_dir_all(p.path().join(".bench")).unwrap();
     let fresh = build_cmd(&p, &c, 0).output().unwrap();
@@ -310,7 +336,7 @@ fn the_demo_sweep_runs_every_bench_node_as_a_slurm_job() {
     let bench_keys = manifests_of_kind(&p, "bench");
     assert!(!bench_keys.is_empty());
     let jobs = c.jobs();
-    let keys: BTreeSet<String> = job_keys(&c).into_iter().collect();
+    let keys: BTreeSet<String> = job_keys(&c, &p).into_iter().collect();
     assert_eq!(
         keys, bench_keys,
         "one Slurm job per bench node, and no other"
@@ -414,7 +440,7 @@ fn ctrl_c_cancels_every_job_of_the_build() {
     let states: BTreeSet<String> = c.jobs().into_iter().map(|j| j.1).collect();
     assert_eq!(states, BTreeSet::from(["CANCELLED".to_string()]), "{err}");
     assert!(
-        commits(&p).keys().all(|k| !job_keys(&c).contains(k)),
+        commits(&p).keys().all(|k| !job_keys(&c, &p).contains(k)),
         "nothing of a cancelled job was committed"
     );
 }
