@@ -249,16 +249,18 @@ pub async fn build(
         corrupt,
     });
     let _ = events.send(Event::State(BuildState::Running));
-    let to_run: Vec<String> = graph
-        .iter()
-        .zip(&committed)
-        .filter(|(_, c)| !**c)
-        .map(|(n, _)| n.key.clone())
-        .collect();
-    for e in executors.clusters() {
-        e.begin(&to_run).await;
+    if executors.clusters().next().is_some() {
+        // Cluster executors find the work a killed build left there.
+        let to_run: Vec<String> = graph
+            .iter()
+            .zip(&committed)
+            .filter(|(_, c)| !**c)
+            .map(|(n, _)| n.key.clone())
+            .collect();
+        for e in executors.clusters() {
+            e.begin(&to_run).await;
+        }
     }
-    drop(to_run);
 
     let mut running: HashMap<usize, Running> = HashMap::new();
     let mut futs = FuturesUnordered::new();

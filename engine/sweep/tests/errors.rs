@@ -345,3 +345,35 @@ fn a_search_block_parses_and_its_mistakes_say_where() {
         at(&text, "0\n")
     );
 }
+
+#[test]
+fn a_pool_is_a_host_whose_gpus_a_cluster_gives_out() {
+    let text = with_host(
+        r#"pool "h100" executor="slurm" partition="gpu" gpu="H100-80GB" gpus-per-node=8 time-limit="2h" sbatch-args="--constraint=h100 --mem=64G""#,
+    );
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("parses");
+    let h = &p.sweep.hosts[0];
+    assert_eq!((h.name.value.as_str(), h.gpus), ("h100", 8));
+    assert_eq!(h.runtime, bench_sweep::RuntimeKind::Process);
+    let c = h.cluster.as_ref().expect("a pool");
+    assert_eq!(c.executor, bench_sweep::ClusterExecutor::Slurm);
+    assert_eq!(c.partition.as_deref(), Some("gpu"));
+    assert_eq!(c.time_limit_secs, Some(7200.0));
+    assert_eq!(c.max_jobs, 32, "the default");
+    assert_eq!(c.extra_args, ["--constraint=h100", "--mem=64G"]);
+}
+
+#[test]
+fn a_pool_without_an_executor_or_with_containers_is_an_error_at_the_pool() {
+    let text = with_host(r#"pool "h100" gpu="H100-80GB""#);
+    let d = errors(&text);
+    let e = one(&d, "sweep::missing");
+    assert_eq!(e.location(), at(&text, "\"h100\""));
+    let text = with_host(r#"pool "h100" executor="slurm" runtime="docker""#);
+    let d = errors(&text);
+    let e = one(&d, "sweep::unsupported");
+    assert_eq!(e.location(), at(&text, "runtime=\"docker\""));
+    let text = with_host(r#"pool "h100" executor="pbs""#);
+    let d = errors(&text);
+    assert!(d.iter().any(|e| e.message.contains("pbs")), "{d:?}");
+}
