@@ -84,7 +84,9 @@ pub enum Command {
     /// Write a self-contained HTML report (recommendations, the Pareto front, every
     /// configuration, failed validations) and a Markdown summary for CI comments.
     Report(ReportArgs),
-    /// Write a table or a query of the results store to Parquet, CSV or JSON.
+    /// Write a table or a query of the results store to Parquet, CSV or JSON; or, as
+    /// `bench export argo|k8s SWEEP`, the sweep's remaining work as an Argo Workflow or
+    /// Kubernetes Jobs for a cluster.
     Export(ExportArgs),
     /// Print every kept attempt log of a node.
     Logs(NodeArgs),
