@@ -556,3 +556,42 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn bench_hosts_lists_a_pools_nodes_and_says_what_is_wrong_with_it() {
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new(&sweep("", "8", "1"));
+    let out = p
+        .cmd(&["hosts", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("node n1: gpu:2") && said.contains("node n2: gpu:2"),
+        "{said}"
+    );
+    assert!(!said.contains("problem"), "{said}");
+    let p = Project::new(&sweep("", "8", "1").replace("partition=\"debug\"", "partition=\"gpu\""));
+    let out = p
+        .cmd(&["hosts", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("problem: sinfo failed")
+            || said.contains("problem: partition gpu has no nodes"),
+        "{}",
+        text(&out)
+    );
+    let p = Project::new(&sweep("", "8", "1").replace("gpus-per-node=2", "gpus-per-node=8"));
+    let out = p
+        .cmd(&["hosts", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("have at most 2"), "{}", text(&out));
+}

@@ -314,6 +314,9 @@ pub struct HostReport {
     pub address: Option<String>,
     pub reachable: Option<bool>,
     pub discovery: Option<Discovery>,
+    /// A cluster pool's nodes as its scheduler lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
     pub problems: Vec<String>,
 }
 
@@ -335,14 +338,18 @@ pub fn host_reports(sweep: &Sweep, m: Mode) -> Vec<HostReport> {
             address: None,
             reachable: None,
             discovery: None,
+            nodes: Vec::new(),
             problems: Vec::new(),
         };
         if let Some(c) = &h.cluster {
-            // The cluster's scheduler owns its nodes' GPUs: nothing to probe from here.
+            // The cluster's scheduler owns its nodes' GPUs: what it says of them.
             r.address = Some(match &c.partition {
                 Some(p) => format!("Slurm pool, partition {p}"),
                 None => "Slurm pool, default partition".into(),
             });
+            let (nodes, problems) = crate::pools::describe(h, c);
+            r.nodes = nodes;
+            r.problems.extend(problems);
             reports.push(r);
             continue;
         }

@@ -51,6 +51,9 @@ pub fn hosts(reports: &[HostReport], out: &mut dyn Write) -> Result<()> {
                 writeln!(out, "    {n} (via {})", d.source)?;
             }
         }
+        for n in &r.nodes {
+            writeln!(out, "    node {n}")?;
+        }
         for p in &r.problems {
             writeln!(out, "    problem: {p}")?;
         }
