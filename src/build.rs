@@ -55,7 +55,7 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         executor: a.executor,
         notice_window: a.notice_window,
         spot,
-        only: only(plan, &a.nodes)?,
+        only: bench_driver::status::nodes_mask(plan, &a.nodes)?,
         remote: a.remote_cache.clone().map(|url| RemoteCache {
             url,
             options: RemoteOptions {
@@ -113,21 +113,4 @@ pub fn build(a: BuildArgs, plan: &Plan<'_, '_>, dir: &Path) -> Result<ExitCode, 
         BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
         BuildStatus::Preempted => ExitCode::from(EXIT_PREEMPTED),
     })
-}
-
-/// `--node`: the plan's nodes named (by key, a key's start, or label), as the build's subset.
-fn only(plan: &Plan<'_, '_>, nodes: &[String]) -> Result<Option<Vec<bool>>, CliError> {
-    if nodes.is_empty() {
-        return Ok(None);
-    }
-    let mut mask = vec![false; plan.graph.node_count()];
-    for n in nodes {
-        let i = bench_driver::status::find_node(plan, n).map_err(|e| {
-            CliError::Other(format!(
-                "--node: {e}; a workflow exported before the sweep, its model revisions or bench changed names keys this plan no longer has"
-            ))
-        })?;
-        mask[i.index()] = true;
-    }
-    Ok(Some(mask))
 }

@@ -136,45 +136,25 @@ pub fn export_workflow(
     plan: &bench_plan::Plan<'_, '_>,
     dir: &std::path::Path,
 ) -> Result<ExitCode, CliError> {
-    use bench_driver::workflows::{ExportOptions, Target, render};
-    let sweep = a.sweep.clone().unwrap_or_default();
-    let cache_dir = std::path::absolute(dir).map_err(|e| CliError::Other(e.to_string()))?;
-    let cache = dir
-        .join("layout")
-        .exists()
-        .then(|| bench_cache::LocalCache::open(dir).ok())
-        .flatten();
-    let o = ExportOptions {
-        image: a.image.clone(),
-        pvc: a.pvc.clone(),
-        cache_dir,
-        namespace: a.namespace.clone(),
-        all: a.all,
-        sweep_text: std::fs::read_to_string(&sweep)
-            .map_err(|e| CliError::Other(format!("cannot read {}: {e}", sweep.display())))?,
-    };
+    use bench_driver::workflows::{ExportOptions, Target, export};
     let target = match a.workflow {
         Some(crate::cli::WorkflowKind::K8s) => Target::Kubernetes {
             parallelism: a.parallelism,
         },
         _ => Target::Argo,
     };
-    match &a.output {
-        Some(path) => {
-            let fail = |e: std::io::Error| {
-                CliError::Other(format!("cannot write {}: {e}", path.display()))
-            };
-            let f = std::fs::File::create(path).map_err(fail)?;
-            let mut w = std::io::BufWriter::new(f);
-            let n = render(plan, cache.as_ref(), target, &o, &mut w).map_err(fail)?;
-            std::io::Write::flush(&mut w).map_err(fail)?;
-            eprintln!("wrote {} ({n} nodes to run)", path.display());
-        }
-        None => {
-            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            render(plan, cache.as_ref(), target, &o, &mut w)?;
-            std::io::Write::flush(&mut w)?;
-        }
+    let o = ExportOptions {
+        image: a.image,
+        pvc: a.pvc,
+        cache_dir: PathBuf::new(),
+        namespace: a.namespace,
+        all: a.all,
+        sweep_text: String::new(),
+    };
+    let sweep = a.sweep.unwrap_or_default();
+    let n = export(plan, dir, &sweep, target, o, a.output.as_deref())?;
+    if let Some(path) = &a.output {
+        eprintln!("wrote {} ({n} nodes to run)", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -175,6 +175,24 @@ pub fn find_node(plan: &Plan<'_, '_>, what: &str) -> Result<NodeIndex> {
     }
 }
 
+/// `bench build --node`: the plan's nodes named (by key, a key's start, or label) as a
+/// build's subset; `None` when none is named.
+pub fn nodes_mask(plan: &Plan<'_, '_>, nodes: &[String]) -> Result<Option<Vec<bool>>> {
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let mut mask = vec![false; plan.graph.node_count()];
+    for n in nodes {
+        let i = find_node(plan, n).map_err(|e| {
+            Error::Other(format!(
+                "--node: {e}; a workflow exported before the sweep, its model revisions or bench changed names keys this plan no longer has"
+            ))
+        })?;
+        mask[i.index()] = true;
+    }
+    Ok(Some(mask))
+}
+
 /// Paths where two JSON values differ, with both values.
 pub fn diff(
     a: &serde_json::Value,

@@ -31,13 +31,46 @@ pub struct ExportOptions {
     pub image: String,
     /// A ReadWriteMany PersistentVolumeClaim holding the cache.
     pub pvc: String,
-    /// The cache's path: where the claim is mounted in every pod.
+    /// The cache's path: where the claim is mounted in every pod (set by [`export`]).
     pub cache_dir: PathBuf,
     pub namespace: Option<String>,
     /// Include nodes already committed in the local cache.
     pub all: bool,
-    /// The sweep's text, shipped inside the objects.
+    /// The sweep's text, shipped inside the objects (set by [`export`]).
     pub sweep_text: String,
+}
+
+/// `bench export argo|k8s`: the objects for `plan`'s remaining work (against the cache in
+/// `cache_dir`, when it exists) written to `output` or standard output; returns the number
+/// of nodes they run.
+pub fn export(
+    plan: &Plan<'_, '_>,
+    cache_dir: &std::path::Path,
+    sweep: &std::path::Path,
+    target: Target,
+    mut o: ExportOptions,
+    output: Option<&std::path::Path>,
+) -> crate::error::Result<usize> {
+    use crate::error::Error;
+    o.cache_dir = std::path::absolute(cache_dir).map_err(|e| Error::Other(e.to_string()))?;
+    o.sweep_text = std::fs::read_to_string(sweep)
+        .map_err(|e| Error::Other(format!("cannot read {}: {e}", sweep.display())))?;
+    let cache = cache_dir
+        .join("layout")
+        .exists()
+        .then(|| LocalCache::open(cache_dir).ok())
+        .flatten();
+    let Some(path) = output else {
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        let n = render(plan, cache.as_ref(), target, &o, &mut w)?;
+        std::io::Write::flush(&mut w)?;
+        return Ok(n);
+    };
+    let fail = |e: std::io::Error| Error::Other(format!("cannot write {}: {e}", path.display()));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    let n = render(plan, cache.as_ref(), target, &o, &mut w).map_err(fail)?;
+    std::io::Write::flush(&mut w).map_err(fail)?;
+    Ok(n)
 }
 
 /// What to write.
