@@ -123,8 +123,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }),
         Command::Compare(a) => {
             let side = |path: &Path| -> Result<Side, CliError> {
-                if path.extension().is_some_and(|e| e == "json") {
-                    return Side::from_json(path);
+                match path.extension().and_then(|e| e.to_str()) {
+                    Some("json") => return Side::from_json(path),
+                    Some("duckdb" | "db") => return Side::from_store(path),
+                    _ => {}
                 }
                 let loaded = Loaded::read(path, m)?;
                 let dir = c.dir(Some(path));

@@ -79,6 +79,31 @@ fn compare_fails_on_a_real_slowdown_and_not_on_noise() {
         std::fs::write(&path, &o.stdout).unwrap();
         path.to_str().unwrap().to_string()
     };
+    // ... and from the results stores the builds filled (with their requests for the rank
+    // test): the slowdown fails the gate, the reseeded rerun does not.
+    let store = |p: &Project| {
+        let path = p.path().join(".bench/results.duckdb");
+        assert!(path.is_file(), "{}", path.display());
+        path.to_str().unwrap().to_string()
+    };
+    let o = slow.bench(&["compare", &store(&base), &store(&slow), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["metric"] == "ttft-p95" && l["verdict"] == "regressed"),
+        "{v}"
+    );
+    let o = slow.bench(&["compare", &store(&base), &store(&reseeded)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("**0 regressed**"),
+        "{}",
+        text(&o)
+    );
     let (eb, es) = (export(&base), export(&slow));
     let o = slow.bench(&["compare", &eb, &es, "--objective", "ttft-p95:min"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

@@ -145,18 +145,24 @@ fn a_real_engine_runs_as_a_process_on_its_gpus_and_is_stopped_after_the_run() {
             || line.contains("--model /"),
         "the verified weights by path: {line}"
     );
+    stopped_and_measured(&p, line);
+}
+
+/// The engine's process (its `pid=` in the log line) is gone, and the run measured all 8
+/// requests on a real (not simulated) engine. Returns the results row.
+fn stopped_and_measured(p: &Project, line: &str) -> serde_json::Value {
     let pid: i32 = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("pid="))
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(!alive(pid), "the engine process is stopped after the run");
-
     let r = p.run(&["results", "s.kdl", "--json"]);
     let r: serde_json::Value = serde_json::from_slice(&r.stdout).expect("results json");
-    let row = &r["rows"][0];
+    let row = r["rows"][0].clone();
     assert_eq!(row["aggregate"]["completed"], 8, "{row}");
     assert_eq!(row["aggregate"]["simulated"], false);
+    row
 }
 
 #[test]
@@ -173,4 +179,69 @@ fn an_engine_that_is_not_installed_fails_at_once_naming_the_program_and_the_host
         !t.contains("after attempt 1"),
         "a missing program is permanent: no retry: {t}"
     );
+}
+
+/// A server bench has no plugin for, declared by its command line: `serve-mine` logs what
+/// it was given and serves through the simulated engine.
+const SERVE_MINE: &str = r#"#!/bin/sh
+weights=$1; shift
+echo "gpus=$CUDA_VISIBLE_DEVICES pid=$$ weights=$weights args=$*" >> "$FAKE_ENGINE_LOG"
+exec "$BENCH_BIN" sim-engine "$@"
+"#;
+
+#[test]
+fn an_engine_declared_by_its_command_line_runs_as_a_process_with_its_values_filled_in() {
+    let p = Project::new();
+    let mine = p.path().join("bin/serve-mine");
+    std::fs::write(&mine, SERVE_MINE).unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sweep = SWEEP.replace("engine \"vllm\"", "engine \"mine\"").replace(
+        "    hosts {",
+        r#"    engine "mine" command="serve-mine {model} --host {host} --port {port} --model {served-model-name} --arch llama-3.1-8b --max-batch {batch-size} --max-seq-len {seq-len}" api="openai" health="/health"
+    hosts {"#,
+    );
+    std::fs::write(p.path().join("s.kdl"), &sweep).unwrap();
+
+    let o = p.run(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(p.path().join("engine.log")).expect("the engine ran");
+    let line = log.lines().next().unwrap();
+    assert!(
+        line.starts_with("gpus=0 "),
+        "on the GPU it was given: {line}"
+    );
+    assert!(
+        line.contains(&format!("weights={}", p.path().join(".bench").display()))
+            || line.contains("weights=/"),
+        "{{model}} is the verified weights' path: {line}"
+    );
+    assert!(
+        line.contains("--host 127.0.0.1 --port ")
+            && line.contains("--model tiny --arch llama-3.1-8b --max-batch 8 --max-seq-len 2048"),
+        "axis values and the attempt's own filled in: {line}"
+    );
+    let row = stopped_and_measured(&p, line);
+    assert_eq!(row["engine"], "mine", "{row}");
+
+    // Cached: nothing runs again. An edited command is a new engine: its nodes run again.
+    let o = p.run(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("engine.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    std::fs::write(
+        p.path().join("s.kdl"),
+        sweep.replace(
+            "--max-batch {batch-size}",
+            "--max-batch {batch-size} --seed 3",
+        ),
+    )
+    .unwrap();
+    let o = p.run(&["build", "s.kdl"]);
+    let log = std::fs::read_to_string(p.path().join("engine.log")).unwrap();
+    assert_eq!(log.lines().count(), 2, "{}\n{log}", text(&o));
 }

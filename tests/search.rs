@@ -117,6 +117,13 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         "{}",
         text(&table)
     );
+    let status = p.bench(&["status", "s.kdl"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout)
+            .contains("search surrogate: 6 of 12 configuration × load points measured (budget 6)"),
+        "{}",
+        text(&status)
+    );
     let o = p.bench(&["report", "s.kdl", "-o", "r.html"]);
     assert!(o.status.success(), "{}", text(&o));
     let html = std::fs::read_to_string(p.path().join("r.html")).unwrap();

@@ -363,6 +363,96 @@ fn the_demo_sweep_runs_every_bench_node_as_a_slurm_job() {
     );
 }
 
+/// An engine the sweep declares by its command line, on a pool: a process on the node each
+/// job was given, on the GPUs Slurm gave it, with the configuration's values filled in.
+#[test]
+fn an_engine_declared_by_its_command_line_runs_in_the_jobs_on_the_gpus_slurm_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new("");
+    let model = p.path().join("tiny");
+    std::fs::create_dir_all(&model).unwrap();
+    for (name, data) in bench_testhub::fixtures::model_files(10_000) {
+        std::fs::write(model.join(name), data).unwrap();
+    }
+    let log = p.path().join("engine.log");
+    let serve = p.path().join("serve-mine");
+    std::fs::write(
+        &serve,
+        format!(
+            "#!/bin/sh\nweights=$1; shift\necho \"node=$SLURMD_NODENAME gpus=$CUDA_VISIBLE_DEVICES weights=$weights args=$*\" >> '{}'\nexec '{}' sim-engine \"$@\"\n",
+            log.display(),
+            common::bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&serve, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.write(&format!(
+        r#"
+sweep "slurm-command" {{
+    model "tiny" path="./tiny"
+    matrix {{
+        engine "mine"
+        gpu "H100-80GB"
+        batch-size 4 8
+        seq-len 2048
+    }}
+    engine "mine" command="'{}' {{model}} --host {{host}} --port {{port}} --model {{served-model-name}} --arch llama-3.1-8b --max-batch {{batch-size}}"
+    workload "chat" {{
+        dataset "random" input-len=64 output-len=16
+        concurrency 2
+        requests 8
+    }}
+    hosts {{
+        pool "cluster" executor="slurm" partition="debug" gpu="H100-80GB" gpus-per-node=2 max-jobs=8 poll="250ms"
+    }}
+}}
+"#,
+        serve.display()
+    ));
+    let out = p
+        .cmd(&["build", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs = c.jobs();
+    assert_eq!(jobs.len(), 2, "one job per bench node: {jobs:?}");
+    assert!(jobs.iter().all(|j| j.1 == "COMPLETED"), "{jobs:?}");
+    let lines = std::fs::read_to_string(&log).expect("the engine ran");
+    let mut batches: Vec<&str> = Vec::new();
+    for l in lines.lines() {
+        assert!(
+            l.starts_with("node=n1 gpus=") || l.starts_with("node=n2 gpus="),
+            "in a job, on a node Slurm picked: {l}"
+        );
+        let gpus = l.split_whitespace().nth(1).unwrap();
+        assert!(
+            gpus == "gpus=0" || gpus == "gpus=1",
+            "on the GPU Slurm gave: {l}"
+        );
+        assert!(
+            l.contains("weights=/"),
+            "{{model}} is the weights' path: {l}"
+        );
+        batches.extend(l.split("--max-batch ").nth(1).map(|b| b.trim()));
+    }
+    batches.sort();
+    assert_eq!(batches, ["4", "8"], "{lines}");
+    let q = p.bench(&[
+        "query",
+        "--json",
+        "SELECT engine, host FROM runs ORDER BY host",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&q.stdout).unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{}", text(&q));
+    assert!(
+        rows.iter()
+            .all(|r| r["engine"] == "mine" && r["host"].as_str().unwrap().starts_with("cluster/n")),
+        "{rows:?}"
+    );
+}
+
 /// Keys of the committed manifests of one node kind.
 fn manifests_of_kind(p: &Project, kind: &str) -> BTreeSet<String> {
     walk(&p.path().join(".bench/cache/manifests"))

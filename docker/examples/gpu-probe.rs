@@ -23,6 +23,7 @@ fn main() {
     );
     let spec = bench_engines::ContainerSpec {
         image: "vllm/vllm-openai:v0.9.2".into(),
+        entrypoint: None,
         args: vec![],
         env: Default::default(),
         pass_env: vec![],
@@ -31,7 +32,7 @@ fn main() {
         shm_size: 16 << 30,
         ipc_host: ids.len() > 1,
         volumes: vec![],
-        health_path: "/health",
+        health_path: "/health".into(),
     };
     let run = bench_docker::EngineRun {
         spec: &spec,

@@ -82,6 +82,7 @@ pub fn container_body(
         .collect();
     ContainerCreateBody {
         image: Some(s.image.clone()),
+        entrypoint: s.entrypoint.clone(),
         cmd: Some(s.args.clone()),
         env: Some(env),
         labels: Some(run.labels.to_map()),
@@ -240,7 +241,7 @@ impl DockerHost {
             });
         }
         engine.logs = Some(self.follow_logs(&engine.id));
-        engine.wait_ready(run.spec.port, run.spec.health_path, run.ready_timeout)?;
+        engine.wait_ready(run.spec.port, &run.spec.health_path, run.ready_timeout)?;
         Ok(engine)
     }
 
@@ -463,6 +464,7 @@ mod tests {
     fn spec(gpus: u32) -> ContainerSpec {
         ContainerSpec {
             image: "vllm/vllm-openai:v0.9.2".into(),
+            entrypoint: None,
             args: vec!["--model".into(), "m".into()],
             env: BTreeMap::from([("HF_HOME".into(), "/root/.cache/huggingface".into())]),
             pass_env: vec!["HF_TOKEN".into(), "MISSING".into()],
@@ -475,7 +477,7 @@ mod tests {
                 container: "/root/.cache/huggingface".into(),
                 read_only: false,
             }],
-            health_path: "/health",
+            health_path: "/health".into(),
         }
     }
 

@@ -3,8 +3,9 @@
 //! regression gate of a CI pipeline.
 //!
 //! A side is a sweep (its results in its cache, with the per-request samples of its runs
-//! for the rank test) or a `bench results --json` export (aggregates only: the repeats'
-//! confidence intervals are the evidence).
+//! for the rank test), a results store (a DuckDB file `bench build` filled: its latest
+//! aggregates, and its runs' requests for the rank test) or a `bench results --json` export
+//! (aggregates only: the repeats' confidence intervals are the evidence).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,6 +104,108 @@ impl Side {
                 .into_iter()
                 .map(|r| (r.label, Point::new(r.aggregate)))
                 .collect(),
+            objectives: Vec::new(),
+        })
+    }
+
+    /// A results store: per configuration × load point the aggregate ingested last (a
+    /// store keeps every build's), with the measured requests of the runs ingested last.
+    /// A store holding several sweeps is refused: labels alone would mix them.
+    pub fn from_store(path: &Path) -> Result<Side> {
+        let store = crate::store::existing(path, "SWEEP --db FILE")?;
+        let q = |sql: &str| {
+            store
+                .query(sql)
+                .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+        };
+        let sweeps = q("SELECT DISTINCT sweep FROM configs ORDER BY sweep")?;
+        let names: Vec<String> = sweeps
+            .rows
+            .iter()
+            .map(|r| bench_results::cell(&r[0]))
+            .collect();
+        if names.len() > 1 {
+            return Err(Error::Other(format!(
+                "{} holds the results of {} sweeps ({}): compare the sweeps themselves, or \
+                 exports of one (`bench results SWEEP --json`)",
+                path.display(),
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        let num =
+            |v: &bench_results::duckdb::types::Value| bench_results::cell(v).parse::<f64>().ok();
+        let mut points: BTreeMap<String, Point> = BTreeMap::new();
+        let configs = q(
+            "SELECT c.label, c.valid, c.repeats_valid, m.metric, m.value, m.ci_low, m.ci_high
+             FROM (SELECT * FROM configs
+                   QUALIFY row_number() OVER (PARTITION BY label ORDER BY rowid DESC) = 1) c
+             JOIN metrics m USING (node_key)",
+        )?;
+        for r in &configs.rows {
+            let label = bench_results::cell(&r[0]);
+            let label = label.trim_start_matches("aggregate/").to_string();
+            let repeats = num(&r[2]).unwrap_or(0.0) as u32;
+            let p = points.entry(label).or_insert_with(|| {
+                Point::new(AggregateOutput {
+                    valid: bench_results::cell(&r[1]) == "true",
+                    reasons: Vec::new(),
+                    repeats,
+                    repeats_valid: repeats,
+                    requests: 0,
+                    completed: 0,
+                    simulated: false,
+                    metrics: BTreeMap::new(),
+                    ci: BTreeMap::new(),
+                    confidence: 0.0,
+                    errors: Vec::new(),
+                    tokens_from: None,
+                })
+            });
+            let metric = bench_results::cell(&r[3]);
+            let Some(value) = num(&r[4]) else { continue };
+            p.aggregate.metrics.insert(metric.clone(), value);
+            if let (Some(low), Some(high)) = (num(&r[5]), num(&r[6])) {
+                p.aggregate.ci.insert(
+                    metric,
+                    bench_node::outputs::Ci {
+                        mean: value,
+                        low,
+                        high,
+                        n: repeats,
+                    },
+                );
+            }
+        }
+        let requests = q("SELECT r.label, q.ttft_ms, q.e2e_ms FROM requests q
+             JOIN (SELECT node_key, label FROM runs
+                   QUALIFY row_number() OVER (PARTITION BY label ORDER BY rowid DESC) = 1) r
+             USING (node_key)
+             WHERE NOT q.warmup AND q.error IS NULL
+             ORDER BY r.label, q.idx")?;
+        for r in &requests.rows {
+            // `bench/CONFIG/LOAD/rN` pools into `CONFIG/LOAD`.
+            let run = bench_results::cell(&r[0]);
+            let Some(label) = run
+                .strip_prefix("bench/")
+                .and_then(|l| l.rsplit_once('/'))
+                .map(|(l, _)| l)
+            else {
+                continue;
+            };
+            let Some(p) = points.get_mut(label) else {
+                continue;
+            };
+            if let Some(t) = num(&r[1]) {
+                p.ttft_ms.push(t);
+            }
+            if let Some(e) = num(&r[2]) {
+                p.e2e_ms.push(e);
+            }
+        }
+        Ok(Side {
+            name: path.display().to_string(),
+            points,
             objectives: Vec::new(),
         })
     }

@@ -105,6 +105,19 @@ pub struct StatusReport {
     pub failed: Vec<FailedNode>,
     /// Runs that completed but failed validation: excluded from ranking.
     pub invalid: Vec<InvalidRun>,
+    /// When the sweep searches, what of the grid it measures: the rest stays pending.
+    pub search: Option<SearchStatus>,
+}
+
+/// A search's share of the grid, in configuration × load points (aggregate nodes).
+#[derive(Serialize)]
+pub struct SearchStatus {
+    pub strategy: String,
+    /// The most it measures.
+    pub budget: usize,
+    pub candidates: usize,
+    /// Measured so far (by the search or by a `--grid` build).
+    pub measured: usize,
 }
 
 #[derive(Serialize)]
@@ -153,12 +166,23 @@ pub fn status(plan: &Plan<'_, '_>, cache: &LocalCache) -> StatusReport {
             k.pending += 1;
         }
     }
+    let search = plan.resolved.sweep.search.as_ref().map(|s| {
+        let a = &kinds[&NodeKind::Aggregate];
+        let candidates = a.done + a.pending + a.failed;
+        SearchStatus {
+            strategy: s.strategy.clone(),
+            budget: s.budget.of(candidates),
+            candidates,
+            measured: a.done,
+        }
+    });
     StatusReport {
         sweep: plan.resolved.sweep.name.value.clone(),
         cache: cache.root().display().to_string(),
         kinds,
         failed,
         invalid,
+        search,
     }
 }
 

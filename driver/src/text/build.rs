@@ -84,6 +84,17 @@ pub fn status(r: &StatusReport, out: &mut dyn Write) -> Result<()> {
             &thousands(s.failed),
         )?;
     }
+    if let Some(s) = &r.search {
+        writeln!(
+            out,
+            "\nsearch {}: {} of {} configuration × load points measured (budget {}); what it does \
+             not propose stays pending (`bench build --grid` runs it)",
+            s.strategy,
+            thousands(s.measured),
+            thousands(s.candidates),
+            thousands(s.budget)
+        )?;
+    }
     for f in &r.failed {
         writeln!(
             out,

@@ -91,6 +91,10 @@ pub struct BenchParams {
 #[serde(rename_all = "kebab-case")]
 pub struct BenchConfig {
     pub batch_size: u32,
+    /// The command line of an engine the sweep declares by one; absent for plugins (and
+    /// from their keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandSpec>,
     pub dtype: String,
     pub engine: String,
     /// Engine flags from the sweep (engine block, then engine-arg axes).
@@ -102,6 +106,17 @@ pub struct BenchConfig {
     pub quantization: String,
     pub seq_len: u32,
     pub workload: WorkloadSpec,
+}
+
+/// An engine run by its command line: the words with the configuration's values filled
+/// in; `{port}`, `{host}`, `{model}` and `{served-model-name}` are filled where it runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    /// `openai` (chat or completions, as the workload says), `openai-chat`,
+    /// `openai-completions` or `tgi`.
+    pub api: String,
+    pub health: String,
 }
 
 /// A workload as it enters keys: no name (a label), no path (the content digest instead),

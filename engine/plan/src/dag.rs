@@ -9,14 +9,14 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use bench_node::params::{
-    AggregateParams, BenchConfig, BenchParams, DownloadParams, ModelSourceKind, OptimizeParams,
-    Params, RunSpec, SetupParams,
+    AggregateParams, BenchConfig, BenchParams, CommandSpec, DownloadParams, ModelSourceKind,
+    OptimizeParams, Params, RunSpec, SetupParams,
 };
 
 use crate::contract;
 use crate::expand::{Config, Expansion};
 use crate::key::{KeyHasher, KeyInput, NodeKey, enc, encoded, node_key};
-use crate::resolve::{NONE, RWorkload, Resolved};
+use crate::resolve::{EngineImpl, NONE, RWorkload, Resolved};
 use bench_sweep::{LoadPoint, ModelSource, Scalar, Stop};
 
 pub use bench_node::NodeKind;
@@ -398,9 +398,14 @@ fn encode_config(
     c: &Config,
     shared: &Shared,
 ) {
-    enc::object(h, 11);
+    let command = command_spec(r, c);
+    enc::object(h, if command.is_some() { 12 } else { 11 });
     enc::key(h, "batch-size");
     enc::uint(h, r.batch_size.values[c.batch_size as usize] as u64);
+    if let Some(cmd) = command {
+        enc::key(h, "command");
+        h.put(&encoded(&serde_json::to_value(cmd).unwrap_or(Value::Null)));
+    }
     enc::key(h, "dtype");
     enc::str(h, r.dtype.values[c.dtype as usize].name());
     enc::key(h, "engine");
@@ -526,6 +531,7 @@ pub fn bench_config(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> BenchCon
     let e = &r.engines[c.engine as usize];
     BenchConfig {
         batch_size: r.batch_size.values[c.batch_size as usize],
+        command: command_spec(r, c),
         dtype: r.dtype.values[c.dtype as usize].name().to_string(),
         engine: e.name.clone(),
         engine_args: engine_args(r, x, c),
@@ -538,6 +544,18 @@ pub fn bench_config(r: &Resolved<'_, '_>, x: &Expansion, c: &Config) -> BenchCon
             .to_string(),
         seq_len: r.seq_len.values[c.seq_len as usize],
         workload: contract::workload(&r.workloads[c.workload as usize]),
+    }
+}
+
+/// The command line of a configuration whose engine the sweep declares by one.
+fn command_spec(r: &Resolved<'_, '_>, c: &Config) -> Option<CommandSpec> {
+    match &r.engines[c.engine as usize].plugin {
+        EngineImpl::Command(cmd) => Some(CommandSpec {
+            argv: cmd.for_point(&crate::expand::serving_point(r, c)),
+            api: cmd.api.clone(),
+            health: cmd.health.clone(),
+        }),
+        EngineImpl::Plugin(_) => None,
     }
 }
 

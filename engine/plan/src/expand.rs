@@ -42,7 +42,7 @@ pub enum Reason {
     },
     /// The engine plugin refuses the configuration.
     Engine {
-        engine: &'static str,
+        engine: String,
         why: Cow<'static, str>,
     },
     /// Attention heads do not split evenly over the GPUs.
@@ -432,6 +432,20 @@ fn in_matrix(r: &Resolved<'_, '_>, c: &Config, combos: &[Vec<u16>]) -> bool {
             .all(|(a, v)| *v == NONE || (*v as usize) < r.arg_axes[a].n_matrix)
 }
 
+/// A configuration as engine plugins see it.
+pub fn serving_point<'a>(r: &'a Resolved<'_, '_>, c: &Config) -> ServingPoint<'a> {
+    ServingPoint {
+        quantization: r.quantization.values[c.quantization as usize],
+        dtype: r.dtype.values[c.dtype as usize],
+        kv_cache: r.kv_cache.values[c.kv_cache as usize],
+        gpu: r.gpu.values[c.gpu as usize],
+        gpus: r.gpus.values[c.gpus as usize],
+        batch_size: r.batch_size.values[c.batch_size as usize],
+        seq_len: r.seq_len.values[c.seq_len as usize],
+        arch: r.models[c.model as usize].facts.as_ref(),
+    }
+}
+
 /// Whether a configuration can run; the first reason it cannot.
 pub fn check(r: &Resolved<'_, '_>, c: &Config) -> Result<(), Reason> {
     let q = r.quantization.values[c.quantization as usize];
@@ -458,21 +472,11 @@ pub fn check(r: &Resolved<'_, '_>, c: &Config) -> Result<(), Reason> {
         }
     }
     let engine = &r.engines[c.engine as usize];
-    let model = &r.models[c.model as usize];
-    let facts = model.facts.as_ref();
-    let point = ServingPoint {
-        quantization: q,
-        dtype: dt,
-        kv_cache: kv,
-        gpu,
-        gpus,
-        batch_size: batch,
-        seq_len: seq,
-        arch: facts,
-    };
+    let facts = r.models[c.model as usize].facts.as_ref();
+    let point = serving_point(r, c);
     if let Err(why) = engine.plugin.check(&point) {
         return Err(Reason::Engine {
-            engine: engine.plugin.name(),
+            engine: engine.plugin.name().to_string(),
             why,
         });
     }

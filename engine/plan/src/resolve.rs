@@ -32,9 +32,26 @@ pub enum Axis {
 /// "No value": an engine-argument axis that does not apply to a configuration's engine.
 pub const NONE: u16 = u16::MAX;
 
+/// What serves an engine's configurations: a plugin bench ships, or a command line the
+/// sweep declares.
+pub enum EngineImpl<'r> {
+    Plugin(&'r dyn EnginePlugin),
+    Command(Box<bench_engines::Command>),
+}
+
+impl<'r> std::ops::Deref for EngineImpl<'r> {
+    type Target = dyn EnginePlugin + 'r;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            EngineImpl::Plugin(p) => *p,
+            EngineImpl::Command(c) => c.as_ref(),
+        }
+    }
+}
+
 pub struct REngine<'r> {
     pub name: String,
-    pub plugin: &'r dyn EnginePlugin,
+    pub plugin: EngineImpl<'r>,
     pub image: String,
     /// Arguments from the sweep's `engine` block, in written order.
     pub args: Vec<(String, Option<Scalar>)>,
@@ -190,10 +207,15 @@ pub fn resolve<'s, 'r>(
     known_facts: &BTreeMap<String, ArchFacts>,
     d: &mut Diags,
 ) -> Resolved<'s, 'r> {
-    let plugin_names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
-    let find_plugin = |name: &Spanned<String>, d: &mut Diags| -> Option<&'r dyn EnginePlugin> {
+    let commands = command_engines(sweep, registry, d);
+    let mut plugin_names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+    plugin_names.extend(commands.iter().map(|c| c.name.as_str()));
+    let find_plugin = |name: &Spanned<String>, d: &mut Diags| -> Option<EngineImpl<'r>> {
+        if let Some(c) = commands.iter().find(|c| c.name == name.value) {
+            return Some(EngineImpl::Command(Box::new(c.clone())));
+        }
         match registry.iter().find(|p| p.name() == name.value) {
-            Some(p) => Some(p.as_ref()),
+            Some(p) => Some(EngineImpl::Plugin(p.as_ref())),
             None => {
                 d.push(
                     Diag::error(
@@ -209,8 +231,8 @@ pub fn resolve<'s, 'r>(
         }
     };
 
-    // Engine overrides must name a known engine.
-    for o in &sweep.engines {
+    // Engine overrides must name a known engine (or declare one).
+    for o in sweep.engines.iter().filter(|o| o.command.is_none()) {
         find_plugin(&o.name, d);
     }
     let mut engines: Vec<REngine<'r>> = Vec::new();
@@ -363,15 +385,120 @@ pub fn resolve<'s, 'r>(
     }
 
     for rule in &sweep.rules {
-        if let Some(rr) = resolve_rule(&mut r, registry, rule, d) {
+        if let Some(rr) = resolve_rule(&mut r, registry, &commands, rule, d) {
             r.rules.push(rr);
         }
     }
+    check_command_images(&r, d);
     r
 }
 
+/// The engines the sweep declares by their command lines, checked: a name of their own,
+/// a template that splits into words with known placeholders, a known dialect.
+fn command_engines(
+    sweep: &Sweep,
+    registry: &[Box<dyn EnginePlugin>],
+    d: &mut Diags,
+) -> Vec<bench_engines::Command> {
+    let mut out = Vec::new();
+    for o in &sweep.engines {
+        let Some(c) = &o.command else { continue };
+        if registry.iter().any(|p| p.name() == o.name.value) {
+            d.push(
+                Diag::error(
+                    "plan::command-shadows",
+                    o.name.span,
+                    format!("`{}` is an engine bench ships", o.name.value),
+                )
+                .label("a built-in engine's name")
+                .help(format!(
+                    "an engine declared by its command line needs a name of its own, e.g. \
+                     engine \"{}-custom\" command=...",
+                    o.name.value
+                )),
+            );
+            continue;
+        }
+        let words = match bench_engines::parse_template(&c.template.value) {
+            Ok(w) => w,
+            Err(e) => {
+                let span = match c.text_offset {
+                    Some(at) => SourceSpan::from(at + e.at.start..at + e.at.end),
+                    None => c.template.span,
+                };
+                d.push(
+                    Diag::error("plan::command", span, e.message)
+                        .label("in the command")
+                        .help(
+                            "placeholders are filled per configuration, e.g. command=\"./serve \
+                             --port {port} --max-batch {batch-size}\"",
+                        ),
+                );
+                continue;
+            }
+        };
+        let api = c.api.as_ref().map_or("openai", |a| a.value.as_str());
+        if !bench_engines::APIS.contains(&api) {
+            let span = c.api.as_ref().map_or(c.template.span, |a| a.span);
+            d.push(
+                Diag::error("plan::unknown-api", span, format!("unknown API `{api}`"))
+                    .label("not a dialect bench speaks")
+                    .help(suggest(api, bench_engines::APIS, "APIs")),
+            );
+            continue;
+        }
+        out.push(bench_engines::Command {
+            name: o.name.value.clone(),
+            words,
+            api: api.to_string(),
+            health: c
+                .health
+                .as_ref()
+                .map_or_else(|| "/health".to_string(), |h| h.value.clone()),
+            image: o.image.as_ref().map(|i| i.value.clone()),
+        });
+    }
+    out
+}
+
+/// A command engine without an image cannot run where every host runs containers.
+fn check_command_images(r: &Resolved<'_, '_>, d: &mut Diags) {
+    for e in &r.engines {
+        let EngineImpl::Command(c) = &e.plugin else {
+            continue;
+        };
+        if c.image.is_some() {
+            continue;
+        }
+        if let Some(g) = (0..r.gpu.values.len() as u16).find(|&g| r.in_containers(g)) {
+            let span = r
+                .sweep
+                .engines
+                .iter()
+                .find(|o| o.name.value == e.name)
+                .map_or(r.sweep.span, |o| o.name.span);
+            d.push(
+                Diag::error(
+                    "plan::command-image",
+                    span,
+                    format!(
+                        "engine `{}` has no image, and {} runs on Docker hosts only",
+                        e.name, r.gpu.values[g as usize].name
+                    ),
+                )
+                .label("declared by its command line, without image=")
+                .help(format!(
+                    "give it an image to run the command in (engine \"{}\" image=\"...\" \
+                     command=...), or run it as a process on a host with runtime=\"process\"",
+                    e.name
+                )),
+            );
+        }
+    }
+}
+
 /// The image an engine runs from: the sweep's `engine NAME image=...`, else the plugin's.
-pub fn engine_image(sweep: &Sweep, name: &str, plugin: &dyn EnginePlugin) -> String {
+pub fn engine_image(sweep: &Sweep, name: &str, plugin: &(dyn EnginePlugin + '_)) -> String {
     sweep
         .engines
         .iter()
@@ -380,7 +507,7 @@ pub fn engine_image(sweep: &Sweep, name: &str, plugin: &dyn EnginePlugin) -> Str
         .unwrap_or_else(|| plugin.default_image().to_string())
 }
 
-fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> REngine<'r> {
+fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: EngineImpl<'r>) -> REngine<'r> {
     let o = sweep.engines.iter().find(|o| o.name.value == name);
     let args: Vec<(String, Option<Scalar>)> = o
         .map(|o| {
@@ -402,8 +529,8 @@ fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: &'r dyn EnginePlugin) -> R
         .unwrap_or(bench_catalog::memory::DEFAULT_UTILIZATION);
     REngine {
         name: name.to_string(),
+        image: engine_image(sweep, name, &*plugin),
         plugin,
-        image: engine_image(sweep, name, plugin),
         ready_timeout_secs: o.and_then(|o| o.ready_timeout_secs),
         args,
         env: o
@@ -620,6 +747,7 @@ fn resolve_workloads<'s>(
 fn resolve_rule<'r>(
     r: &mut Resolved<'_, 'r>,
     registry: &'r [Box<dyn EnginePlugin>],
+    commands: &[bench_engines::Command],
     rule: &bench_sweep::Rule,
     d: &mut Diags,
 ) -> Option<RRule> {
@@ -726,15 +854,25 @@ fn resolve_rule<'r>(
                 };
                 let idx = match r.engines.iter().position(|e| e.name == s) {
                     Some(i) => Some(i as u16),
-                    None => match registry.iter().find(|p| p.name() == s) {
+                    None => match commands
+                        .iter()
+                        .find(|c| c.name == s)
+                        .map(|c| EngineImpl::Command(Box::new(c.clone())))
+                        .or_else(|| {
+                            registry
+                                .iter()
+                                .find(|p| p.name() == s)
+                                .map(|p| EngineImpl::Plugin(p.as_ref()))
+                        }) {
                         Some(p) if include => {
-                            let e = make_engine(r.sweep, &s, p.as_ref());
+                            let e = make_engine(r.sweep, &s, p);
                             r.engines.push(e);
                             Some((r.engines.len() - 1) as u16)
                         }
                         Some(_) => None,
                         None => {
-                            let names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+                            let mut names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+                            names.extend(commands.iter().map(|c| c.name.as_str()));
                             unknown(d, "engine", &names, &s);
                             ok = false;
                             continue;

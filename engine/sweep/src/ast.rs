@@ -350,7 +350,22 @@ pub struct EngineOverride {
     /// How long a started engine may take to answer its health route (default 15 min).
     /// Not keyed: it changes no measurement.
     pub ready_timeout_secs: Option<f64>,
+    /// An engine of the sweep's own, declared by its command line (`command=`).
+    pub command: Option<EngineCommand>,
     pub span: SourceSpan,
+}
+
+/// `engine "mine" command="./serve --port {port}" api="openai-chat" health="/health"`.
+#[derive(Clone, Debug)]
+pub struct EngineCommand {
+    pub template: Spanned<String>,
+    /// Where the template's text starts in the file, when it is written without escapes
+    /// (so that a mistake can be pointed at within it).
+    pub text_offset: Option<usize>,
+    /// The requests' dialect (`openai`, following the workload, when absent).
+    pub api: Option<Spanned<String>>,
+    /// The route that answers 200 once the engine serves (`/health` when absent).
+    pub health: Option<Spanned<String>>,
 }
 
 /// How engines run on a host (`runtime=`): the node contract's kinds.

@@ -1110,7 +1110,17 @@ const ENGINE_CHILDREN: &[&str] = &["arg", "env", "secret"];
 
 fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
     let r = Reader::new(c, "engine");
-    r.allow_props(d, &["image", "priority", "ready-timeout"]);
+    r.allow_props(
+        d,
+        &[
+            "image",
+            "priority",
+            "ready-timeout",
+            "command",
+            "api",
+            "health",
+        ],
+    );
     let name = r
         .args(
             d,
@@ -1131,6 +1141,7 @@ fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
             .prop("ready-timeout")
             .and_then(|e| duration_secs(d, e, "ready-timeout"))
             .map(|s| s.value),
+        command: engine_command(&r, d),
         span: name_span(c),
     };
     for a in children(c) {
@@ -1179,6 +1190,56 @@ fn parse_engine(c: &KdlNode, d: &mut Diags) -> Option<EngineOverride> {
         }
     }
     Some(e)
+}
+
+/// `command=` with its `api=` and `health=`, which mean nothing without it.
+fn engine_command(r: &Reader<'_>, d: &mut Diags) -> Option<EngineCommand> {
+    let api = r.prop_str(d, "api");
+    let health = r.prop_str(d, "health");
+    let Some(entry) = r.prop("command") else {
+        for (what, x) in [("api", &api), ("health", &health)] {
+            let Some(x) = x else { continue };
+            d.push(
+                Diag::error(
+                    "sweep::needs-command",
+                    x.span,
+                    format!("`{what}=` is for an engine declared by its command line"),
+                )
+                .label("without command=")
+                .help(format!(
+                    "engine \"mine\" command=\"./serve --port {{port}}\" {what}=..., or leave \
+                     it out for a built-in engine"
+                )),
+            );
+        }
+        return None;
+    };
+    let template = string(d, entry, "command")?;
+    if let Some(h) = &health
+        && !h.value.starts_with('/')
+    {
+        d.push(
+            Diag::error("sweep::bad-value", h.span, "`health=` is a path")
+                .label("does not start with `/`")
+                .help("health=\"/health\""),
+        );
+    }
+    Some(EngineCommand {
+        text_offset: string_text_offset(entry, &template.value),
+        template,
+        api,
+        health,
+    })
+}
+
+/// Where a string value's text starts in the file, when its text is written as is (no
+/// escapes): the entry's span ends where its value does.
+fn string_text_offset(e: &kdl::KdlEntry, value: &str) -> Option<usize> {
+    let repr = &e.format()?.value_repr;
+    let hashes = repr.len() - repr.trim_start_matches('#').len();
+    let start = hashes + 1;
+    (repr.get(start..start + value.len()) == Some(value) && repr.len() == value.len() + 2 * start)
+        .then(|| e.span().offset() + e.span().len() - repr.len() + start)
 }
 
 /// Variable names that carry credentials by convention.

@@ -21,6 +21,23 @@ use crate::{infra, outputs, permanent, read_json, write_json};
 
 pub struct Bench;
 
+/// The configuration's engine: the command line it carries, else the plugin of its name.
+fn engine_plugin(c: &Config) -> Result<Box<dyn bench_engines::EnginePlugin>, Failure> {
+    if let Some(cmd) = &c.command {
+        return Ok(Box::new(bench_engines::Command {
+            name: c.engine.clone(),
+            words: cmd.argv.clone(),
+            api: cmd.api.clone(),
+            health: cmd.health.clone(),
+            image: None,
+        }));
+    }
+    bench_engines::builtin()
+        .into_iter()
+        .find(|e| e.name() == c.engine)
+        .ok_or_else(|| permanent(format!("no engine plugin `{}` in this build", c.engine)))
+}
+
 impl Action for Bench {
     fn run(&self, job: &JobSpec) -> Result<(), Failure> {
         let p: Params = job.params()?;
@@ -31,11 +48,7 @@ impl Action for Bench {
             .ok_or_else(|| permanent("a bench node needs its model's download node"))?;
         let model: ModelInfo = read_json(model_input.output(outputs::MODEL)?)?;
         let c = &p.config;
-        let registry = bench_engines::builtin();
-        let plugin = registry
-            .iter()
-            .find(|e| e.name() == c.engine)
-            .ok_or_else(|| permanent(format!("no engine plugin `{}` in this build", c.engine)))?;
+        let plugin = engine_plugin(c)?;
         let chat = c.workload.api == Api::Chat;
         let dialect = Dialect::parse(plugin.dialect(chat)).ok_or_else(|| {
             permanent(format!("engine {} speaks no dialect bench knows", c.engine))

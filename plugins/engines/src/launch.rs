@@ -23,6 +23,9 @@ pub struct Launch<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Variables passed through from bench's environment; never recorded.
     pub secrets: &'a [String],
+    /// The port to listen on, on loopback: an engine run as a process on this machine. In
+    /// a container (`None`) the engine listens on its own port, on every interface.
+    pub port: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,12 +39,14 @@ pub struct Volume {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContainerSpec {
     pub image: String,
-    /// The command (arguments after the image's entrypoint).
+    /// The program, replacing the image's entrypoint; `None` keeps the image's.
+    pub entrypoint: Option<Vec<String>>,
+    /// The command (arguments after the entrypoint).
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// Names of variables passed through from bench's environment (values never recorded).
     pub pass_env: Vec<String>,
-    /// The port the engine listens on inside the container.
+    /// The port the engine listens on (inside the container, when in one).
     pub port: u16,
     pub gpus: u32,
     /// Shared memory for tensor parallelism (NCCL), bytes.
@@ -49,7 +54,7 @@ pub struct ContainerSpec {
     pub ipc_host: bool,
     pub volumes: Vec<Volume>,
     /// `GET` path that answers 200 once the engine serves.
-    pub health_path: &'static str,
+    pub health_path: String,
 }
 
 /// Where the Hugging Face cache is inside the containers.
@@ -86,6 +91,7 @@ impl ContainerSpec {
         }
         Self {
             image: l.image.to_string(),
+            entrypoint: None,
             args,
             env,
             pass_env,
@@ -94,7 +100,7 @@ impl ContainerSpec {
             shm_size: 16 << 30,
             ipc_host: l.point.gpus > 1,
             volumes,
-            health_path: "/health",
+            health_path: "/health".into(),
         }
     }
 }

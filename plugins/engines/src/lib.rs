@@ -2,6 +2,7 @@
 //! [`builtin`]; the planner asks a plugin whether it can serve a configuration, and keys
 //! carry the plugin's [`EnginePlugin::fingerprint`].
 
+mod command;
 mod launch;
 mod lmdeploy;
 mod sglang;
@@ -13,6 +14,9 @@ use std::borrow::Cow;
 
 use bench_catalog::{ArchFacts, Dtype, GpuSpec, KvCacheDtype, Quantization};
 
+pub use command::{
+    APIS, Command, PLAN_PLACEHOLDERS, RUN_PLACEHOLDERS, TemplateError, parse_template,
+};
 pub use launch::{CONTAINER_HF_HOME, ContainerSpec, Launch, Volume};
 pub use lmdeploy::LmDeploy;
 pub use sglang::SgLang;
@@ -40,14 +44,14 @@ pub type Unsupported = Cow<'static, str>;
 /// One serving engine.
 pub trait EnginePlugin: Send + Sync {
     /// The name sweeps use (`vllm`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// The plugin's own version: bump it when the plugin changes what a configuration
     /// means (its arguments, defaults), and every key of this engine changes.
     fn version(&self) -> u32;
 
     /// The image used when the sweep names none.
-    fn default_image(&self) -> &'static str;
+    fn default_image(&self) -> &str;
 
     /// Whether this engine can serve the point, and if not, why.
     fn check(&self, p: &ServingPoint<'_>) -> Result<(), Unsupported>;
@@ -61,7 +65,8 @@ pub trait EnginePlugin: Send + Sync {
     fn container(&self, l: &Launch<'_>) -> ContainerSpec;
 
     /// The program that serves when the engine runs as a process on a host (what the
-    /// image's entrypoint runs): the container spec's arguments follow it.
+    /// image's entrypoint runs): the container spec's arguments follow it (after its
+    /// entrypoint, where the spec sets one).
     fn program(&self) -> &'static [&'static str];
 
     /// The dialect requests use: `openai-completions`, `openai-chat` or `tgi`.
@@ -120,7 +125,8 @@ mod tests {
 
     #[test]
     fn builtin_names_are_unique() {
-        let mut names: Vec<_> = builtin().iter().map(|p| p.name()).collect();
+        let all = builtin();
+        let mut names: Vec<_> = all.iter().map(|p| p.name()).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), builtin().len());

@@ -10,7 +10,7 @@ use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quan
 pub struct LmDeploy;
 
 impl EnginePlugin for LmDeploy {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "lmdeploy"
     }
 
@@ -18,7 +18,7 @@ impl EnginePlugin for LmDeploy {
         1
     }
 
-    fn default_image(&self) -> &'static str {
+    fn default_image(&self) -> &str {
         "openmmlab/lmdeploy:v0.9.2-cu12"
     }
 
@@ -53,7 +53,8 @@ impl EnginePlugin for LmDeploy {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        push(&mut a, "--server-port", 23333);
+        let port = l.port.unwrap_or(23333);
+        push(&mut a, "--server-port", port);
         push(&mut a, "--model-name", l.served_name);
         push(&mut a, "--tp", p.gpus);
         push(&mut a, "--max-batch-size", p.batch_size);
@@ -73,7 +74,7 @@ impl EnginePlugin for LmDeploy {
             KvCacheDtype::Int4 => push(&mut a, "--quant-policy", 4),
             _ => {}
         }
-        ContainerSpec::new(l, 23333, a)
+        ContainerSpec::new(l, port, a)
     }
 }
 

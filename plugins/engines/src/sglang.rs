@@ -11,7 +11,7 @@ use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quan
 pub struct SgLang;
 
 impl EnginePlugin for SgLang {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "sglang"
     }
 
@@ -19,7 +19,7 @@ impl EnginePlugin for SgLang {
         1
     }
 
-    fn default_image(&self) -> &'static str {
+    fn default_image(&self) -> &str {
         "lmsysorg/sglang:v0.4.9.post2-cu126"
     }
 
@@ -61,7 +61,8 @@ impl EnginePlugin for SgLang {
         push(&mut a, "--model-path", l.model);
         push(&mut a, "--served-model-name", l.served_name);
         push(&mut a, "--host", "0.0.0.0");
-        push(&mut a, "--port", 30000);
+        let port = l.port.unwrap_or(30000);
+        push(&mut a, "--port", port);
         push(&mut a, "--tp", p.gpus);
         push(&mut a, "--max-running-requests", p.batch_size);
         push(&mut a, "--context-length", p.seq_len);
@@ -78,6 +79,6 @@ impl EnginePlugin for SgLang {
         if p.kv_cache == KvCacheDtype::Fp8 {
             push(&mut a, "--kv-cache-dtype", "fp8_e5m2");
         }
-        ContainerSpec::new(l, 30000, a)
+        ContainerSpec::new(l, port, a)
     }
 }

@@ -8,7 +8,7 @@ use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported};
 pub struct Sim;
 
 impl EnginePlugin for Sim {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "sim"
     }
 
@@ -16,7 +16,7 @@ impl EnginePlugin for Sim {
         1
     }
 
-    fn default_image(&self) -> &'static str {
+    fn default_image(&self) -> &str {
         "bench/sim-engine:1"
     }
 
@@ -32,7 +32,8 @@ impl EnginePlugin for Sim {
         let p = &l.point;
         let mut a = Vec::new();
         push(&mut a, "--host", "0.0.0.0");
-        push(&mut a, "--port", 8000);
+        let port = l.port.unwrap_or(8000);
+        push(&mut a, "--port", port);
         push(&mut a, "--model", l.served_name);
         // The architecture's facts drive the roofline; without them, a catalog name.
         match l.point.arch.and_then(|f| serde_json::to_string(f).ok()) {
@@ -46,7 +47,7 @@ impl EnginePlugin for Sim {
         push(&mut a, "--kv-cache", p.kv_cache.name());
         push(&mut a, "--max-batch", p.batch_size);
         push(&mut a, "--max-seq-len", p.seq_len);
-        let mut spec = ContainerSpec::new(l, 8000, a);
+        let mut spec = ContainerSpec::new(l, port, a);
         // The simulator needs no GPU, no shared memory and no model weights.
         spec.gpus = 0;
         spec.shm_size = 64 << 20;

@@ -10,7 +10,7 @@ use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quan
 pub struct Tgi;
 
 impl EnginePlugin for Tgi {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "tgi"
     }
 
@@ -18,7 +18,7 @@ impl EnginePlugin for Tgi {
         1
     }
 
-    fn default_image(&self) -> &'static str {
+    fn default_image(&self) -> &str {
         "ghcr.io/huggingface/text-generation-inference:3.3.4"
     }
 
@@ -57,7 +57,8 @@ impl EnginePlugin for Tgi {
         let p = &l.point;
         let mut a = Vec::new();
         push(&mut a, "--model-id", l.model);
-        push(&mut a, "--port", 80);
+        let port = l.port.unwrap_or(80);
+        push(&mut a, "--port", port);
         push(&mut a, "--num-shard", p.gpus);
         push(
             &mut a,
@@ -86,7 +87,7 @@ impl EnginePlugin for Tgi {
         if p.kv_cache == KvCacheDtype::Fp8 {
             push(&mut a, "--kv-cache-dtype", "fp8_e5m2");
         }
-        let mut spec = ContainerSpec::new(l, 80, a);
+        let mut spec = ContainerSpec::new(l, port, a);
         spec.shm_size = 1 << 30;
         spec
     }

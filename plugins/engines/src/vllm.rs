@@ -10,7 +10,7 @@ use crate::{ContainerSpec, EnginePlugin, Launch, ServingPoint, Unsupported, quan
 pub struct Vllm;
 
 impl EnginePlugin for Vllm {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "vllm"
     }
 
@@ -18,7 +18,7 @@ impl EnginePlugin for Vllm {
         1
     }
 
-    fn default_image(&self) -> &'static str {
+    fn default_image(&self) -> &str {
         "vllm/vllm-openai:v0.9.2"
     }
 
@@ -47,7 +47,8 @@ impl EnginePlugin for Vllm {
         let mut a = Vec::new();
         push(&mut a, "--model", l.model);
         push(&mut a, "--served-model-name", l.served_name);
-        push(&mut a, "--port", 8000);
+        let port = l.port.unwrap_or(8000);
+        push(&mut a, "--port", port);
         push(&mut a, "--tensor-parallel-size", p.gpus);
         push(&mut a, "--max-num-seqs", p.batch_size);
         push(&mut a, "--max-model-len", p.seq_len);
@@ -67,7 +68,7 @@ impl EnginePlugin for Vllm {
         if p.kv_cache == KvCacheDtype::Fp8 {
             push(&mut a, "--kv-cache-dtype", "fp8");
         }
-        ContainerSpec::new(l, 8000, a)
+        ContainerSpec::new(l, port, a)
     }
 }
 

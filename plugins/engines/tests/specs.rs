@@ -22,6 +22,7 @@ fn launch<'a>(
         args,
         env,
         secrets,
+        port: None,
     }
 }
 
@@ -126,7 +127,8 @@ fn each_engine_speaks_its_own_flags() {
 
 #[test]
 fn adding_an_engine_is_one_registration() {
-    let names: Vec<&str> = builtin().iter().map(|p| p.name()).collect();
+    let all = builtin();
+    let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
     assert_eq!(names, vec!["vllm", "tgi", "lmdeploy", "sglang", "sim"]);
     assert!(
         SgLang

@@ -91,6 +91,7 @@ impl EngineRuntime for Docker {
             args: &args,
             env: &c.env,
             secrets: &cc.secrets,
+            port: None,
         });
         if let Some(v) = mount {
             spec.volumes.push(v);

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bench_engines::Launch;
+use bench_engines::{ContainerSpec, Launch};
 use bench_node::{Failure, RuntimeKind};
 
 use super::{EngineRuntime, EngineStart, Finished, RunningEngine};
@@ -42,6 +42,7 @@ impl EngineRuntime for Process {
             .as_ref()
             .map(|cc| cc.secrets.clone())
             .unwrap_or_default();
+        let port = free_port()?;
         let spec = s.plugin.container(&Launch {
             point,
             image: "",
@@ -51,9 +52,9 @@ impl EngineRuntime for Process {
             args: &args,
             env: &c.env,
             secrets: &secrets,
+            port: Some(port),
         });
-        let port = free_port()?;
-        let argv = command_line(s.plugin.program(), &spec.args, spec.port, port);
+        let argv = command_line(s.plugin.program(), &spec);
         let Some((program, rest)) = argv.split_first() else {
             return Err(permanent(format!(
                 "engine {} has no command line",
@@ -103,25 +104,21 @@ impl EngineRuntime for Process {
         let ready = ctx.container.as_ref().map_or(DEFAULT_READY, |cc| {
             Duration::from_secs_f64(cc.ready_timeout_secs.max(1.0))
         });
-        engine.wait_ready(spec.health_path, ready)?;
+        engine.wait_ready(&spec.health_path, ready)?;
         Ok(Box::new(engine))
     }
 }
 
-/// The program, then the plugin's arguments with the container's port replaced by `port`.
-fn command_line(program: &[&str], args: &[String], container_port: u16, port: u16) -> Vec<String> {
-    let from = container_port.to_string();
-    let mut out: Vec<String> = program.iter().map(|s| s.to_string()).collect();
-    let mut after_port_flag = false;
-    for a in args {
-        if after_port_flag && *a == from {
-            out.push(port.to_string());
-        } else {
-            out.push(a.clone());
-        }
-        after_port_flag = a == "--port" || a == "--server-port";
+/// What runs: the spec's entrypoint where it sets one (a command engine's program), else
+/// the plugin's program; then the spec's arguments.
+fn command_line(program: &[&str], spec: &ContainerSpec) -> Vec<String> {
+    match &spec.entrypoint {
+        Some(e) => e.clone(),
+        None => program.iter().map(|s| s.to_string()).collect(),
     }
-    out
+    .into_iter()
+    .chain(spec.args.iter().cloned())
+    .collect()
 }
 
 fn free_port() -> Result<u16, Failure> {
@@ -235,45 +232,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_container_port_becomes_the_free_port_and_nothing_else_changes() {
-        let args: Vec<String> = ["--model", "/m", "--port", "8000", "--max-num-seqs", "8000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    fn the_program_comes_first_unless_the_spec_names_its_own() {
+        let mut spec = ContainerSpec {
+            image: String::new(),
+            entrypoint: None,
+            args: vec!["--port".into(), "41234".into()],
+            env: Default::default(),
+            pass_env: vec![],
+            port: 41234,
+            gpus: 0,
+            shm_size: 0,
+            ipc_host: false,
+            volumes: vec![],
+            health_path: "/health".into(),
+        };
         assert_eq!(
-            command_line(&["vllm", "serve"], &args, 8000, 41234),
-            [
-                "vllm",
-                "serve",
-                "--model",
-                "/m",
-                "--port",
-                "41234",
-                "--max-num-seqs",
-                "8000"
-            ]
+            command_line(&["vllm", "serve"], &spec),
+            ["vllm", "serve", "--port", "41234"]
         );
-        let lmdeploy: Vec<String> = [
-            "lmdeploy",
-            "serve",
-            "api_server",
-            "/m",
-            "--server-port",
-            "23333",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        spec.entrypoint = Some(vec!["./serve".into()]);
         assert_eq!(
-            command_line(&[], &lmdeploy, 23333, 5000),
-            [
-                "lmdeploy",
-                "serve",
-                "api_server",
-                "/m",
-                "--server-port",
-                "5000"
-            ]
+            command_line(&["vllm", "serve"], &spec),
+            ["./serve", "--port", "41234"]
         );
     }
 }
