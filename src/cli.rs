@@ -331,6 +331,10 @@ pub struct CompareArgs {
     /// Also write the Markdown table to this file (a pull request comment).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Read a sweep side's results through this shared cache too (read-only: the
+    /// baseline a CI runner never built itself, e.g. main's version of the sweep).
+    #[arg(long, env = "BENCH_REMOTE_CACHE", value_name = "URL")]
+    pub remote_cache: Option<String>,
 }
 
 /// `5%` or `0.05`.

@@ -131,8 +131,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 let loaded = Loaded::read(path, m)?;
                 let dir = c.dir(Some(path));
                 let plan = compile(&loaded, &dir, false)?;
-                let cache = bench_driver::paths::existing_cache(&dir, path)?;
-                Ok(Side::from_plan(&path.display().to_string(), &plan, &cache))
+                let cache = match &a.remote_cache {
+                    Some(url) => bench_driver::session::read_through(open_cache(&dir)?, url)?,
+                    None => std::sync::Arc::new(bench_driver::paths::existing_cache(&dir, path)?),
+                };
+                Ok(Side::from_plan(
+                    &path.display().to_string(),
+                    &plan,
+                    cache.as_ref(),
+                ))
             };
             let (base, cand) = (side(&a.baseline)?, side(&a.candidate)?);
             crate::results::compare(a, &base, &cand)

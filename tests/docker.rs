@@ -260,44 +260,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// An engine the sweep declares by its command line, given an image, runs that command in
-/// a container of it (the command replaces the image's entrypoint), on the engine's port.
-#[test]
-fn an_engine_declared_by_its_command_line_runs_in_a_container_of_its_image() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !docker_ready() {
-        return;
-    }
-    sim_image("bench/sim-engine:1");
-    let p = Project::new("dock-command", "", 6, "bench/sim-engine:1");
-    let sweep = std::fs::read_to_string(p.path().join("s.kdl"))
-        .unwrap()
-        .replace("        engine \"sim\"", "        engine \"mine\"")
-        .replace(
-            "engine \"sim\" image=\"bench/sim-engine:1\"",
-            "engine \"mine\" image=\"bench/sim-engine:1\" command=\"/bench-sim-engine --host {host} --port {port} --model {served-model-name} --arch llama-3.1-8b --max-batch {batch-size}\" api=\"openai\"",
-        );
-    std::fs::write(p.path().join("s.kdl"), &sweep).unwrap();
-    let o = p.bench(&["build", "s.kdl"]);
-    assert!(o.status.success(), "{}\n{sweep}", text(&o));
-    assert!(
-        containers("dock-command", false).is_empty(),
-        "containers left"
-    );
-    let label = bench_label(&p);
-    assert!(label.contains("/mine/"), "{label}");
-    let logs = p.logs(&label);
-    assert!(
-        logs.contains("listening on http://0.0.0.0:8000"),
-        "the command, with its placeholders filled, served in the container: {logs}"
-    );
-    let r = p.bench(&["results", "s.kdl", "--json"]);
-    let r: serde_json::Value = serde_json::from_slice(&r.stdout).expect("results json");
-    let row = &r["rows"][0];
-    assert_eq!(row["engine"], "mine", "{row}");
-    assert_eq!(row["aggregate"]["completed"], 6, "{row}");
-}
-
 #[test]
 fn an_engine_that_exits_at_start_fails_at_once_with_its_last_lines() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -174,6 +174,26 @@ fn machines_sharing_a_bucket_never_run_a_node_twice() {
     assert_eq!(results(&a), results(&b));
     no_secret_in(&a, &[&oa, &oa2]);
     no_secret_in(&b, &[&ob]);
+
+    // A runner that never built the sweep compares against it through the bucket: the
+    // aggregates and runs are read from it (nothing to compare without it).
+    let c = Project::new(&sweep(7));
+    let alone = c.bench(&["compare", "s.kdl", "s.kdl"]);
+    assert!(
+        !alone.status.success() && text(&alone).contains("no cache at"),
+        "{}",
+        text(&alone)
+    );
+    let o = shared(&c, &ep, &url, &["compare", "s.kdl", "s.kdl", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = v["lines"].as_array().unwrap();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l["verdict"] == "unchanged"),
+        "{v}"
+    );
 }
 
 #[test]

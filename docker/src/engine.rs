@@ -522,6 +522,18 @@ mod tests {
     }
 
     #[test]
+    fn the_image_entrypoint_is_kept_unless_the_spec_names_a_program() {
+        let mut s = spec(1);
+        let b = container_body(&run(&s, &[0]), "127.0.0.1", &|_| None);
+        assert_eq!(b.entrypoint, None);
+        // An engine declared by its command line: its program replaces the entrypoint.
+        s.entrypoint = Some(vec!["/opt/serve".into()]);
+        let b = container_body(&run(&s, &[0]), "127.0.0.1", &|_| None);
+        assert_eq!(b.entrypoint, Some(vec!["/opt/serve".to_string()]));
+        assert_eq!(b.cmd, Some(vec!["--model".to_string(), "m".to_string()]));
+    }
+
+    #[test]
     fn no_gpu_request_for_a_gpu_less_engine_and_count_without_ids() {
         let s = spec(0);
         let b = container_body(&run(&s, &[]), "0.0.0.0", &|_| None);

@@ -314,6 +314,19 @@ where
 
 /// The build's cache: the local one, behind which the remote tier goes when there is one.
 #[allow(clippy::type_complexity)]
+/// The local cache behind a shared one, for commands that only read (`bench compare`):
+/// what they read is pulled into the local tier; nothing is written remotely.
+pub fn read_through(local: LocalCache, url: &str) -> Result<Arc<dyn CacheBackend>> {
+    let remote = RemoteCache {
+        url: url.to_string(),
+        options: RemoteOptions {
+            read_only: true,
+            ..RemoteOptions::default()
+        },
+    };
+    Ok(with_remote(local, Some(&remote))?.0)
+}
+
 fn with_remote(
     local: LocalCache,
     remote: Option<&RemoteCache>,
