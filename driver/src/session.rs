@@ -327,10 +327,10 @@ pub fn read_through(local: LocalCache, url: &str) -> Result<Arc<dyn CacheBackend
     Ok(with_remote(local, Some(&remote))?.0)
 }
 
-fn with_remote(
-    local: LocalCache,
-    remote: Option<&RemoteCache>,
-) -> Result<(Arc<dyn CacheBackend>, Option<Arc<Tiered>>)> {
+/// The cache a build uses, and its shared tier when it has one.
+type Caches = (Arc<dyn CacheBackend>, Option<Arc<Tiered>>);
+
+fn with_remote(local: LocalCache, remote: Option<&RemoteCache>) -> Result<Caches> {
     let Some(r) = remote else {
         return Ok((Arc::new(local), None));
     };
