@@ -575,6 +575,21 @@ fn a_build_killed_mid_way_is_resumed_by_adopting_its_jobs_nothing_run_twice() {
         "no job left behind: {:?}",
         c.active()
     );
+    // The killed build's array directories (which it could not remove) go with the next
+    // build that finds no job needing them.
+    let arrays = || -> Vec<String> {
+        std::fs::read_dir(p.path().join(".bench/cache/tmp"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("slurm-array-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let again = build_cmd(&p, &c, 0).output().unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(arrays(), Vec::<String>::new(), "array directories left");
 }
 
 #[test]

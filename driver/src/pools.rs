@@ -57,6 +57,7 @@ fn lease(cache_dir: &Path, build_id: &str) -> Lease {
     Lease {
         cache: label,
         build: build_id.to_string(),
+        tmp: cache_dir.join("tmp"),
         is_live: Arc::new(move |b: &str| {
             bench_cache::LocalCache::open(&dir).is_ok_and(|c| c.build_is_live(b))
         }),

@@ -53,12 +53,17 @@ pub struct Lease {
     /// Names the cache (the same label containers carry).
     pub cache: String,
     pub build: String,
+    /// Where the cache stages attempts (and this executor its job arrays' directories).
+    pub tmp: PathBuf,
     pub is_live: Arc<dyn Fn(&str) -> bool + Send + Sync>,
 }
 
 pub struct Slurm {
     inner: Arc<Inner>,
 }
+
+/// The prefix of a job array's directory in the cache's staging area.
+const ARRAY_DIR: &str = "slurm-array-";
 
 struct Inner {
     pool: SlurmPool,
@@ -372,8 +377,8 @@ impl Inner {
     ) -> Result<Vec<String>, Failure> {
         let parent = group[0].dir.parent().unwrap_or(Path::new("."));
         let adir = parent.join(format!(
-            "slurm-array-{}-{}",
-            std::process::id(),
+            "{ARRAY_DIR}{}-{}",
+            self.lease.build,
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
@@ -654,6 +659,10 @@ impl Inner {
     /// running, or completed since (its outputs are still in its directory) — is kept for
     /// adoption; the others still queued or running are cancelled.
     async fn find_leftovers(&self, to_run: &[String]) {
+        // Array directories that jobs still queued or running need (their script, their
+        // table, Slurm's output), by name (unique: the build and a timestamp).
+        let mut in_use: std::collections::HashSet<std::ffi::OsString> =
+            std::collections::HashSet::new();
         let args = ["--me", "-h", "-r", "-t", "all", "-o", "%i|%T|%k"];
         let out = match slurm_cmd("squeue", &args).await {
             Ok(o) => o,
@@ -677,6 +686,15 @@ impl Inner {
             if c.cache != self.lease.cache || c.build == self.lease.build {
                 continue;
             }
+            // An array element still queued or running needs its array's directory.
+            let needs = (!is_final(state))
+                .then(|| {
+                    c.array
+                        .as_deref()
+                        .and_then(|t| Path::new(t).parent()?.file_name())
+                })
+                .flatten()
+                .map(std::ffi::OsStr::to_os_string);
             if let Some(table) = &c.array {
                 // `ID_INDEX`: the element's line of the array's table.
                 let index = id
@@ -695,6 +713,7 @@ impl Inner {
                 .entry(c.build.clone())
                 .or_insert_with(|| (self.lease.is_live)(&c.build));
             if alive {
+                in_use.extend(needs);
                 continue; // another build on this cache, running now
             }
             // Its directory is where its outputs go: gone (the cache was cleared), there is
@@ -703,6 +722,7 @@ impl Inner {
             let usable = dir.is_dir()
                 && (!is_final(state) || (state == "COMPLETED" && read_exit_code(&dir) == Some(0)));
             if usable && wanted.contains(c.key.as_str()) && !adopt.contains_key(&c.key) {
+                in_use.extend(needs);
                 adopt.insert(
                     c.key.clone(),
                     Leftover {
@@ -723,6 +743,39 @@ impl Inner {
             self.scancel(cancel).await;
         }
         self.leftovers.lock().unwrap().extend(adopt);
+        self.remove_dead_arrays(&in_use, &mut live);
+    }
+
+    /// Array directories of builds that died, which no queued or running job needs: a
+    /// killed build could not remove them when its last element ended.
+    fn remove_dead_arrays(
+        &self,
+        in_use: &std::collections::HashSet<std::ffi::OsString>,
+        live: &mut HashMap<String, bool>,
+    ) {
+        let Ok(entries) = std::fs::read_dir(&self.lease.tmp) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // `slurm-array-BUILD-NANOS`; the build id is a UUID (hyphens inside).
+            let Some(build) = name
+                .strip_prefix(ARRAY_DIR)
+                .and_then(|rest| rest.rsplit_once('-'))
+                .map(|(b, _)| b.to_string())
+            else {
+                continue;
+            };
+            if build == self.lease.build || in_use.contains(&e.file_name()) {
+                continue;
+            }
+            let alive = *live
+                .entry(build.clone())
+                .or_insert_with(|| (self.lease.is_live)(&build));
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Waits for a dead build's job and takes its outputs as this attempt's.
