@@ -42,7 +42,7 @@ pub enum Reason {
     },
     /// The engine plugin refuses the configuration.
     Engine {
-        engine: String,
+        engine: std::sync::Arc<str>,
         why: Cow<'static, str>,
     },
     /// Attention heads do not split evenly over the GPUs.
@@ -476,7 +476,7 @@ pub fn check(r: &Resolved<'_, '_>, c: &Config) -> Result<(), Reason> {
     let point = serving_point(r, c);
     if let Err(why) = engine.plugin.check(&point) {
         return Err(Reason::Engine {
-            engine: engine.plugin.name().to_string(),
+            engine: engine.shared_name.clone(),
             why,
         });
     }

@@ -51,6 +51,9 @@ impl<'r> std::ops::Deref for EngineImpl<'r> {
 
 pub struct REngine<'r> {
     pub name: String,
+    /// The name again, shared: what the reasons of the (many) configurations it refuses
+    /// carry without an allocation each.
+    pub shared_name: std::sync::Arc<str>,
     pub plugin: EngineImpl<'r>,
     pub image: String,
     /// Arguments from the sweep's `engine` block, in written order.
@@ -529,6 +532,7 @@ fn make_engine<'r>(sweep: &Sweep, name: &str, plugin: EngineImpl<'r>) -> REngine
         .unwrap_or(bench_catalog::memory::DEFAULT_UTILIZATION);
     REngine {
         name: name.to_string(),
+        shared_name: name.into(),
         image: engine_image(sweep, name, &*plugin),
         plugin,
         ready_timeout_secs: o.and_then(|o| o.ready_timeout_secs),
