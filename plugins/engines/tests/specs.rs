@@ -136,3 +136,32 @@ fn adding_an_engine_is_one_registration() {
             .is_err()
     );
 }
+
+#[test]
+fn as_a_process_every_engine_listens_on_the_port_it_is_given() {
+    let env = BTreeMap::new();
+    let mut l = launch(
+        point(Quantization::Fp16, KvCacheDtype::Auto, 1),
+        &env,
+        &[],
+        &[],
+    );
+    l.port = Some(41234);
+    for e in builtin() {
+        let s = e.container(&l);
+        let port_flag = if e.name() == "lmdeploy" {
+            "--server-port"
+        } else {
+            "--port"
+        };
+        assert_eq!(flag(&s.args, port_flag), Some("41234"), "{}", e.name());
+        assert_eq!(s.port, 41234, "{}", e.name());
+        // Nothing else changes: the batch size stays what the configuration says.
+        assert!(
+            s.args.contains(&"32".to_string()),
+            "{}: {:?}",
+            e.name(),
+            s.args
+        );
+    }
+}
