@@ -422,6 +422,7 @@ fn command_engines(
             );
             continue;
         }
+        // In error, the engine is still declared: its name in the matrix is not unknown.
         let words = match bench_engines::parse_template(&c.template.value) {
             Ok(w) => w,
             Err(e) => {
@@ -437,7 +438,7 @@ fn command_engines(
                              --port {port} --max-batch {batch-size}\"",
                         ),
                 );
-                continue;
+                Vec::new()
             }
         };
         let api = c.api.as_ref().map_or("openai", |a| a.value.as_str());
@@ -448,7 +449,6 @@ fn command_engines(
                     .label("not a dialect bench speaks")
                     .help(suggest(api, bench_engines::APIS, "APIs")),
             );
-            continue;
         }
         out.push(bench_engines::Command {
             name: o.name.value.clone(),

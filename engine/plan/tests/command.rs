@@ -137,6 +137,16 @@ fn mistakes_in_a_command_engine_are_pointed_at() {
     let line = text.lines().position(|l| l.contains("{prot}")).unwrap() + 1;
     let col = text.lines().nth(line - 1).unwrap().find("{prot}").unwrap() + 1;
     assert_eq!(e.line_col, (line, col));
+    // ... and only it: the engine is still declared, so the matrix naming it is not wrong.
+    assert_eq!(d.len(), 1, "{d:#?}");
+    let d = errors(&sweep(
+        r#"engine "mine" command="./serve --port {port} --b {batch_size}""#,
+        "",
+    ));
+    assert!(
+        d[0].message.contains("did you mean `{batch-size}`?"),
+        "{d:#?}"
+    );
 
     // A built-in engine's name.
     let d = errors(&sweep(

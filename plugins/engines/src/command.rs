@@ -100,6 +100,15 @@ fn pieces(word: &str) -> Result<Vec<Piece>, (std::ops::Range<usize>, String)> {
                         .chain(RUN_PLACEHOLDERS)
                         .copied()
                         .collect();
+                    let dashed = name.replace('_', "-");
+                    if known.contains(&dashed.as_str()) {
+                        return Err((
+                            at,
+                            format!(
+                                "unknown placeholder `{{{name}}}`: did you mean `{{{dashed}}}`?"
+                            ),
+                        ));
+                    }
                     return Err((
                         at,
                         format!(
