@@ -123,23 +123,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }),
         Command::Compare(a) => {
             let side = |path: &Path| -> Result<Side, CliError> {
-                match path.extension().and_then(|e| e.to_str()) {
-                    Some("json") => return Side::from_json(path),
-                    Some("duckdb" | "db") => return Side::from_store(path),
-                    _ => {}
+                if let Some(s) = bench_driver::compare::file_side(path) {
+                    return s;
                 }
                 let loaded = Loaded::read(path, m)?;
                 let dir = c.dir(Some(path));
                 let plan = compile(&loaded, &dir, false)?;
-                let cache = match &a.remote_cache {
-                    Some(url) => bench_driver::session::read_through(open_cache(&dir)?, url)?,
-                    None => std::sync::Arc::new(bench_driver::paths::existing_cache(&dir, path)?),
-                };
-                Ok(Side::from_plan(
-                    &path.display().to_string(),
-                    &plan,
-                    cache.as_ref(),
-                ))
+                let cache =
+                    bench_driver::compare::side_cache(&dir, path, a.remote_cache.as_deref())?;
+                let name = path.display().to_string();
+                Ok(Side::from_plan(&name, &plan, cache.as_ref()))
             };
             let (base, cand) = (side(&a.baseline)?, side(&a.candidate)?);
             crate::results::compare(a, &base, &cand)

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bench_testhub::fixtures::model_files;
+mod common;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bench"))
@@ -57,11 +57,7 @@ impl Project {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("s.kdl"), SWEEP).unwrap();
-        let model = dir.path().join("tiny");
-        std::fs::create_dir_all(&model).unwrap();
-        for (name, data) in model_files(10_000) {
-            std::fs::write(model.join(name), data).unwrap();
-        }
+        common::tiny_model(dir.path());
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         Self { dir }
     }

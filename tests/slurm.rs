@@ -370,11 +370,7 @@ fn an_engine_declared_by_its_command_line_runs_in_the_jobs_on_the_gpus_slurm_giv
     use std::os::unix::fs::PermissionsExt;
     let Some(c) = Cluster::start() else { return };
     let p = Project::new("");
-    let model = p.path().join("tiny");
-    std::fs::create_dir_all(&model).unwrap();
-    for (name, data) in bench_testhub::fixtures::model_files(10_000) {
-        std::fs::write(model.join(name), data).unwrap();
-    }
+    common::tiny_model(p.path());
     let log = p.path().join("engine.log");
     let serve = p.path().join("serve-mine");
     std::fs::write(

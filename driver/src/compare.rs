@@ -86,6 +86,31 @@ struct Export {
     rows: Vec<ExportRow>,
 }
 
+/// A side named by a file (a `.json` export or a `.duckdb`/`.db` store), by its extension;
+/// `None` for anything else (a sweep).
+pub fn file_side(path: &Path) -> Option<Result<Side>> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Some(Side::from_json(path)),
+        Some("duckdb" | "db") => Some(Side::from_store(path)),
+        _ => None,
+    }
+}
+
+/// The cache a sweep side is read from: its own, or through a shared cache (read-only)
+/// when `remote` names one, so that a runner reads results it never built.
+pub fn side_cache(
+    dir: &Path,
+    sweep: &Path,
+    remote: Option<&str>,
+) -> Result<std::sync::Arc<dyn CacheBackend>> {
+    match remote {
+        Some(url) => crate::session::read_through(crate::paths::open_cache(dir)?, url),
+        None => Ok(std::sync::Arc::new(crate::paths::existing_cache(
+            dir, sweep,
+        )?)),
+    }
+}
+
 impl Side {
     /// A `bench results --json` export.
     pub fn from_json(path: &Path) -> Result<Side> {

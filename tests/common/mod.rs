@@ -48,6 +48,16 @@ impl Project {
     }
 }
 
+/// A small local model (`DIR/tiny`: a config, a tokenizer, safetensors weights) for real,
+/// not simulated, engines.
+pub fn tiny_model(dir: &Path) {
+    let model = dir.join("tiny");
+    std::fs::create_dir_all(&model).unwrap();
+    for (name, data) in bench_testhub::fixtures::model_files(10_000) {
+        std::fs::write(model.join(name), data).unwrap();
+    }
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
