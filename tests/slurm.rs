@@ -624,6 +624,48 @@ fn a_node_that_dies_mid_job_fails_it_and_the_retry_runs_on_the_other_node() {
 }
 
 #[test]
+fn a_job_the_cluster_preempts_is_submitted_again_without_using_up_a_retry() {
+    let Some(c) = Cluster::start() else { return };
+    // One attempt in all: only a resubmission that does not count can finish the node.
+    let p = Project::new(&sweep("", "8", "1").replace("attempts=3", "attempts=1"));
+    let mut child = build_cmd(&p, &c, 6000)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut node = String::new();
+    c.wait_for("the job to run", Duration::from_secs(60), |c| {
+        match c.active().into_iter().find(|j| j.1 == "RUNNING") {
+            Some(j) => {
+                node = j.2;
+                true
+            }
+            None => false,
+        }
+    });
+    // More urgent work asks for both GPUs of that node: Slurm cancels the bench job to
+    // make room (`PREEMPTED`).
+    let urgent = c
+        .cmd("sbatch")
+        .args(["--parsable", "-p", "urgent", "--gres=gpu:2", "-w", &node])
+        .args(["--wrap", "sleep 1"])
+        .output()
+        .unwrap();
+    assert!(urgent.status.success(), "{}", text(&urgent));
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("was preempted"), "the resubmission says why: {err}");
+    let mut states: Vec<String> = c.jobs().into_iter().map(|j| j.1).collect();
+    states.sort();
+    assert_eq!(states, ["COMPLETED", "PREEMPTED"], "{:?}", c.jobs());
+    let runs = runs(&p);
+    assert_eq!(runs.len(), 1, "only the second attempt finished: {runs:?}");
+    assert_eq!(runs[0].1, 2, "{runs:?}");
+}
+
+#[test]
 fn a_job_over_its_time_limit_fails_with_a_message_naming_the_limit() {
     let Some(c) = Cluster::start() else { return };
     // Slurm keeps limits in whole minutes and checks them every 30 s or so: this takes

@@ -607,6 +607,7 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
 
     let policy: RetryPolicy = r.opts.retry;
     let mut attempt = 0;
+    let mut preempted = 0;
     loop {
         attempt += 1;
         let _ = r.events.send(Event::Started {
@@ -691,10 +692,27 @@ async fn run_node_inner(r: NodeRun) -> Result<(Manifest, bool), Failure> {
                             .to_string(),
                     });
                 }
-                if !policy.retry(attempt, &f) || r.cancel.is_cancelled() {
+                // A cluster preempted the job: the node is not at fault and this build's
+                // machine stays (a notice here cancels its attempts itself), so the attempt
+                // goes again at once, besides the retry budget.
+                if f.class == FailureClass::Preemption
+                    && !r.cancel.is_cancelled()
+                    && preempted < policy.preemptions
+                {
+                    preempted += 1;
+                    let _ = r.events.send(Event::Retrying {
+                        node: r.idx,
+                        label: r.label.clone(),
+                        attempt,
+                        delay: Duration::ZERO,
+                        failure: f.clone(),
+                    });
+                    continue;
+                }
+                if !policy.retry(attempt - preempted, &f) || r.cancel.is_cancelled() {
                     return Err(f);
                 }
-                let delay = policy.backoff(attempt);
+                let delay = policy.backoff(attempt - preempted);
                 let _ = r.events.send(Event::Retrying {
                     node: r.idx,
                     label: r.label.clone(),

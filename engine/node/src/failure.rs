@@ -115,6 +115,10 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// Attempts whose cluster job was preempted (the scheduler took its node for other
+    /// work; not this build's machine being taken away) run again at once, this many times
+    /// at most, without counting against `attempts`.
+    pub preemptions: u32,
 }
 
 impl Default for RetryPolicy {
@@ -123,6 +127,7 @@ impl Default for RetryPolicy {
             attempts: 3,
             first_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
+            preemptions: 10,
         }
     }
 }
@@ -185,6 +190,7 @@ mod tests {
             attempts: 10,
             first_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
+            ..RetryPolicy::default()
         };
         for _ in 0..50 {
             let b1 = p.backoff(1).as_secs_f64();
