@@ -88,6 +88,21 @@ impl Cluster {
         }
     }
 
+    /// The node of the first job of ours that runs, once one does.
+    fn running_node(&self) -> String {
+        let mut node = String::new();
+        self.wait_for("a job to run", Duration::from_secs(60), |c| {
+            match c.active().into_iter().find(|j| j.1 == "RUNNING") {
+                Some(j) => {
+                    node = j.2;
+                    true
+                }
+                None => false,
+            }
+        });
+        node
+    }
+
     /// The node dies: its slurmd, the job steps it started and their processes, at once.
     fn kill_node(&self, node: &str) {
         let pid: i32 = std::fs::read_to_string(self.dir.path().join(format!("pids/slurmd-{node}")))
@@ -176,6 +191,22 @@ fn build_cmd(p: &Project, c: &Cluster, node_ms: u64) -> Command {
 }
 
 /// Test-action runs of bench nodes: (key, attempt, placement, gpus, start, end).
+/// `bench build` in the background, its standard error kept for [`stderr`].
+fn spawn_build(p: &Project, c: &Cluster, node_ms: u64) -> std::process::Child {
+    build_cmd(p, c, node_ms)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What a finished [`spawn_build`] said.
+fn stderr(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
 fn runs(p: &Project) -> Vec<(String, u32, String, String, u128, u128)> {
     std::fs::read_to_string(p.path().join("runs.log"))
         .unwrap_or_default()
@@ -491,11 +522,7 @@ fn a_failed_job_is_retried_with_every_attempts_log_kept() {
 fn ctrl_c_cancels_every_job_of_the_build() {
     let Some(c) = Cluster::start() else { return };
     let p = Project::new(&sweep("", "8 16 32 64", "1 4"));
-    let mut child = build_cmd(&p, &c, 120_000)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&p, &c, 120_000);
     c.wait_for(
         "four running jobs and four queued",
         Duration::from_secs(60),
@@ -517,8 +544,7 @@ fn ctrl_c_cancels_every_job_of_the_build() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = stderr(&mut child);
     assert!(!status.success(), "{err}");
     c.wait_for("every job to end", Duration::from_secs(30), |c| {
         c.active().is_empty()
@@ -592,25 +618,11 @@ fn a_build_killed_mid_way_is_resumed_by_adopting_its_jobs_nothing_run_twice() {
 fn a_node_that_dies_mid_job_fails_it_and_the_retry_runs_on_the_other_node() {
     let Some(c) = Cluster::start() else { return };
     let p = Project::new(&sweep("", "8", "1"));
-    let mut child = build_cmd(&p, &c, 8000)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut node = String::new();
-    c.wait_for("the job to run", Duration::from_secs(60), |c| {
-        match c.active().into_iter().find(|j| j.1 == "RUNNING") {
-            Some(j) => {
-                node = j.2;
-                true
-            }
-            None => false,
-        }
-    });
+    let mut child = spawn_build(&p, &c, 8000);
+    let node = c.running_node();
     c.kill_node(&node);
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = stderr(&mut child);
     assert!(status.success(), "{err}");
     assert!(err.contains("NODE_FAIL"), "the retry says why: {err}");
     let runs = runs(&p);
@@ -628,21 +640,8 @@ fn a_job_the_cluster_preempts_is_submitted_again_without_using_up_a_retry() {
     let Some(c) = Cluster::start() else { return };
     // One attempt in all: only a resubmission that does not count can finish the node.
     let p = Project::new(&sweep("", "8", "1").replace("attempts=3", "attempts=1"));
-    let mut child = build_cmd(&p, &c, 6000)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut node = String::new();
-    c.wait_for("the job to run", Duration::from_secs(60), |c| {
-        match c.active().into_iter().find(|j| j.1 == "RUNNING") {
-            Some(j) => {
-                node = j.2;
-                true
-            }
-            None => false,
-        }
-    });
+    let mut child = spawn_build(&p, &c, 6000);
+    let node = c.running_node();
     // More urgent work asks for both GPUs of that node: Slurm cancels the bench job to
     // make room (`PREEMPTED`).
     let urgent = c
@@ -653,10 +652,12 @@ fn a_job_the_cluster_preempts_is_submitted_again_without_using_up_a_retry() {
         .unwrap();
     assert!(urgent.status.success(), "{}", text(&urgent));
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = stderr(&mut child);
     assert!(status.success(), "{err}");
-    assert!(err.contains("was preempted"), "the resubmission says why: {err}");
+    assert!(
+        err.contains("was preempted"),
+        "the resubmission says why: {err}"
+    );
     let mut states: Vec<String> = c.jobs().into_iter().map(|j| j.1).collect();
     states.sort();
     assert_eq!(states, ["COMPLETED", "PREEMPTED"], "{:?}", c.jobs());
