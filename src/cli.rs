@@ -309,8 +309,9 @@ pub struct BuildArgs {
 #[derive(Debug, Parser)]
 pub struct CompareArgs {
     /// The baseline: a sweep (its results in its cache, with every request's timings for
-    /// the rank test), a results store (`.duckdb`: the latest of each configuration, with
-    /// its requests) or a `bench results SWEEP --json` export.
+    /// the rank test), a results store (`.duckdb`, read-only: the latest of each
+    /// configuration, with its requests), a `bench results SWEEP --json` export, or an
+    /// export of the store's `aggregates` view (`.parquet`, `.csv`).
     pub baseline: PathBuf,
     /// The candidate, the same way.
     pub candidate: PathBuf,

@@ -86,8 +86,14 @@ fn compare_fails_on_a_real_slowdown_and_not_on_noise() {
         assert!(path.is_file(), "{}", path.display());
         path.to_str().unwrap().to_string()
     };
+    let before = std::fs::read(store(&base)).unwrap();
     let o = slow.bench(&["compare", &store(&base), &store(&slow), "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Read only: a baseline store is left as it was, byte for byte.
+    assert!(
+        std::fs::read(store(&base)).unwrap() == before,
+        "the store changed"
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         v["lines"]
@@ -107,6 +113,49 @@ fn compare_fails_on_a_real_slowdown_and_not_on_noise() {
     let (eb, es) = (export(&base), export(&slow));
     let o = slow.bench(&["compare", &eb, &es, "--objective", "ttft-p95:min"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // ... and from exports of the stores' `aggregates` view, Parquet or CSV: the same
+    // evidence as the JSON exports, so the same lines.
+    let view = |p: &Project, format: &str| {
+        let path = p.path().join(format!("aggregates.{format}"));
+        let path = path.to_str().unwrap().to_string();
+        let o = p.bench(&[
+            "export",
+            "--table",
+            "aggregates",
+            "--format",
+            format,
+            "-o",
+            &path,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        path
+    };
+    let lines = |o: &std::process::Output| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
+        v["lines"].clone()
+    };
+    let (pb, cs) = (view(&base, "parquet"), view(&slow, "csv"));
+    let from_json = slow.bench(&["compare", &eb, &es, "--objective", "ttft-p95:min", "--json"]);
+    let from_files = slow.bench(&["compare", &pb, &cs, "--objective", "ttft-p95:min", "--json"]);
+    assert_eq!(from_files.status.code(), Some(1), "{}", text(&from_files));
+    assert_eq!(lines(&from_files), lines(&from_json));
+    assert!(!lines(&from_files).as_array().unwrap().is_empty());
+    let o = slow.bench(&["compare", &es, "aggregates.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A file that is not such an export says what it lacks and how to make one.
+    let o = slow.bench(&["export", "--format", "csv", "-o", "configs.csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = slow.bench(&["compare", &es, "configs.csv"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains("no column `metric`") && err.contains("--table aggregates"),
+        "{err}"
+    );
+    let o = slow.bench(&["compare", &pb, &view(&slow, "parquet")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
     let o = slow.bench(&["compare", &eb, &eb, "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -86,12 +86,14 @@ struct Export {
     rows: Vec<ExportRow>,
 }
 
-/// A side named by a file (a `.json` export or a `.duckdb`/`.db` store), by its extension;
+/// A side named by a file (a `.json` export, a `.duckdb`/`.db` store, or a `.parquet`/`.csv`
+/// export of a store's `aggregates` view), by its extension;
 /// `None` for anything else (a sweep).
 pub fn file_side(path: &Path) -> Option<Result<Side>> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => Some(Side::from_json(path)),
         Some("duckdb" | "db") => Some(Side::from_store(path)),
+        Some("parquet" | "csv") => Some(Side::from_table_file(path)),
         _ => None,
     }
 }
@@ -109,6 +111,66 @@ pub fn side_cache(
             dir, sweep,
         )?)),
     }
+}
+
+/// The columns of [`bench_results::LATEST_AGGREGATES`] (the `aggregates` view) a side reads.
+const AGGREGATE_COLUMNS: &str =
+    "sweep, label, valid, repeats_valid, metric, value, ci_low, ci_high";
+
+fn num(v: &bench_results::duckdb::types::Value) -> Option<f64> {
+    bench_results::cell(v).parse().ok()
+}
+
+/// Points from rows of [`AGGREGATE_COLUMNS`]; rows of several sweeps are refused.
+fn aggregate_points(path: &Path, t: &bench_results::Table) -> Result<BTreeMap<String, Point>> {
+    let names: std::collections::BTreeSet<String> =
+        t.rows.iter().map(|r| bench_results::cell(&r[0])).collect();
+    if names.len() > 1 {
+        return Err(Error::Other(format!(
+            "{} holds the results of {} sweeps ({}): compare the sweeps themselves, or \
+             exports of one (`bench results SWEEP --json`)",
+            path.display(),
+            names.len(),
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut points: BTreeMap<String, Point> = BTreeMap::new();
+    for r in &t.rows {
+        let label = bench_results::cell(&r[1]);
+        let label = label.trim_start_matches("aggregate/").to_string();
+        let repeats = num(&r[3]).unwrap_or(0.0) as u32;
+        let p = points.entry(label).or_insert_with(|| {
+            Point::new(AggregateOutput {
+                valid: bench_results::cell(&r[2]) == "true",
+                reasons: Vec::new(),
+                repeats,
+                repeats_valid: repeats,
+                requests: 0,
+                completed: 0,
+                simulated: false,
+                metrics: BTreeMap::new(),
+                ci: BTreeMap::new(),
+                confidence: 0.0,
+                errors: Vec::new(),
+                tokens_from: None,
+            })
+        });
+        let metric = bench_results::cell(&r[4]);
+        let Some(value) = num(&r[5]) else { continue };
+        p.aggregate.metrics.insert(metric.clone(), value);
+        if let (Some(low), Some(high)) = (num(&r[6]), num(&r[7])) {
+            p.aggregate.ci.insert(
+                metric,
+                bench_node::outputs::Ci {
+                    mean: value,
+                    low,
+                    high,
+                    n: repeats,
+                },
+            );
+        }
+    }
+    Ok(points)
 }
 
 impl Side {
@@ -133,75 +195,28 @@ impl Side {
         })
     }
 
-    /// A results store: per configuration × load point the aggregate ingested last (a
-    /// store keeps every build's), with the measured requests of the runs ingested last.
-    /// A store holding several sweeps is refused: labels alone would mix them.
+    /// A results store, opened read-only: per configuration × load point the aggregate
+    /// ingested last (a store keeps every build's), with the measured requests of the runs
+    /// ingested last. A store holding several sweeps is refused: labels alone would mix them.
     pub fn from_store(path: &Path) -> Result<Side> {
-        let store = crate::store::existing(path, "SWEEP --db FILE")?;
+        if !path.exists() {
+            return Err(Error::Other(format!(
+                "no results store at {}: `bench build SWEEP --db FILE` fills one",
+                path.display()
+            )));
+        }
+        let store =
+            bench_results::Store::open_read_only(path).map_err(|e| Error::Other(e.to_string()))?;
         let q = |sql: &str| {
             store
                 .query(sql)
                 .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
         };
-        let sweeps = q("SELECT DISTINCT sweep FROM configs ORDER BY sweep")?;
-        let names: Vec<String> = sweeps
-            .rows
-            .iter()
-            .map(|r| bench_results::cell(&r[0]))
-            .collect();
-        if names.len() > 1 {
-            return Err(Error::Other(format!(
-                "{} holds the results of {} sweeps ({}): compare the sweeps themselves, or \
-                 exports of one (`bench results SWEEP --json`)",
-                path.display(),
-                names.len(),
-                names.join(", ")
-            )));
-        }
-        let num =
-            |v: &bench_results::duckdb::types::Value| bench_results::cell(v).parse::<f64>().ok();
-        let mut points: BTreeMap<String, Point> = BTreeMap::new();
-        let configs = q(
-            "SELECT c.label, c.valid, c.repeats_valid, m.metric, m.value, m.ci_low, m.ci_high
-             FROM (SELECT * FROM configs
-                   QUALIFY row_number() OVER (PARTITION BY label ORDER BY rowid DESC) = 1) c
-             JOIN metrics m USING (node_key)",
-        )?;
-        for r in &configs.rows {
-            let label = bench_results::cell(&r[0]);
-            let label = label.trim_start_matches("aggregate/").to_string();
-            let repeats = num(&r[2]).unwrap_or(0.0) as u32;
-            let p = points.entry(label).or_insert_with(|| {
-                Point::new(AggregateOutput {
-                    valid: bench_results::cell(&r[1]) == "true",
-                    reasons: Vec::new(),
-                    repeats,
-                    repeats_valid: repeats,
-                    requests: 0,
-                    completed: 0,
-                    simulated: false,
-                    metrics: BTreeMap::new(),
-                    ci: BTreeMap::new(),
-                    confidence: 0.0,
-                    errors: Vec::new(),
-                    tokens_from: None,
-                })
-            });
-            let metric = bench_results::cell(&r[3]);
-            let Some(value) = num(&r[4]) else { continue };
-            p.aggregate.metrics.insert(metric.clone(), value);
-            if let (Some(low), Some(high)) = (num(&r[5]), num(&r[6])) {
-                p.aggregate.ci.insert(
-                    metric,
-                    bench_node::outputs::Ci {
-                        mean: value,
-                        low,
-                        high,
-                        n: repeats,
-                    },
-                );
-            }
-        }
+        let latest = q(&format!(
+            "SELECT {AGGREGATE_COLUMNS} FROM ({})",
+            bench_results::LATEST_AGGREGATES
+        ))?;
+        let mut points = aggregate_points(path, &latest)?;
         let requests = q("SELECT r.label, q.ttft_ms, q.e2e_ms FROM requests q
              JOIN (SELECT node_key, label FROM runs
                    QUALIFY row_number() OVER (PARTITION BY label ORDER BY rowid DESC) = 1) r
@@ -231,6 +246,23 @@ impl Side {
         Ok(Side {
             name: path.display().to_string(),
             points,
+            objectives: Vec::new(),
+        })
+    }
+
+    /// An export of a store's `aggregates` view (`bench export --table aggregates --format
+    /// parquet|csv`): the repeats' intervals are the evidence, as for a JSON export.
+    pub fn from_table_file(path: &Path) -> Result<Side> {
+        let columns: Vec<&str> = AGGREGATE_COLUMNS.split(", ").collect();
+        let t = bench_results::query_file(path, &columns).map_err(|e| {
+            Error::Other(format!(
+                "{e}: a compare side in Parquet or CSV is an export of the store's `aggregates` \
+                 view (`bench export --table aggregates --format parquet -o FILE`)"
+            ))
+        })?;
+        Ok(Side {
+            name: path.display().to_string(),
+            points: aggregate_points(path, &t)?,
             objectives: Vec::new(),
         })
     }

@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS recommendations (
 );
 "#;
 
+/// The latest aggregate of each configuration × load point of each sweep (a store keeps every
+/// build's), one row per metric with its interval: the `aggregates` view, and what `bench
+/// compare` reads of a store or of that view's export.
+pub const LATEST_AGGREGATES: &str = "SELECT c.sweep, c.label, c.valid, c.repeats_valid, \
+     m.metric, m.value, m.ci_low, m.ci_high \
+     FROM (SELECT * FROM configs \
+           QUALIFY row_number() OVER (PARTITION BY sweep, label ORDER BY rowid DESC) = 1) c \
+     JOIN metrics m USING (node_key)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("results store {path}: {source}")]
@@ -72,6 +81,14 @@ pub enum StoreError {
         path: PathBuf,
         found: i64,
         want: i64,
+    },
+    #[error("{path} is not a bench results store (it records no schema version)")]
+    NotAStore { path: PathBuf },
+    #[error("{path} has no column `{missing}` (its columns: {})", have.join(", "))]
+    Columns {
+        path: PathBuf,
+        missing: String,
+        have: Vec<String>,
     },
     #[error("cannot write {path}: {source}")]
     Write {
@@ -229,14 +246,11 @@ impl Store {
              ALTER TABLE requests ADD COLUMN IF NOT EXISTS tokenizer_output_tokens BIGINT;",
         )
         .map_err(err)?;
-        let found: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
-        match found.and_then(|v| v.parse::<i64>().ok()) {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE VIEW aggregates AS {LATEST_AGGREGATES}"
+        ))
+        .map_err(err)?;
+        match schema_version(&conn) {
             None => {
                 conn.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)",
@@ -257,6 +271,31 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Opens an existing store only to read it: nothing is created, migrated or written (a
+    /// baseline downloaded read-only, a store on a read-only mount). Its schema version must
+    /// be this bench's.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let err = db_err(path);
+        let config = duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .map_err(err)?;
+        let conn = Connection::open_with_flags(path, config).map_err(err)?;
+        match schema_version(&conn) {
+            Some(SCHEMA_VERSION) => Ok(Self {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            Some(found) => Err(StoreError::Version {
+                path: path.to_path_buf(),
+                found,
+                want: SCHEMA_VERSION,
+            }),
+            None => Err(StoreError::NotAStore {
+                path: path.to_path_buf(),
+            }),
+        }
     }
 
     fn err(&self, source: duckdb::Error) -> StoreError {
@@ -463,19 +502,7 @@ impl Store {
 
     /// Runs any SQL and returns what it selects.
     pub fn query(&self, sql: &str) -> Result<Table, StoreError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-        let n = columns.len();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let mut cells = Vec::with_capacity(n);
-            for i in 0..n {
-                cells.push(row.get::<_, Value>(i).map_err(|e| self.err(e))?);
-            }
-            out.push(cells);
-        }
-        Ok(Table { columns, rows: out })
+        select(&self.conn, &self.path, sql)
     }
 
     /// Writes the result of a query (or a whole table) to a file with DuckDB's `COPY`:
@@ -573,6 +600,65 @@ pub fn parquet_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>, Sto
         }
     }
     Ok(out)
+}
+
+/// The schema version a store's `meta` table records (none: not a store, or a new one).
+fn schema_version(conn: &Connection) -> Option<i64> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE name = 'schema_version'",
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .ok()
+    .and_then(|v| v.parse().ok())
+}
+
+fn select(conn: &Connection, path: &Path, sql: &str) -> Result<Table, StoreError> {
+    let err = db_err(path);
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let n = columns.len();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        let mut cells = Vec::with_capacity(n);
+        for i in 0..n {
+            cells.push(row.get::<_, Value>(i).map_err(err)?);
+        }
+        out.push(cells);
+    }
+    Ok(Table { columns, rows: out })
+}
+
+/// The rows of a Parquet or CSV file with a header (by its extension) that `bench export`
+/// wrote, read by an in-memory DuckDB: `SELECT {columns} FROM` the file. A column the file
+/// lacks is an error that names it and the columns the file has.
+pub fn query_file(path: &Path, columns: &[&str]) -> Result<Table, StoreError> {
+    let err = db_err(path);
+    let conn = Connection::open_in_memory().map_err(err)?;
+    let name = path.display().to_string().replace('\'', "''");
+    let from = match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => format!("read_csv('{name}', header = true)"),
+        _ => format!("read_parquet('{name}')"),
+    };
+    let have: Vec<String> = select(&conn, path, &format!("DESCRIBE SELECT * FROM {from}"))?
+        .rows
+        .iter()
+        .map(|r| cell(&r[0]))
+        .collect();
+    if let Some(missing) = columns.iter().find(|c| !have.iter().any(|h| h == *c)) {
+        return Err(StoreError::Columns {
+            path: path.to_path_buf(),
+            missing: missing.to_string(),
+            have,
+        });
+    }
+    let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    select(
+        &conn,
+        path,
+        &format!("SELECT {} FROM {from}", quoted.join(", ")),
+    )
 }
 
 /// The column names of a Parquet file.
