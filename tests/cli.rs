@@ -115,6 +115,11 @@ fn plan_says_what_a_search_will_measure() {
         .success()
         .stdout(predicate::str::contains(
             "search      surrogate: 6 of 24 configuration × load points, 4 a generation",
+        ))
+        // 24 points of 2 repeats: 5 nodes each (2 bench, 2 validate, 1 aggregate), 6 of
+        // them measured; two downloads, two setups and the optimize node are shared.
+        .stdout(predicate::str::contains(
+            "status      0 cached, at most 35 will run (125 for the whole grid)",
         ));
 }
 

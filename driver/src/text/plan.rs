@@ -88,27 +88,69 @@ pub fn human(
     } else {
         format!(" ({runs})")
     };
-    writeln!(
-        out,
-        "  status      {} cached, {} will run{runs}",
-        thousands(cached),
-        thousands(s.total_nodes - cached)
-    )?;
-    if let Some(search) = &plan.resolved.sweep.search {
-        let candidates = plan
-            .graph
-            .node_weights()
-            .filter(|n| n.kind == NodeKind::Aggregate)
-            .count();
+    let Some(search) = &plan.resolved.sweep.search else {
         writeln!(
             out,
-            "  search      {}: {} of {} configuration × load points, {} a generation (`bench build` runs only those; `--grid` all)",
-            search.strategy,
-            thousands(search.budget.of(candidates)),
-            thousands(candidates),
-            search.batch
+            "  status      {} cached, {} will run{runs}",
+            thousands(cached),
+            thousands(s.total_nodes - cached)
         )?;
-    }
+        return pruned(plan, &s, show_pruned, out);
+    };
+    // A search builds the nodes of the points it measures (each point's bench, validate
+    // and aggregate nodes) and what they share (download, setup, optimize).
+    let candidates = plan
+        .graph
+        .node_weights()
+        .filter(|n| n.kind == NodeKind::Aggregate)
+        .count();
+    let of_points = plan
+        .graph
+        .node_weights()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                NodeKind::Bench | NodeKind::Validate | NodeKind::Aggregate
+            )
+        })
+        .count();
+    let shared = plan
+        .graph
+        .node_indices()
+        .filter(|i| {
+            !matches!(
+                plan.graph[*i].kind,
+                NodeKind::Bench | NodeKind::Validate | NodeKind::Aggregate
+            ) && why[i.index()] != Why::Cached
+        })
+        .count();
+    let budget = search.budget.of(candidates);
+    let at_most = (shared + budget * of_points / candidates.max(1)).min(s.total_nodes - cached);
+    writeln!(
+        out,
+        "  status      {} cached, at most {} will run ({} for the whole grid)",
+        thousands(cached),
+        thousands(at_most),
+        thousands(s.total_nodes - cached)
+    )?;
+    writeln!(
+        out,
+        "  search      {}: {} of {} configuration × load points, {} a generation (`bench build` runs only those; `--grid` all)",
+        search.strategy,
+        thousands(budget),
+        thousands(candidates),
+        search.batch
+    )?;
+    pruned(plan, &s, show_pruned, out)
+}
+
+/// Pruning by reason, and every pruned configuration with `show_pruned`.
+fn pruned(
+    plan: &Plan<'_, '_>,
+    s: &output::Summary,
+    show_pruned: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if !s.pruned_by_reason.is_empty() {
         writeln!(out)?;
         writeln!(out, "pruned, by reason:")?;
