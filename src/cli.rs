@@ -483,6 +483,12 @@ pub struct ExportArgs {
     /// Every node, also those the local cache has committed.
     #[arg(long)]
     pub all: bool,
+    /// `argo`: at most this many tasks per workflow (0: one workflow, however large). A
+    /// larger sweep is split into several workflows of whole configurations, because Argo
+    /// keeps a workflow in one etcd object (1 MiB at most) and slows with thousands of
+    /// nodes per workflow.
+    #[arg(long, default_value_t = 1000)]
+    pub max_tasks: usize,
     /// `k8s`: pods of one Job running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: u32,

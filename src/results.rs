@@ -141,7 +141,9 @@ pub fn export_workflow(
         Some(crate::cli::WorkflowKind::K8s) => Target::Kubernetes {
             parallelism: a.parallelism,
         },
-        _ => Target::Argo,
+        _ => Target::Argo {
+            max_tasks: a.max_tasks,
+        },
     };
     let o = ExportOptions {
         image: a.image,
@@ -152,9 +154,23 @@ pub fn export_workflow(
         sweep_text: String::new(),
     };
     let sweep = a.sweep.unwrap_or_default();
-    let n = export(plan, dir, &sweep, target, o, a.output.as_deref())?;
-    if let Some(path) = &a.output {
-        eprintln!("wrote {} ({n} nodes to run)", path.display());
+    let w = export(plan, dir, &sweep, target, o, a.output.as_deref())?;
+    let to = match &a.output {
+        Some(path) => format!("wrote {}", path.display()),
+        None => "wrote".into(),
+    };
+    if matches!(target, Target::Argo { .. }) && w.objects > 1 {
+        eprintln!(
+            "{to} ({} nodes to run, in {} workflows of at most {} tasks: submit them all)",
+            w.nodes, w.objects, a.max_tasks
+        );
+    } else if a.output.is_some() {
+        eprintln!("{to} ({} nodes to run)", w.nodes);
+    }
+    if w.optimize_left_out {
+        eprintln!(
+            "note: the optimize node waits for every workflow, so it is left out: it runs at the next `bench build` here, which ingests the results from the shared cache"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -41,8 +41,7 @@ pub struct ExportOptions {
 }
 
 /// `bench export argo|k8s`: the objects for `plan`'s remaining work (against the cache in
-/// `cache_dir`, when it exists) written to `output` or standard output; returns the number
-/// of nodes they run.
+/// `cache_dir`, when it exists) written to `output` or standard output; says what it wrote.
 pub fn export(
     plan: &Plan<'_, '_>,
     cache_dir: &std::path::Path,
@@ -50,7 +49,7 @@ pub fn export(
     target: Target,
     mut o: ExportOptions,
     output: Option<&std::path::Path>,
-) -> crate::error::Result<usize> {
+) -> crate::error::Result<Written> {
     use crate::error::Error;
     o.cache_dir = std::path::absolute(cache_dir).map_err(|e| Error::Other(e.to_string()))?;
     o.sweep_text = std::fs::read_to_string(sweep)
@@ -76,45 +75,56 @@ pub fn export(
 /// What to write.
 #[derive(Clone, Copy, Debug)]
 pub enum Target {
-    Argo,
+    /// Workflows of at most `max_tasks` tasks each (0: one workflow).
+    Argo { max_tasks: usize },
     /// Indexed Jobs running at most `parallelism` pods each.
-    Kubernetes {
-        parallelism: u32,
-    },
+    Kubernetes { parallelism: u32 },
 }
 
 /// Writes the objects for `plan`'s remaining work (JSON, which kubectl and argo read as
-/// YAML; `---` between the Kubernetes objects); returns the number of nodes they run.
+/// YAML; `---` between the objects); says what it wrote.
 pub fn render(
     plan: &Plan<'_, '_>,
     cache: Option<&LocalCache>,
     target: Target,
     o: &ExportOptions,
     out: &mut dyn std::io::Write,
-) -> std::io::Result<usize> {
+) -> std::io::Result<Written> {
     let tasks = tasks(plan, cache, o.all);
     match target {
-        Target::Argo => {
-            argo::write(plan, &tasks, o, out)?;
-            Ok(tasks.len())
-        }
+        Target::Argo { max_tasks } => argo::write_all(plan, &tasks, o, max_tasks, out),
         Target::Kubernetes { parallelism } => {
-            for (i, d) in k8s::objects(plan, &tasks, o, parallelism)
-                .iter()
-                .enumerate()
-            {
+            let objects = k8s::objects(plan, &tasks, o, parallelism);
+            for (i, d) in objects.iter().enumerate() {
                 if i > 0 {
                     out.write_all(b"---\n")?;
                 }
                 serde_json::to_writer_pretty(&mut *out, d)?;
                 out.write_all(b"\n")?;
             }
-            Ok(tasks.iter().filter(|t| t.kind == NodeKind::Bench).count())
+            Ok(Written {
+                nodes: tasks.iter().filter(|t| t.kind == NodeKind::Bench).count(),
+                objects: objects.len(),
+                optimize_left_out: false,
+            })
         }
     }
 }
 
+/// What [`render`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The nodes the objects run (one that several workflows share, once).
+    pub nodes: usize,
+    /// The objects: workflows (Argo), or Jobs, ConfigMap and PriorityClasses (Kubernetes).
+    pub objects: usize,
+    /// Whether the optimize node was left out (a split workflow: the optimize node waits
+    /// for every part, so it runs at the next `bench build`, which ingests the results).
+    pub optimize_left_out: bool,
+}
+
 /// A node to run on the cluster.
+#[derive(Clone, Debug)]
 pub struct Task {
     pub name: String,
     pub key: String,
