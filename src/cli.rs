@@ -458,7 +458,7 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     /// Instead of a table: the sweep's remaining work as an Argo `Workflow` (`argo`, one
     /// task per node not yet committed, dependencies as in the plan) or as Kubernetes
-    /// indexed `Job`s (`k8s`, one per shape of the bench nodes), written as JSON (which
+    /// indexed `Job`s (`k8s`, per shape of the bench nodes), written as JSON (which
     /// kubectl and argo read as YAML). Each pod runs `bench build SWEEP --node KEY` against
     /// the shared cache.
     #[arg(value_enum, requires = "sweep")]
@@ -483,10 +483,11 @@ pub struct ExportArgs {
     /// Every node, also those the local cache has committed.
     #[arg(long)]
     pub all: bool,
-    /// `argo`: at most this many tasks per workflow (0: one workflow, however large). A
-    /// larger sweep is split into several workflows of whole configurations, because Argo
-    /// keeps a workflow in one etcd object (1 MiB at most) and slows with thousands of
-    /// nodes per workflow.
+    /// At most this many tasks per Argo workflow (0: one workflow, however large), or pods
+    /// per Kubernetes Job (0: Kubernetes' 100,000). A larger sweep goes out as several
+    /// workflows of whole configurations, or several Jobs per shape: Argo keeps a workflow
+    /// in one etcd object (1 MiB at most) and slows with thousands of nodes per workflow; a
+    /// Job's keys live in a ConfigMap (1 MiB at most).
     #[arg(long, default_value_t = 1000)]
     pub max_tasks: usize,
     /// `k8s`: pods of one Job running at once.

@@ -140,6 +140,7 @@ pub fn export_workflow(
     let target = match a.workflow {
         Some(crate::cli::WorkflowKind::K8s) => Target::Kubernetes {
             parallelism: a.parallelism,
+            max_tasks: a.max_tasks,
         },
         _ => Target::Argo {
             max_tasks: a.max_tasks,

@@ -131,42 +131,74 @@ fn the_demo_as_an_argo_workflow_validates_and_mirrors_the_plan() {
     );
 }
 
+/// The Jobs of a `k8s` export: per Job its shape, its completions and the keys of its
+/// ConfigMap (checked: one key per completion index, the ConfigMap under 1 MiB).
+fn jobs(file: &Path, parallelism: u64) -> Vec<(String, u64, Vec<String>)> {
+    let d = docs(file);
+    let mut out = Vec::new();
+    for j in d.iter().filter(|x| x["kind"] == "Job") {
+        let n = j["spec"]["completions"].as_u64().unwrap();
+        assert_eq!(
+            j["spec"]["parallelism"].as_u64().unwrap(),
+            n.min(parallelism)
+        );
+        let pod = &j["spec"]["template"]["spec"];
+        let map = pod["volumes"][1]["configMap"]["name"].as_str().unwrap();
+        let cm = d
+            .iter()
+            .find(|x| x["kind"] == "ConfigMap" && x["metadata"]["name"] == map)
+            .unwrap_or_else(|| panic!("no ConfigMap {map}"));
+        assert!(cm.to_string().len() < 1 << 20, "{map}");
+        let keys: Vec<String> = cm["data"]["keys"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(keys.len() as u64, n, "one key per completion index");
+        let shape = pod["containers"][0]["resources"].to_string();
+        out.push((shape, n, keys));
+    }
+    out
+}
+
 #[test]
-fn the_demo_as_kubernetes_jobs_validates_with_one_indexed_job_per_gpu_shape() {
+fn the_demo_as_kubernetes_jobs_validates_with_indexed_jobs_per_gpu_shape() {
     let Some(py) = python() else { return };
     let p = demo();
-    let out = p.bench(&[
-        "export",
-        "k8s",
-        "s.kdl",
-        "-o",
-        "k8s.json",
-        "--parallelism",
-        "3",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let v = validate(&py, &p.path().join("k8s.json"));
-    assert!(v.status.success(), "{}", text(&v));
-    let d = docs(&p.path().join("k8s.json"));
-    let jobs: Vec<&serde_json::Value> = d.iter().filter(|x| x["kind"] == "Job").collect();
-    assert_eq!(jobs.len(), 2, "H100 × 1 and A100 × 1");
-    let cm = d.iter().find(|x| x["kind"] == "ConfigMap").unwrap();
-    let mut total = 0;
-    for j in &jobs {
-        let n = j["spec"]["completions"].as_u64().unwrap();
-        total += n;
-        assert_eq!(j["spec"]["parallelism"].as_u64().unwrap(), n.min(3));
-        let shape = j["spec"]["template"]["metadata"]["labels"]["bench.dev/shape"]
-            .as_str()
-            .unwrap();
-        let keys = cm["data"][format!("keys-{shape}")].as_str().unwrap();
-        assert_eq!(
-            keys.lines().count() as u64,
-            n,
-            "one key per completion index"
-        );
-    }
-    assert!(total > 0);
+    let export = |file: &str, max: &str| {
+        let out = p.bench(&[
+            "export",
+            "k8s",
+            "s.kdl",
+            "-o",
+            file,
+            "--parallelism",
+            "3",
+            "--max-tasks",
+            max,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v = validate(&py, &p.path().join(file));
+        assert!(v.status.success(), "{}", text(&v));
+        jobs(&p.path().join(file), 3)
+    };
+    let whole = export("k8s.json", "0");
+    assert_eq!(whole.len(), 2, "H100 × 1 and A100 × 1");
+    // At most 2 pods a Job: more Jobs, the same keys.
+    let split = export("split.json", "2");
+    assert!(
+        split.len() > 2 && split.iter().all(|j| j.1 <= 2),
+        "{split:?}"
+    );
+    let keys = |jobs: &[(String, u64, Vec<String>)]| -> BTreeSet<String> {
+        jobs.iter().flat_map(|j| j.2.iter().cloned()).collect()
+    };
+    let total: u64 = whole.iter().map(|j| j.1).sum();
+    assert!(total > 2);
+    assert_eq!(keys(&whole).len() as u64, total, "no key twice");
+    assert_eq!(keys(&split), keys(&whole));
+    assert_eq!(split.iter().map(|j| j.1).sum::<u64>(), total);
 }
 
 #[test]
@@ -267,4 +299,23 @@ fn the_full_matrix_as_argo_workflows_validates_in_parts() {
     );
     let v = validate(&py, &p.path().join("wf.json"));
     assert!(v.status.success(), "{}", text(&v));
+    // As Kubernetes Jobs: every bench node once, no Job over 1,000 pods, no ConfigMap over
+    // 1 MiB (`jobs` checks).
+    let k8s = p.bench(&["--simulate", "export", "k8s", "s.kdl", "-o", "k8s.json"]);
+    assert!(k8s.status.success(), "{}", text(&k8s));
+    let jobs = jobs(&p.path().join("k8s.json"), 8);
+    assert!(jobs.iter().all(|j| j.1 <= 1000));
+    let bench: BTreeSet<String> = all
+        .iter()
+        .filter(|t| t["name"].as_str().unwrap().starts_with("bench-"))
+        .map(|t| {
+            t["arguments"]["parameters"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let in_jobs: Vec<&String> = jobs.iter().flat_map(|j| &j.2).collect();
+    assert_eq!(in_jobs.len(), bench.len(), "every bench node once");
+    assert!(in_jobs.into_iter().all(|k| bench.contains(k)));
 }

@@ -1,7 +1,7 @@
-//! Plain Kubernetes objects, for clusters without Argo: a ConfigMap holding the sweep and
-//! the keys to run, a PriorityClass per node priority other than 0, and one indexed `Job`
-//! per shape of the bench nodes (GPU type and count, priority) whose pod `i` builds the
-//! `i`-th key of its list. Jobs have no dependencies: a bench pod builds the download and
+//! Plain Kubernetes objects, for clusters without Argo: a PriorityClass per node priority
+//! other than 0, and per shape of the bench nodes (GPU type and count, priority) an indexed
+//! `Job` (several for many nodes) whose pod `i` builds the `i`-th key of the list in the
+//! Job's ConfigMap, beside the sweep. Jobs have no dependencies: a bench pod builds the download and
 //! setup it needs when they are missing (the cache's claims keep two pods from building one
 //! key), and validations, aggregates and recommendations are the next `bench build` of the
 //! sweep where the results go (everything measured is in the shared cache by then).
@@ -14,35 +14,45 @@ use serde_json::{Value, json};
 
 use super::{ExportOptions, SWEEP_IN_POD, Shape, Task, build_args, dns_name, labels, metadata};
 
-/// The objects for the bench nodes among `tasks`, in the order `kubectl apply` needs them.
+/// At most this many pods in one indexed Job (Kubernetes refuses more than 100,000).
+pub const MAX_COMPLETIONS: usize = 100_000;
+
+/// The objects for the bench nodes among `tasks`, in the order `kubectl apply` needs them:
+/// per shape, Jobs of at most `max_tasks` pods (0: as many as Kubernetes allows), each with
+/// a ConfigMap of its own holding the sweep and its keys (a ConfigMap holds at most 1 MiB:
+/// about 16,000 keys).
 pub fn objects(
     plan: &Plan<'_, '_>,
     tasks: &[Task],
     o: &ExportOptions,
     parallelism: u32,
+    max_tasks: usize,
 ) -> Vec<Value> {
     let sweep = plan.resolved.sweep;
     let base = format!("bench-{}", dns_name(&sweep.name.value));
-    let base = &base[..base.len().min(40)];
     let mut by_shape: BTreeMap<Shape, Vec<&Task>> = BTreeMap::new();
     for t in tasks.iter().filter(|t| t.kind == NodeKind::Bench) {
         by_shape.entry(Shape::of(t)).or_default().push(t);
     }
-    let mut data = serde_json::Map::new();
-    data.insert("sweep.kdl".into(), json!(o.sweep_text));
+    let per_job = match max_tasks {
+        0 => MAX_COMPLETIONS,
+        n => n.min(MAX_COMPLETIONS),
+    };
+    // (shape, the Job's name, its keys)
+    let mut jobs: Vec<(&Shape, String, Vec<&str>)> = Vec::new();
     for (shape, ts) in &by_shape {
-        let keys: Vec<&str> = ts.iter().map(|t| t.key.as_str()).collect();
-        data.insert(
-            format!("keys-{}", shape.name()),
-            json!(keys.join("\n") + "\n"),
-        );
+        let parts = ts.len().div_ceil(per_job);
+        for (i, chunk) in ts.chunks(per_job).enumerate() {
+            let tail = match parts {
+                1 => shape.name(),
+                _ => format!("{}-{}", shape.name(), i + 1),
+            };
+            let room = 63usize.saturating_sub(tail.len() + 1).min(base.len());
+            let name = format!("{}-{tail}", base[..room].trim_end_matches('-'));
+            jobs.push((shape, name, chunk.iter().map(|t| t.key.as_str()).collect()));
+        }
     }
-    let mut out = vec![json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": metadata(o, plan, json!({"name": base})),
-        "data": data,
-    })];
+    let mut out = Vec::new();
     for shape in by_shape.keys() {
         if let Some(class) = shape.priority_class() {
             out.push(json!({
@@ -60,10 +70,15 @@ pub fn objects(
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    for (shape, ts) in &by_shape {
-        let n = ts.len() as u32;
-        let keys_file = format!("{sweep_dir}/keys-{}", shape.name());
-        // The pod's key: line JOB_COMPLETION_INDEX + 1 of its shape's list.
+    for (shape, name, keys) in &jobs {
+        let n = keys.len() as u32;
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(o, plan, json!({"name": name})),
+            "data": {"sweep.kdl": o.sweep_text, "keys": keys.join("\n") + "\n"},
+        }));
+        // The pod's key: line JOB_COMPLETION_INDEX + 1 of its Job's list.
         let args = build_args(plan, o, "$KEY")
             .iter()
             .map(|a| {
@@ -76,7 +91,7 @@ pub fn objects(
             .collect::<Vec<_>>()
             .join(" ");
         let script = format!(
-            "KEY=$(sed -n \"$((JOB_COMPLETION_INDEX + 1))p\" '{keys_file}') && exec bench {args}"
+            "KEY=$(sed -n \"$((JOB_COMPLETION_INDEX + 1))p\" '{sweep_dir}/keys') && exec bench {args}"
         );
         let mut pod = json!({
             "restartPolicy": "Never",
@@ -94,7 +109,7 @@ pub fn objects(
             }],
             "volumes": [
                 {"name": "cache", "persistentVolumeClaim": {"claimName": o.pvc}},
-                {"name": "sweep", "configMap": {"name": base}},
+                {"name": "sweep", "configMap": {"name": name}},
             ],
         });
         if let Value::Object(m) = &mut pod {
@@ -103,7 +118,7 @@ pub fn objects(
         out.push(json!({
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": metadata(o, plan, json!({"name": format!("{base}-{}", shape.name())})),
+            "metadata": metadata(o, plan, json!({"name": name})),
             "spec": {
                 "completionMode": "Indexed",
                 "completions": n,

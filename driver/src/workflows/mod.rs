@@ -1,6 +1,6 @@
 //! A sweep's remaining work as objects for a Kubernetes cluster: an Argo `Workflow` (one DAG
 //! task per node not yet committed, dependencies as in the plan) or plain Kubernetes `Job`s
-//! (one indexed Job per GPU shape of the bench nodes). Every pod runs
+//! (indexed Jobs per GPU shape of the bench nodes). Every pod runs
 //! `bench build SWEEP --node KEY` in the bench image against the shared cache, a volume
 //! mounted at the cache's own path: the pod recompiles the sweep (shipped inside the
 //! objects), finds the node by its key, builds it (and whatever it needs that is missing,
@@ -77,8 +77,9 @@ pub fn export(
 pub enum Target {
     /// Workflows of at most `max_tasks` tasks each (0: one workflow).
     Argo { max_tasks: usize },
-    /// Indexed Jobs running at most `parallelism` pods each.
-    Kubernetes { parallelism: u32 },
+    /// Indexed Jobs of at most `max_tasks` pods (0: Kubernetes' limit), running at most
+    /// `parallelism` pods each.
+    Kubernetes { parallelism: u32, max_tasks: usize },
 }
 
 /// Writes the objects for `plan`'s remaining work (JSON, which kubectl and argo read as
@@ -93,8 +94,11 @@ pub fn render(
     let tasks = tasks(plan, cache, o.all);
     match target {
         Target::Argo { max_tasks } => argo::write_all(plan, &tasks, o, max_tasks, out),
-        Target::Kubernetes { parallelism } => {
-            let objects = k8s::objects(plan, &tasks, o, parallelism);
+        Target::Kubernetes {
+            parallelism,
+            max_tasks,
+        } => {
+            let objects = k8s::objects(plan, &tasks, o, parallelism, max_tasks);
             for (i, d) in objects.iter().enumerate() {
                 if i > 0 {
                     out.write_all(b"---\n")?;
