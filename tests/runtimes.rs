@@ -1,6 +1,7 @@
 //! Engine runtimes end to end: the default `process` runtime runs a real engine's own program
 //! (here a stand-in `vllm` on PATH that serves through the simulated engine) as a child of the
-//! attempt, on the GPUs the node was given, and stops it after the run; an engine that is not
+//! attempt, on the GPUs the node was given, and stops it after the run; the `apptainer`
+//! runtime runs it in its image (through a stand-in `apptainer`); an engine that is not
 //! installed fails at once, naming the program and the host.
 
 use std::os::unix::fs::PermissionsExt;
@@ -159,6 +160,65 @@ fn stopped_and_measured(p: &Project, line: &str) -> serde_json::Value {
     assert_eq!(row["aggregate"]["completed"], 8, "{row}");
     assert_eq!(row["aggregate"]["simulated"], false);
     row
+}
+
+/// An `apptainer` that logs its arguments and runs the command after the image, on this
+/// machine as it is: no Apptainer is packaged for this Debian, so what is checked is what
+/// bench asks of it, and that the engine it starts is measured and stopped.
+const FAKE_APPTAINER: &str = r#"#!/bin/sh
+echo "$*" >> "$FAKE_ENGINE_LOG.apptainer"
+[ "$1" = exec ] || exit 2
+shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nv) shift ;;
+    --bind) shift 2 ;;
+    *) break ;;
+  esac
+done
+shift
+exec "$@"
+"#;
+
+#[test]
+fn an_engine_in_its_image_through_apptainer_runs_on_its_gpus_with_the_weights_bound() {
+    let p = Project::new();
+    std::fs::write(
+        p.path().join("s.kdl"),
+        SWEEP.replace(
+            r#"host "box" gpu="H100-80GB" gpus=2"#,
+            r#"host "box" runtime="apptainer" gpu="H100-80GB" gpus=2"#,
+        ),
+    )
+    .unwrap();
+    p.install_fake_vllm();
+    let fake = p.path().join("bin/apptainer");
+    std::fs::write(&fake, FAKE_APPTAINER).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = p.run(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let asked = std::fs::read_to_string(p.path().join("engine.log.apptainer")).unwrap();
+    let weights = std::fs::canonicalize(p.path().join("tiny")).unwrap();
+    let words: Vec<&str> = asked.split_whitespace().collect();
+    assert_eq!(&words[..2], ["exec", "--nv"], "{asked}");
+    assert_eq!(
+        words[2..4],
+        ["--bind", &format!("{}:/models/tiny:ro", weights.display())],
+        "the weights bound read-only where the engine reads them: {asked}"
+    );
+    assert!(
+        words[4].starts_with("docker://vllm/vllm-openai:"),
+        "the engine's image: {asked}"
+    );
+    assert_eq!(&words[5..7], ["vllm", "serve"], "{asked}");
+    let log = std::fs::read_to_string(p.path().join("engine.log")).unwrap();
+    let line = log.lines().next().unwrap();
+    assert!(
+        line.starts_with("gpus=0 "),
+        "on the GPU it was given: {line}"
+    );
+    assert!(line.contains("--model /models/tiny"), "{line}");
+    stopped_and_measured(&p, line);
 }
 
 #[test]

@@ -358,7 +358,9 @@ pub fn host_reports(sweep: &Sweep, m: Mode) -> Vec<HostReport> {
             RuntimeKind::Endpoint => {
                 r.address = h.address.as_ref().map(|a| a.value.clone());
             }
-            RuntimeKind::Process => r.discovery = Some(bench_docker::gpus::local()),
+            RuntimeKind::Process | RuntimeKind::Apptainer => {
+                r.discovery = Some(bench_docker::gpus::local())
+            }
             RuntimeKind::Docker => {
                 let ep = endpoint(h);
                 r.address = Some(ep.describe());

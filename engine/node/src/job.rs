@@ -109,11 +109,22 @@ pub enum RuntimeKind {
     Docker,
     /// A server that is already running at the host's address.
     Endpoint,
+    /// The engine's image through Apptainer (formerly Singularity), `apptainer exec --nv`,
+    /// as a child process of the attempt on the host it runs on: GPU clusters without
+    /// Docker.
+    Apptainer,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 4] = [Self::Process, Self::Sim, Self::Docker, Self::Endpoint];
-    pub const NAMES: &'static [&'static str] = &["process", "sim", "docker", "endpoint"];
+    pub const ALL: [RuntimeKind; 5] = [
+        Self::Process,
+        Self::Sim,
+        Self::Docker,
+        Self::Endpoint,
+        Self::Apptainer,
+    ];
+    pub const NAMES: &'static [&'static str] =
+        &["process", "sim", "docker", "endpoint", "apptainer"];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -121,6 +132,7 @@ impl RuntimeKind {
             Self::Sim => "sim",
             Self::Docker => "docker",
             Self::Endpoint => "endpoint",
+            Self::Apptainer => "apptainer",
         }
     }
 

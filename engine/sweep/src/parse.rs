@@ -1494,7 +1494,7 @@ fn parse_pool(h: &KdlNode, d: &mut Diags) -> Option<Host> {
                 "sweep::unsupported",
                 runtime.span,
                 format!(
-                    "a Slurm pool runs engines as processes on its nodes, not with runtime `{}`",
+                    "a Slurm pool runs engines on its nodes as processes or through Apptainer, not with runtime `{}`",
                     runtime.value.name()
                 ),
             )

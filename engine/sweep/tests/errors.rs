@@ -361,6 +361,13 @@ fn a_pool_is_a_host_whose_gpus_a_cluster_gives_out() {
     assert_eq!(c.time_limit_secs, Some(7200.0));
     assert_eq!(c.max_jobs, 32, "the default");
     assert_eq!(c.extra_args, ["--constraint=h100", "--mem=64G"]);
+    // Engines in their images, through Apptainer, on the nodes.
+    let text = with_host(r#"pool "h100" executor="slurm" runtime="apptainer" gpu="H100-80GB""#);
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("parses");
+    assert_eq!(
+        p.sweep.hosts[0].runtime,
+        bench_sweep::RuntimeKind::Apptainer
+    );
 }
 
 #[test]

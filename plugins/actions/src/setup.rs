@@ -29,7 +29,10 @@ impl Action for Setup {
         } else if c.simulated {
             ("simulated", "simulated")
         } else {
-            ("runs as a process on its hosts", "process")
+            (
+                "runs on its hosts as a process, or in its image through Apptainer (which fetches the image at first use)",
+                "process",
+            )
         };
         println!("{} on {}: {how}, nothing to set up", p.engine, p.gpu);
         write_json(

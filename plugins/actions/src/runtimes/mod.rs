@@ -6,6 +6,7 @@
 //! executor's business; a runtime is what the attempt does there to have an engine to
 //! measure.
 
+mod apptainer;
 mod docker;
 mod endpoint;
 mod process;
@@ -60,6 +61,7 @@ pub fn runtime(kind: RuntimeKind) -> &'static dyn EngineRuntime {
         RuntimeKind::Sim => &sim::Sim,
         RuntimeKind::Docker => &docker::Docker,
         RuntimeKind::Endpoint => &endpoint::Endpoint,
+        RuntimeKind::Apptainer => &apptainer::Apptainer,
     }
 }
 

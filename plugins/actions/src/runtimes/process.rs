@@ -28,90 +28,112 @@ impl EngineRuntime for Process {
     }
 
     fn start(&self, s: &EngineStart<'_>) -> Result<Box<dyn RunningEngine>, Failure> {
-        let (c, ctx) = (s.config, s.ctx);
-        let point = super::serving_point(c, s.model.facts.as_ref())?;
-        let args = super::engine_args(c);
         // The verified snapshot when weights were fetched; else the hub id (the engine
         // fetches it itself).
         let model = match (&s.model.path, s.model.weights) {
             (Some(p), true) => p.clone(),
-            _ => s.model.id.clone().unwrap_or_else(|| ctx.model.clone()),
+            _ => s.model.id.clone().unwrap_or_else(|| s.ctx.model.clone()),
         };
-        let secrets: Vec<String> = ctx
-            .container
-            .as_ref()
-            .map(|cc| cc.secrets.clone())
-            .unwrap_or_default();
         let port = free_port()?;
-        let spec = s.plugin.container(&Launch {
-            point,
-            image: "",
-            model: &model,
-            served_name: &ctx.model,
-            hf_cache: None,
-            args: &args,
-            env: &c.env,
-            secrets: &secrets,
-            port: Some(port),
-        });
+        let spec = launch_spec(s, &model, port)?;
         let argv = command_line(s.plugin.program(), &spec);
-        let Some((program, rest)) = argv.split_first() else {
-            return Err(permanent(format!(
-                "engine {} has no command line",
-                c.engine
-            )));
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(rest)
-            .envs(&spec.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .process_group(0);
-        if !s.job.gpu_ids.is_empty() {
-            let ids: Vec<String> = s.job.gpu_ids.iter().map(u32::to_string).collect();
-            cmd.env("CUDA_VISIBLE_DEVICES", ids.join(","));
-        }
-        // SAFETY: prctl is async-signal-safe; called between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        println!("starting {}", argv.join(" "));
-        let child = cmd.spawn().map_err(|e| {
-            let host = s.job.host();
-            let on = if host.is_empty() {
-                "this machine".to_string()
-            } else {
-                format!("host {host}")
-            };
-            if e.kind() == std::io::ErrorKind::NotFound {
-                permanent(format!(
-                    "`{program}` is not installed on {on} (not on PATH): install {} there, or run \
-                     it in containers (runtime=\"docker\") or simulated (`--simulate`)",
-                    c.engine
-                ))
-            } else {
-                infra(format!("cannot start `{program}` on {on}: {e}"))
-            }
-        })?;
-        let mut engine = Engine {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let ready = ctx.container.as_ref().map_or(DEFAULT_READY, |cc| {
-            Duration::from_secs_f64(cc.ready_timeout_secs.max(1.0))
-        });
-        engine.wait_ready(&spec.health_path, ready)?;
-        Ok(Box::new(engine))
+        spawn(s, argv, &spec, port)
     }
+}
+
+/// The engine plugin's launch of this configuration: `model` as the engine is to read it,
+/// listening on `port`.
+pub(super) fn launch_spec(
+    s: &EngineStart<'_>,
+    model: &str,
+    port: u16,
+) -> Result<ContainerSpec, Failure> {
+    let (c, ctx) = (s.config, s.ctx);
+    let point = super::serving_point(c, s.model.facts.as_ref())?;
+    let args = super::engine_args(c);
+    let secrets: Vec<String> = ctx
+        .container
+        .as_ref()
+        .map(|cc| cc.secrets.clone())
+        .unwrap_or_default();
+    Ok(s.plugin.container(&Launch {
+        point,
+        image: "",
+        model,
+        served_name: &ctx.model,
+        hf_cache: None,
+        args: &args,
+        env: &c.env,
+        secrets: &secrets,
+        port: Some(port),
+    }))
+}
+
+/// Starts `argv` (with the spec's environment and the attempt's GPUs) in a process group of
+/// its own and waits until the engine answers its health check on `port`.
+pub(super) fn spawn(
+    s: &EngineStart<'_>,
+    argv: Vec<String>,
+    spec: &ContainerSpec,
+    port: u16,
+) -> Result<Box<dyn RunningEngine>, Failure> {
+    let (c, ctx) = (s.config, s.ctx);
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(permanent(format!(
+            "engine {} has no command line",
+            c.engine
+        )));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(rest)
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    if !s.job.gpu_ids.is_empty() {
+        let ids: Vec<String> = s.job.gpu_ids.iter().map(u32::to_string).collect();
+        cmd.env("CUDA_VISIBLE_DEVICES", ids.join(","));
+    }
+    // SAFETY: prctl is async-signal-safe; called between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    println!("starting {}", argv.join(" "));
+    let child = cmd.spawn().map_err(|e| {
+        let host = s.job.host();
+        let on = if host.is_empty() {
+            "this machine".to_string()
+        } else {
+            format!("host {host}")
+        };
+        if e.kind() == std::io::ErrorKind::NotFound {
+            permanent(format!(
+                "`{program}` is not installed on {on} (not on PATH): install it there, or run \
+                 {} in containers (runtime=\"docker\") or simulated (`--simulate`)",
+                c.engine
+            ))
+        } else {
+            infra(format!("cannot start `{program}` on {on}: {e}"))
+        }
+    })?;
+    let mut engine = Engine {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let ready = ctx.container.as_ref().map_or(DEFAULT_READY, |cc| {
+        Duration::from_secs_f64(cc.ready_timeout_secs.max(1.0))
+    });
+    engine.wait_ready(&spec.health_path, ready)?;
+    Ok(Box::new(engine))
 }
 
 /// What runs: the spec's entrypoint where it sets one (a command engine's program), else
 /// the plugin's program; then the spec's arguments.
-fn command_line(program: &[&str], spec: &ContainerSpec) -> Vec<String> {
+pub(super) fn command_line(program: &[&str], spec: &ContainerSpec) -> Vec<String> {
     match &spec.entrypoint {
         Some(e) => e.clone(),
         None => program.iter().map(|s| s.to_string()).collect(),
@@ -121,7 +143,7 @@ fn command_line(program: &[&str], spec: &ContainerSpec) -> Vec<String> {
     .collect()
 }
 
-fn free_port() -> Result<u16, Failure> {
+pub(super) fn free_port() -> Result<u16, Failure> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
