@@ -358,7 +358,7 @@ pub fn host_reports(sweep: &Sweep, m: Mode) -> Vec<HostReport> {
             RuntimeKind::Endpoint => {
                 r.address = h.address.as_ref().map(|a| a.value.clone());
             }
-            RuntimeKind::Process | RuntimeKind::Apptainer => {
+            RuntimeKind::Process | RuntimeKind::Apptainer | RuntimeKind::Pyxis => {
                 r.discovery = Some(bench_docker::gpus::local())
             }
             RuntimeKind::Docker => {

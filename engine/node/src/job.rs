@@ -113,18 +113,22 @@ pub enum RuntimeKind {
     /// as a child process of the attempt on the host it runs on: GPU clusters without
     /// Docker.
     Apptainer,
+    /// The engine's image through NVIDIA's pyxis and enroot (`srun --container-image`), as
+    /// a step of the Slurm job the attempt runs in: Slurm pools only.
+    Pyxis,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 5] = [
+    pub const ALL: [RuntimeKind; 6] = [
         Self::Process,
         Self::Sim,
         Self::Docker,
         Self::Endpoint,
         Self::Apptainer,
+        Self::Pyxis,
     ];
     pub const NAMES: &'static [&'static str] =
-        &["process", "sim", "docker", "endpoint", "apptainer"];
+        &["process", "sim", "docker", "endpoint", "apptainer", "pyxis"];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -133,6 +137,7 @@ impl RuntimeKind {
             Self::Docker => "docker",
             Self::Endpoint => "endpoint",
             Self::Apptainer => "apptainer",
+            Self::Pyxis => "pyxis",
         }
     }
 

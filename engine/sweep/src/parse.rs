@@ -1359,6 +1359,18 @@ fn parse_hosts(c: &KdlNode, d: &mut Diags) -> Vec<Host> {
             Some(x) => x,
             None => continue,
         };
+        if let (RuntimeKind::Pyxis, Some(e)) = (runtime, r.prop("runtime")) {
+            d.push(
+                Diag::error(
+                    "sweep::unsupported",
+                    e.span(),
+                    "runtime `pyxis` runs engines as steps of Slurm jobs (`srun --container-image`): only a Slurm pool has it",
+                )
+                .label("on a host")
+                .help("pool \"h100\" executor=\"slurm\" runtime=\"pyxis\" gpu=\"H100-80GB\" gpus-per-node=8, or runtime=\"apptainer\" on a host"),
+            );
+            continue;
+        }
         let gpu = r
             .prop_str(d, "gpu")
             .unwrap_or_else(|| Spanned::new("auto".into(), name.span));
@@ -1494,7 +1506,7 @@ fn parse_pool(h: &KdlNode, d: &mut Diags) -> Option<Host> {
                 "sweep::unsupported",
                 runtime.span,
                 format!(
-                    "a Slurm pool runs engines on its nodes as processes or through Apptainer, not with runtime `{}`",
+                    "a Slurm pool runs engines on its nodes as processes, through Apptainer or through pyxis, not with runtime `{}`",
                     runtime.value.name()
                 ),
             )

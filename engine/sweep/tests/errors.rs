@@ -368,6 +368,15 @@ fn a_pool_is_a_host_whose_gpus_a_cluster_gives_out() {
         p.sweep.hosts[0].runtime,
         bench_sweep::RuntimeKind::Apptainer
     );
+    // ... or through pyxis, as steps of the jobs: a pool's only.
+    let text = with_host(r#"pool "h100" executor="slurm" runtime="pyxis" gpu="H100-80GB""#);
+    let p = parse(&Source::new("sweep.kdl", text.as_str())).expect("parses");
+    assert_eq!(p.sweep.hosts[0].runtime, bench_sweep::RuntimeKind::Pyxis);
+    let text = with_host(r#"host "box" runtime="pyxis" gpu="H100-80GB""#);
+    let d = errors(&text);
+    let e = one(&d, "sweep::unsupported");
+    assert_eq!(e.location(), at(&text, "runtime=\"pyxis\""));
+    assert!(e.message.contains("only a Slurm pool"), "{}", e.message);
 }
 
 #[test]

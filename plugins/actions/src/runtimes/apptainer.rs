@@ -12,11 +12,9 @@
 //! given as the engine's `image=` is used as it is.
 
 use bench_engines::ContainerSpec;
-use bench_node::outputs::SetupOutput;
-use bench_node::{Failure, NodeKind, RuntimeKind};
+use bench_node::{Failure, RuntimeKind};
 
-use super::{EngineRuntime, EngineStart, RunningEngine, docker, process};
-use crate::{outputs, permanent, read_json};
+use super::{EngineRuntime, EngineStart, RunningEngine, process};
 
 pub struct Apptainer;
 
@@ -26,28 +24,7 @@ impl EngineRuntime for Apptainer {
     }
 
     fn start(&self, s: &EngineStart<'_>) -> Result<Box<dyn RunningEngine>, Failure> {
-        let setup_input = s
-            .job
-            .inputs_of(NodeKind::Setup)
-            .next()
-            .ok_or_else(|| permanent("an Apptainer bench node needs its setup node"))?;
-        let setup: SetupOutput = read_json(setup_input.output(outputs::SETUP)?)?;
-        if setup.image.is_empty() {
-            return Err(permanent(format!(
-                "engine {} names no image for Apptainer to run: give it `image=`",
-                s.config.engine
-            )));
-        }
-        let (model, mount) = docker::model_mount(s.model, &s.ctx.model)?;
-        let port = process::free_port()?;
-        let mut spec = process::launch_spec(s, &model, port)?;
-        if let Some(v) = mount {
-            spec.volumes.push(v);
-            spec.env.insert("HF_HUB_OFFLINE".into(), "1".into());
-        }
-        let inner = process::command_line(s.plugin.program(), &spec);
-        let argv = exec_line(&setup.image, &spec, inner);
-        process::spawn(s, argv, &spec, port)
+        process::start_in_image(s, "Apptainer", exec_line)
     }
 }
 

@@ -10,6 +10,7 @@ mod apptainer;
 mod docker;
 mod endpoint;
 mod process;
+mod pyxis;
 mod sim;
 
 use bench_docker::gpus::Telemetry;
@@ -62,6 +63,7 @@ pub fn runtime(kind: RuntimeKind) -> &'static dyn EngineRuntime {
         RuntimeKind::Docker => &docker::Docker,
         RuntimeKind::Endpoint => &endpoint::Endpoint,
         RuntimeKind::Apptainer => &apptainer::Apptainer,
+        RuntimeKind::Pyxis => &pyxis::Pyxis,
     }
 }
 

@@ -11,10 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench_engines::{ContainerSpec, Launch};
-use bench_node::{Failure, RuntimeKind};
+use bench_node::outputs::SetupOutput;
+use bench_node::{Failure, NodeKind, RuntimeKind};
 
 use super::{EngineRuntime, EngineStart, Finished, RunningEngine};
-use crate::{infra, permanent};
+use crate::{infra, outputs, permanent, read_json};
 
 pub struct Process;
 
@@ -39,6 +40,37 @@ impl EngineRuntime for Process {
         let argv = command_line(s.plugin.program(), &spec);
         spawn(s, argv, &spec, port)
     }
+}
+
+/// The engine's program run inside the image the setup node recorded, by the command line
+/// `wrap` makes of the image, the launch (its volumes: the weights bound where the engine
+/// reads them, as in a container) and the program's own command line.
+pub(super) fn start_in_image(
+    s: &EngineStart<'_>,
+    tool: &str,
+    wrap: fn(&str, &ContainerSpec, Vec<String>) -> Vec<String>,
+) -> Result<Box<dyn RunningEngine>, Failure> {
+    let setup_input =
+        s.job.inputs_of(NodeKind::Setup).next().ok_or_else(|| {
+            permanent(format!("a bench node through {tool} needs its setup node"))
+        })?;
+    let setup: SetupOutput = read_json(setup_input.output(outputs::SETUP)?)?;
+    if setup.image.is_empty() {
+        return Err(permanent(format!(
+            "engine {} names no image for {tool} to run: give it `image=`",
+            s.config.engine
+        )));
+    }
+    let (model, mount) = super::docker::model_mount(s.model, &s.ctx.model)?;
+    let port = free_port()?;
+    let mut spec = launch_spec(s, &model, port)?;
+    if let Some(v) = mount {
+        spec.volumes.push(v);
+        spec.env.insert("HF_HUB_OFFLINE".into(), "1".into());
+    }
+    let inner = command_line(s.plugin.program(), &spec);
+    let argv = wrap(&setup.image, &spec, inner);
+    spawn(s, argv, &spec, port)
 }
 
 /// The engine plugin's launch of this configuration: `model` as the engine is to read it,
