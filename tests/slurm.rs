@@ -480,6 +480,98 @@ sweep "slurm-command" {{
     );
 }
 
+/// `runtime="pyxis"` on a pool: each engine runs in its image as a step of its job. No
+/// pyxis is packaged here: a stand-in `srun` first on PATH logs what it is asked and runs
+/// the command after pyxis's flags, on the node and GPUs of the job.
+#[test]
+fn through_pyxis_an_engine_runs_in_its_image_as_a_step_of_its_job() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(c) = Cluster::start() else { return };
+    let p = Project::new("");
+    common::tiny_model(p.path());
+    let bin = p.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = |name: &str, body: String| {
+        let path = bin.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let log = p.path().join("srun.log");
+    script(
+        "srun",
+        format!(
+            "#!/bin/sh\necho \"node=$SLURMD_NODENAME gpus=$CUDA_VISIBLE_DEVICES $*\" >> '{}'\n\
+             while [ $# -gt 0 ]; do case \"$1\" in --ntasks=*|--container-*|--no-container-*) shift ;; *) break ;; esac; done\n\
+             exec \"$@\"\n",
+            log.display()
+        ),
+    );
+    script(
+        "serve-mine",
+        format!(
+            "#!/bin/sh\nshift\nexec '{}' sim-engine \"$@\"\n",
+            common::bin().display()
+        ),
+    );
+    p.write(
+        r#"
+sweep "slurm-pyxis" {
+    model "tiny" path="./tiny"
+    matrix {
+        engine "mine"
+        gpu "H100-80GB"
+        batch-size 4
+        seq-len 2048
+    }
+    engine "mine" image="nvcr.io/example/mine:1" command="serve-mine {model} --host {host} --port {port} --model {served-model-name} --arch llama-3.1-8b --max-batch {batch-size}"
+    workload "chat" {
+        dataset "random" input-len=64 output-len=16
+        concurrency 2
+        requests 8
+    }
+    hosts {
+        pool "cluster" executor="slurm" partition="debug" runtime="pyxis" gpu="H100-80GB" gpus-per-node=2 max-jobs=8 poll="250ms"
+    }
+}
+"#,
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = p
+        .cmd(&["build", "s.kdl"])
+        .env("SLURM_CONF", c.conf())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs = c.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].1, "COMPLETED", "{jobs:?}");
+    let line = std::fs::read_to_string(&log).expect("srun ran");
+    let weights = std::fs::canonicalize(p.path().join("tiny")).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert!(words[0] == "node=n1" || words[0] == "node=n2", "{line}");
+    assert!(words[1] == "gpus=0" || words[1] == "gpus=1", "{line}");
+    assert_eq!(
+        words[2..6],
+        [
+            "--ntasks=1",
+            "--container-image=nvcr.io#example/mine:1",
+            &format!("--container-mounts={}:/models/tiny:ro", weights.display()),
+            "--no-container-mount-home",
+        ],
+        "{line}"
+    );
+    assert_eq!(&words[6..8], ["serve-mine", "/models/tiny"], "{line}");
+    let q = p.bench(&["query", "--json", "SELECT engine, host FROM runs"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&q.stdout).unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{}", text(&q));
+    assert!(rows[0]["host"].as_str().unwrap().starts_with("cluster/n"));
+}
+
 /// Keys of the committed manifests of one node kind.
 fn manifests_of_kind(p: &Project, kind: &str) -> BTreeSet<String> {
     walk(&p.path().join(".bench/cache/manifests"))
