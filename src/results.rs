@@ -158,7 +158,7 @@ pub fn export_workflow(
     let w = export(plan, dir, &sweep, target, o, a.output.as_deref())?;
     let to = match &a.output {
         Some(path) => format!("wrote {}", path.display()),
-        None => "wrote".into(),
+        None => "wrote them to standard output".into(),
     };
     if matches!(target, Target::Argo { .. }) && w.objects > 1 {
         eprintln!(
