@@ -131,6 +131,56 @@ fn the_demo_as_an_argo_workflow_validates_and_mirrors_the_plan() {
     );
 }
 
+/// Split into parts, the configurations of the more urgent model go first, in a workflow
+/// of that priority (for a controller that runs only so many workflows at once).
+#[test]
+fn a_split_demo_puts_its_most_urgent_configurations_first_and_validates() {
+    let Some(py) = python() else { return };
+    let tiny = r#"model "TinyLlama/TinyLlama-1.1B-Chat-v1.0" revision="main""#;
+    let sweep_text = include_str!("../sweeps/demo.kdl");
+    assert!(sweep_text.contains(tiny));
+    let p = Project::new(&sweep_text.replace(tiny, &format!("{tiny} priority=3")));
+    let out = p.bench(&[
+        "export",
+        "argo",
+        "s.kdl",
+        "-o",
+        "wf.json",
+        "--max-tasks",
+        "6",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v = validate(&py, &p.path().join("wf.json"));
+    assert!(v.status.success(), "{}", text(&v));
+    let d = docs(&p.path().join("wf.json"));
+    assert!(d.len() > 2, "{} parts", d.len());
+    assert_eq!(d[0]["spec"]["priority"], 3);
+    assert!(d[d.len() - 1]["spec"].get("priority").is_none());
+    let plan = p.bench(&["plan", "s.kdl", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let label = |key: &str| -> String {
+        plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["key"] == key)
+            .map(|n| n["label"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let benches = d[0]["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"].as_str().unwrap().starts_with("bench-"))
+        .map(|t| label(t["arguments"]["parameters"][0]["value"].as_str().unwrap()))
+        .collect::<Vec<_>>();
+    assert!(!benches.is_empty());
+    assert!(
+        benches.iter().all(|l| l.contains("TinyLlama")),
+        "{benches:?}"
+    );
+}
+
 /// The Jobs of a `k8s` export: per Job its shape, its completions and the keys of its
 /// ConfigMap (checked: one key per completion index, the ConfigMap under 1 MiB).
 fn jobs(file: &Path, parallelism: u64) -> Vec<(String, u64, Vec<String>)> {

@@ -58,9 +58,10 @@ pub fn write_all(
 /// `tasks` split into parts of at most `max` tasks (0: no limit), as indices in plan order.
 /// A part holds whole units: tasks joined by dependencies other than on a download or a
 /// setup (in a sweep, one configuration's benches, validations and aggregate), with the
-/// downloads and setups they need, which several parts may then each hold. A unit larger
-/// than `max` is a part of its own. Split, the optimize task is in no part; one part is
-/// every task.
+/// downloads and setups they need, which several parts may then each hold; the most urgent
+/// units (by their nodes' highest priority) first, then in plan order. A unit larger than
+/// `max` is a part of its own. Split, the optimize task is in no part; one part is every
+/// task.
 pub fn parts(tasks: &[Task], max: usize) -> Vec<Vec<usize>> {
     if max == 0 || tasks.len() <= max {
         return vec![(0..tasks.len()).collect()];
@@ -105,10 +106,14 @@ pub fn parts(tasks: &[Task], max: usize) -> Vec<Vec<usize>> {
         }
         seen
     };
+    // The most urgent units first (a unit's priority is its highest node's), then in plan
+    // order: the first parts hold what the sweep wants soonest.
+    let mut units: Vec<Vec<usize>> = units.into_values().collect();
+    units.sort_by_key(|u| std::cmp::Reverse(u.iter().map(|&i| tasks[i].priority).max()));
     let mut parts: Vec<BTreeSet<usize>> = Vec::new();
     let mut current = BTreeSet::new();
     let mut used = vec![false; tasks.len()];
-    for unit in units.into_values() {
+    for unit in units {
         let extra: Vec<usize> = needs(&unit)
             .into_iter()
             .filter(|d| !current.contains(d))
@@ -262,7 +267,7 @@ fn workflow(
     if let Some((i, _)) = part {
         meta["labels"]["bench.dev/part"] = json!(i.to_string());
     }
-    json!({
+    let mut wf = json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": meta,
@@ -271,7 +276,20 @@ fn workflow(
             "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": o.pvc}}],
             "templates": templates,
         },
-    })
+    });
+    // Parts of a split sweep: where the controller runs only so many workflows at once,
+    // the part holding the most urgent configurations goes first (downloads and setups,
+    // which parts share, take the priority of their most urgent user: not theirs).
+    let priority = tasks
+        .iter()
+        .filter(|t| !matches!(t.kind, NodeKind::Download | NodeKind::Setup))
+        .map(|t| t.priority)
+        .max()
+        .unwrap_or(0);
+    if part.is_some() && priority != 0 {
+        wf["spec"]["priority"] = json!(priority.clamp(i32::MIN as i64, i32::MAX as i64));
+    }
+    wf
 }
 
 #[cfg(test)]
@@ -341,6 +359,16 @@ mod tests {
             p.iter().all(|part| !part.contains(&16)),
             "no optimize when split"
         );
+    }
+
+    #[test]
+    fn the_most_urgent_configurations_go_in_the_first_part() {
+        let mut t = sweep();
+        // The last configuration's bench node (and so its unit) is urgent.
+        t[13].priority = 5;
+        let p = parts(&t, 7);
+        assert_eq!(p[0], vec![2, 3, 13, 14, 15], "{p:?}");
+        assert_eq!(p[1], vec![0, 1, 4, 5, 6], "then plan order: {p:?}");
     }
 
     #[test]
