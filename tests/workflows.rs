@@ -192,6 +192,8 @@ fn jobs(file: &Path, parallelism: u64) -> Vec<(String, u64, Vec<String>)> {
             j["spec"]["parallelism"].as_u64().unwrap(),
             n.min(parallelism)
         );
+        // The sweep's retry policy (3 attempts by default), per pod.
+        assert_eq!(j["spec"]["backoffLimitPerIndex"], 2, "{}", j["spec"]);
         let pod = &j["spec"]["template"]["spec"];
         let map = pod["volumes"][1]["configMap"]["name"].as_str().unwrap();
         let cm = d

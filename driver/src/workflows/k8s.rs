@@ -123,8 +123,9 @@ pub fn objects(
                 "completionMode": "Indexed",
                 "completions": n,
                 "parallelism": n.min(parallelism.max(1)),
-                // Retries per pod come from the sweep's policy; the Job's budget is theirs.
-                "backoffLimit": retries * n,
+                // Retries per pod (per index: one pod cannot use up another's) from the
+                // sweep's policy (Kubernetes 1.29 and later).
+                "backoffLimitPerIndex": retries,
                 "template": {
                     "metadata": {"labels": {"bench.dev/shape": shape.name()}},
                     "spec": pod,
