@@ -156,22 +156,11 @@ pub fn export_workflow(
     };
     let sweep = a.sweep.unwrap_or_default();
     let w = export(plan, dir, &sweep, target, o, a.output.as_deref())?;
-    let to = match &a.output {
-        Some(path) => format!("wrote {}", path.display()),
-        None => "wrote them to standard output".into(),
-    };
-    if matches!(target, Target::Argo { .. }) && w.objects > 1 {
-        eprintln!(
-            "{to} ({} nodes to run, in {} workflows of at most {} tasks: submit them all)",
-            w.nodes, w.objects, a.max_tasks
-        );
-    } else if a.output.is_some() {
-        eprintln!("{to} ({} nodes to run)", w.nodes);
-    }
-    if w.optimize_left_out {
-        eprintln!(
-            "note: the optimize node waits for every workflow, so it is left out: it runs at the next `bench build` here, which ingests the results from the shared cache"
-        );
-    }
+    bench_driver::text::export::written(
+        &w,
+        target,
+        a.output.as_deref(),
+        &mut std::io::stderr().lock(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,11 @@ fn docs(file: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The node key an Argo DAG task builds.
+fn task_key(t: &serde_json::Value) -> &str {
+    t["arguments"]["parameters"][0]["value"].as_str().unwrap()
+}
+
 fn demo() -> Project {
     Project::new(include_str!("../sweeps/demo.kdl"))
 }
@@ -73,15 +78,7 @@ fn the_demo_as_an_argo_workflow_validates_and_mirrors_the_plan() {
         .iter()
         .filter_map(|n| n["key"].as_str().map(String::from))
         .collect();
-    let task_keys: BTreeSet<String> = dag
-        .iter()
-        .map(|t| {
-            t["arguments"]["parameters"][0]["value"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let task_keys: BTreeSet<String> = dag.iter().map(|t| task_key(t).to_string()).collect();
     assert!(!keys.is_empty(), "{}", text(&plan));
     assert_eq!(task_keys, keys, "one task per node of the plan");
     // Bench tasks ask for one GPU and wait for their setup; validations wait for a bench.
@@ -112,9 +109,7 @@ fn the_demo_as_an_argo_workflow_validates_and_mirrors_the_plan() {
     );
     assert_eq!(wf["metadata"]["namespace"], "ml");
     // What the pods run builds exactly that node here too.
-    let key = bench["arguments"]["parameters"][0]["value"]
-        .as_str()
-        .unwrap();
+    let key = task_key(bench);
     let one = p.bench(&["build", "s.kdl", "--node", key, "--actions", "test"]);
     assert!(one.status.success(), "{}", text(&one));
     let again = p.bench(&["export", "argo", "s.kdl", "-o", "wf2.json"]);
@@ -172,7 +167,7 @@ fn a_split_demo_puts_its_most_urgent_configurations_first_and_validates() {
         .unwrap()
         .iter()
         .filter(|t| t["name"].as_str().unwrap().starts_with("bench-"))
-        .map(|t| label(t["arguments"]["parameters"][0]["value"].as_str().unwrap()))
+        .map(|t| label(task_key(t)))
         .collect::<Vec<_>>();
     assert!(!benches.is_empty());
     assert!(
@@ -300,12 +295,7 @@ fn the_full_matrix_as_argo_workflows_validates_in_parts() {
             for d in t["dependencies"].as_array().into_iter().flatten() {
                 assert!(names.contains(d.as_str().unwrap()), "part {parts}: {d}");
             }
-            keys.insert(
-                t["arguments"]["parameters"][0]["value"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            );
+            keys.insert(task_key(t).to_string());
         }
     }
     assert!(parts > 100, "{parts} parts");
@@ -337,12 +327,7 @@ fn the_full_matrix_as_argo_workflows_validates_in_parts() {
     let but_optimize: BTreeSet<String> = all
         .iter()
         .filter(|t| !t["name"].as_str().unwrap().starts_with("optimize-"))
-        .map(|t| {
-            t["arguments"]["parameters"][0]["value"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|t| task_key(t).to_string())
         .collect();
     assert_eq!(but_optimize.len(), all.len() - 1);
     assert!(
@@ -360,12 +345,7 @@ fn the_full_matrix_as_argo_workflows_validates_in_parts() {
     let bench: BTreeSet<String> = all
         .iter()
         .filter(|t| t["name"].as_str().unwrap().starts_with("bench-"))
-        .map(|t| {
-            t["arguments"]["parameters"][0]["value"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|t| task_key(t).to_string())
         .collect();
     let in_jobs: Vec<&String> = jobs.iter().flat_map(|j| &j.2).collect();
     assert_eq!(in_jobs.len(), bench.len(), "every bench node once");

@@ -113,15 +113,12 @@ pub fn side_cache(
     }
 }
 
-/// The columns of [`bench_results::LATEST_AGGREGATES`] (the `aggregates` view) a side reads.
-const AGGREGATE_COLUMNS: &str =
-    "sweep, label, valid, repeats_valid, metric, value, ci_low, ci_high";
-
 fn num(v: &bench_results::duckdb::types::Value) -> Option<f64> {
     bench_results::cell(v).parse().ok()
 }
 
-/// Points from rows of [`AGGREGATE_COLUMNS`]; rows of several sweeps are refused.
+/// Points from rows of [`bench_results::AGGREGATES_COLUMNS`]; rows of several sweeps are
+/// refused.
 fn aggregate_points(path: &Path, t: &bench_results::Table) -> Result<BTreeMap<String, Point>> {
     let names: std::collections::BTreeSet<String> =
         t.rows.iter().map(|r| bench_results::cell(&r[0])).collect();
@@ -199,23 +196,13 @@ impl Side {
     /// ingested last (a store keeps every build's), with the measured requests of the runs
     /// ingested last. A store holding several sweeps is refused: labels alone would mix them.
     pub fn from_store(path: &Path) -> Result<Side> {
-        if !path.exists() {
-            return Err(Error::Other(format!(
-                "no results store at {}: `bench build SWEEP --db FILE` fills one",
-                path.display()
-            )));
-        }
-        let store =
-            bench_results::Store::open_read_only(path).map_err(|e| Error::Other(e.to_string()))?;
+        let store = crate::store::existing_read_only(path, "SWEEP --db FILE")?;
         let q = |sql: &str| {
             store
                 .query(sql)
                 .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
         };
-        let latest = q(&format!(
-            "SELECT {AGGREGATE_COLUMNS} FROM ({})",
-            bench_results::LATEST_AGGREGATES
-        ))?;
+        let latest = q(bench_results::LATEST_AGGREGATES)?;
         let mut points = aggregate_points(path, &latest)?;
         let requests = q("SELECT r.label, q.ttft_ms, q.e2e_ms FROM requests q
              JOIN (SELECT node_key, label FROM runs
@@ -253,8 +240,7 @@ impl Side {
     /// An export of a store's `aggregates` view (`bench export --table aggregates --format
     /// parquet|csv`): the repeats' intervals are the evidence, as for a JSON export.
     pub fn from_table_file(path: &Path) -> Result<Side> {
-        let columns: Vec<&str> = AGGREGATE_COLUMNS.split(", ").collect();
-        let t = bench_results::query_file(path, &columns).map_err(|e| {
+        let t = bench_results::query_file(path, bench_results::AGGREGATES_COLUMNS).map_err(|e| {
             Error::Other(format!(
                 "{e}: a compare side in Parquet or CSV is an export of the store's `aggregates` \
                  view (`bench export --table aggregates --format parquet -o FILE`)"

@@ -19,13 +19,25 @@ pub fn open(path: &Path) -> Result<Store> {
 
 /// Opens a store that must exist (a command that reads results).
 pub fn existing(db: &Path, hint: &str) -> Result<Store> {
-    if !db.exists() {
-        return Err(Error::Other(format!(
-            "no results store at {}: `bench build {hint}` fills it (or give --db)",
-            db.display()
-        )));
-    }
+    must_exist(db, hint)?;
     open(db)
+}
+
+/// Opens a store that must exist only to read it: nothing migrated or written (a baseline
+/// `bench compare` reads, perhaps on a read-only mount).
+pub fn existing_read_only(db: &Path, hint: &str) -> Result<Store> {
+    must_exist(db, hint)?;
+    Store::open_read_only(db).map_err(|e| Error::Other(e.to_string()))
+}
+
+fn must_exist(db: &Path, hint: &str) -> Result<()> {
+    if db.exists() {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "no results store at {}: `bench build {hint}` fills it (or give --db)",
+        db.display()
+    )))
 }
 
 fn axes(plan: &Plan<'_, '_>, i: NodeIndex) -> Axes {

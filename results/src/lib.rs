@@ -67,6 +67,18 @@ pub const LATEST_AGGREGATES: &str = "SELECT c.sweep, c.label, c.valid, c.repeats
            QUALIFY row_number() OVER (PARTITION BY sweep, label ORDER BY rowid DESC) = 1) c \
      JOIN metrics m USING (node_key)";
 
+/// The columns of [`LATEST_AGGREGATES`], in its order.
+pub const AGGREGATES_COLUMNS: &[&str] = &[
+    "sweep",
+    "label",
+    "valid",
+    "repeats_valid",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("results store {path}: {source}")]

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod compare;
 pub mod estimate;
+pub mod export;
 pub mod hosts;
 pub mod load;
 pub mod plan;
