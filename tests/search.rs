@@ -124,6 +124,11 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         "{}",
         text(&status)
     );
+    assert!(
+        !String::from_utf8_lossy(&status.stdout).contains("measured whole"),
+        "{}",
+        text(&status)
+    );
     let o = p.bench(&["report", "s.kdl", "-o", "r.html"]);
     assert!(o.status.success(), "{}", text(&o));
     let html = std::fs::read_to_string(p.path().join("r.html")).unwrap();
@@ -169,6 +174,64 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
     // 6 bench + 6 validate + 6 aggregate + optimize new; the search's 18 + download + setup cached.
     assert!(line.contains("39 nodes, 20 cached, 19 built"), "{line}");
     assert_eq!(p.measured().len(), 12);
+
+    // The grid measured whole, `bench status` says how much of its hypervolume the search's
+    // six reach: the share computed here from the results' own metrics.
+    let status = p.bench(&["status", "s.kdl", "--json"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let said =
+        serde_json::from_slice::<serde_json::Value>(&status.stdout).unwrap()["search"]["reached"]
+            .as_f64()
+            .unwrap();
+    let o = p.bench(&["results", "s.kdl", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let point = |r: &serde_json::Value| {
+        let m = &r["aggregate"]["metrics"];
+        vec![
+            -m["output-throughput"].as_f64().unwrap().ln(),
+            m["ttft-p95"].as_f64().unwrap().ln(),
+        ]
+    };
+    // What ran and is valid (the search's observations; this sweep has no constraint).
+    let ok: Vec<&serde_json::Value> = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["feasible"].as_bool() == Some(true))
+        .collect();
+    let all: Vec<Vec<f64>> = ok.iter().map(|r| point(r)).collect();
+    let (lo, hi) = (0..2)
+        .map(|j| {
+            let v = all.iter().map(|p| p[j]);
+            (
+                v.clone().fold(f64::INFINITY, f64::min),
+                v.fold(f64::NEG_INFINITY, f64::max),
+            )
+        })
+        .unzip::<_, _, Vec<f64>, Vec<f64>>();
+    let scaled =
+        |p: &Vec<f64>| -> Vec<f64> { (0..2).map(|j| (p[j] - lo[j]) / (hi[j] - lo[j])).collect() };
+    let searched: Vec<Vec<f64>> = ok
+        .iter()
+        .filter(|r| first.contains(r["label"].as_str().unwrap()))
+        .map(|r| scaled(&point(r)))
+        .collect();
+    let whole: Vec<Vec<f64>> = all.iter().map(scaled).collect();
+    let reference = [1.1, 1.1];
+    let share = bench_analysis::hypervolume(&searched, &reference)
+        / bench_analysis::hypervolume(&whole, &reference);
+    assert!(
+        (said - share).abs() < 1e-9 && share > 0.0 && share <= 1.0,
+        "status says {said}, the results give {share}"
+    );
+    let status = p.bench(&["status", "s.kdl"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains(&format!(
+            "the grid is measured whole: what the search chose reaches {share:.3} of its hypervolume"
+        )),
+        "{}",
+        text(&status)
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ impl Method {
 }
 
 /// Whether a recommendation has what `method` orders by (and is feasible).
-pub(crate) fn rankable(method: Method, r: &Recommendation) -> bool {
+fn rankable(method: Method, r: &Recommendation) -> bool {
     r.feasible
         && match method {
             Method::Topsis => r.score.is_some(),
@@ -36,32 +36,49 @@ pub(crate) fn rankable(method: Method, r: &Recommendation) -> bool {
         }
 }
 
-/// The method's order of two recommendations (equal keys: `Equal`).
-pub(crate) fn cmp(method: Method, a: &Recommendation, b: &Recommendation) -> Ordering {
-    let score = |r: &Recommendation| r.score.unwrap_or(f64::NEG_INFINITY);
-    let crowd = |r: &Recommendation| r.crowding.unwrap_or(0.0);
+/// A recommendation's place in the method's order, as an ascending key: (front, −score,
+/// −crowding), the fields the method ignores zero.
+type Key = (u32, f64, f64);
+
+fn key(method: Method, r: &Recommendation) -> Key {
+    let score = -r.score.unwrap_or(f64::NEG_INFINITY);
+    let crowd = -r.crowding.unwrap_or(0.0);
+    let front = r.front.unwrap_or(u32::MAX);
     match method {
-        Method::Combined => a
-            .front
-            .cmp(&b.front)
-            .then(score(b).total_cmp(&score(a)))
-            .then(crowd(b).total_cmp(&crowd(a))),
-        Method::Topsis => score(b).total_cmp(&score(a)),
-        Method::Pareto => a.front.cmp(&b.front).then(crowd(b).total_cmp(&crowd(a))),
+        Method::Combined => (front, score, crowd),
+        Method::Topsis => (0, score, 0.0),
+        Method::Pareto => (front, 0.0, crowd),
     }
+}
+
+fn cmp(a: &Key, b: &Key) -> Ordering {
+    a.0.cmp(&b.0)
+        .then(a.1.total_cmp(&b.1))
+        .then(a.2.total_cmp(&b.2))
+}
+
+/// The rankable recommendations in the method's order (equal keys in input order), each
+/// with its key. The keys sort in one contiguous vector: a million rows sort several times
+/// faster so than through indices into the recommendations.
+pub(crate) fn in_order(method: Method, recs: &[Recommendation]) -> Vec<(Key, usize)> {
+    let mut order: Vec<(Key, usize)> = recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| rankable(method, r))
+        .map(|(i, r)| (key(method, r), i))
+        .collect();
+    order.sort_unstable_by(|a, b| cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
+    order
 }
 
 /// The rank of each recommendation (input order) under a method: only feasible ones with a
 /// score and a front are ranked.
 pub fn ranks(method: Method, recs: &[Recommendation]) -> Vec<Option<usize>> {
-    let mut order: Vec<usize> = (0..recs.len())
-        .filter(|i| rankable(method, &recs[*i]))
-        .collect();
-    order.sort_by(|a, b| cmp(method, &recs[*a], &recs[*b]).then(a.cmp(b)));
+    let order = in_order(method, recs);
     let mut out = vec![None; recs.len()];
     let mut rank = 0;
-    for (pos, i) in order.iter().enumerate() {
-        if pos == 0 || cmp(method, &recs[order[pos - 1]], &recs[*i]) != Ordering::Equal {
+    for (pos, (k, i)) in order.iter().enumerate() {
+        if pos == 0 || cmp(&order[pos - 1].0, k) != Ordering::Equal {
             rank = pos + 1;
         }
         out[*i] = Some(rank);

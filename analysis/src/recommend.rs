@@ -11,7 +11,7 @@
 //!    [`Method`]: `topsis` alone needs no fronts and sorts none.)
 
 use crate::Sense;
-use crate::order::{Method, cmp, rankable};
+use crate::order::{Method, in_order};
 use crate::pareto::{crowding_distance, non_dominated_fronts};
 use crate::topsis::{Criterion, Normalization, TopsisError, topsis};
 
@@ -134,13 +134,7 @@ pub fn recommend_by(
         out[row].crowding = crowding[k];
     }
     // Distinct ranks, equal keys in input order.
-    let mut order: Vec<usize> = feasible
-        .iter()
-        .copied()
-        .filter(|&row| rankable(method, &out[row]))
-        .collect();
-    order.sort_by(|a, b| cmp(method, &out[*a], &out[*b]).then(a.cmp(b)));
-    for (pos, row) in order.into_iter().enumerate() {
+    for (pos, (_, row)) in in_order(method, &out).into_iter().enumerate() {
         out[row].rank = Some(pos + 1);
     }
     Ok(out)

@@ -216,6 +216,89 @@ impl Candidates {
     }
 }
 
+/// Every candidate's observation when the whole grid is measured (a `--grid` build, or a
+/// search that ran out of candidates): its objectives, or `None` where it failed. `None`
+/// while any candidate is unmeasured.
+pub fn measured_grid(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<Grid> {
+    let candidates = candidates(plan);
+    let observed = (0..candidates.nodes.len())
+        .map(|k| candidates.observe(plan, cache, k))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Grid {
+        candidates,
+        observed,
+    })
+}
+
+/// When the whole grid is measured: the share of its hypervolume that the sweep's own
+/// search reaches (what it measured, as [`replay`] reads it).
+pub fn reached(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<f64> {
+    let grid = measured_grid(plan, cache)?;
+    let at: std::collections::HashMap<usize, usize> = grid
+        .candidates
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.index(), k))
+        .collect();
+    let measured: Vec<usize> = replay(plan, cache)
+        .iter()
+        .flat_map(|g| g.proposed.iter().filter_map(|i| at.get(i).copied()))
+        .collect();
+    (!measured.is_empty()).then(|| grid.share(&measured))
+}
+
+/// A grid measured whole: what a search's choices are judged against.
+pub struct Grid {
+    pub candidates: Candidates,
+    /// Per candidate, its objectives as the search sees them, `None` for a failure.
+    pub observed: Vec<Option<Vec<f64>>>,
+}
+
+impl Grid {
+    /// The share of the grid's hypervolume that the candidates `measured` reach: objectives
+    /// (logarithms) scaled to [0, 1] by the range of everything the grid measured, the
+    /// reference point at 1.1. 1 when they hold the grid's whole front.
+    pub fn share(&self, measured: &[usize]) -> f64 {
+        let m = self.candidates.objectives.len();
+        let ok: Vec<&[f64]> = self.observed.iter().flatten().map(Vec::as_slice).collect();
+        if m == 0 || ok.is_empty() {
+            return 0.0;
+        }
+        let scale = Scale::of(ok.iter().copied(), m);
+        let reference = vec![1.1; m];
+        let all: Vec<Vec<f64>> = ok.iter().map(|f| scale.apply(f)).collect();
+        let got: Vec<Vec<f64>> = measured
+            .iter()
+            .filter_map(|k| self.observed[*k].as_deref())
+            .map(|f| scale.apply(f))
+            .collect();
+        let whole = hypervolume(&all, &reference);
+        if whole > 0.0 {
+            hypervolume(&got, &reference) / whole
+        } else {
+            0.0
+        }
+    }
+
+    /// What a search with `strategy`, `seed`, `batch` and `budget` candidates measures on
+    /// this grid, spending its whole budget (no `patience` stop): the candidates, in
+    /// proposal order.
+    pub fn search(&self, strategy: Strategy, seed: u64, batch: usize, budget: usize) -> Vec<usize> {
+        let s = Search {
+            space: &self.candidates.space,
+            strategy,
+            seed,
+            batch: batch.max(1),
+            prior: self.candidates.prior.as_deref(),
+        };
+        s.run(budget, |k| self.observed[k].clone())
+            .into_iter()
+            .map(|o| o.point)
+            .collect()
+    }
+}
+
 /// How one generation went.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Generation {

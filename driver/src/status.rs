@@ -118,6 +118,10 @@ pub struct SearchStatus {
     pub candidates: usize,
     /// Measured so far (by the search or by a `--grid` build).
     pub measured: usize,
+    /// Once the whole grid is measured: the share of its hypervolume that the search's own
+    /// choices reach (how much a search of this sweep would have missed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -174,6 +178,11 @@ pub fn status(plan: &Plan<'_, '_>, cache: &LocalCache) -> StatusReport {
             budget: s.budget.of(candidates),
             candidates,
             measured: a.done,
+            reached: if a.pending == 0 {
+                crate::search::reached(plan, cache)
+            } else {
+                None
+            },
         }
     });
     StatusReport {

@@ -94,6 +94,12 @@ pub fn status(r: &StatusReport, out: &mut dyn Write) -> Result<()> {
             thousands(s.candidates),
             thousands(s.budget)
         )?;
+        if let Some(share) = s.reached {
+            writeln!(
+                out,
+                "  the grid is measured whole: what the search chose reaches {share:.3} of its hypervolume"
+            )?;
+        }
     }
     for f in &r.failed {
         writeln!(
