@@ -96,6 +96,31 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
     let r: serde_json::Value =
         serde_json::from_slice(&p.bench(&["results", "s.kdl", "--json"]).stdout).unwrap();
     assert_eq!(r["missing"], 6);
+    // The store holds the search's ranking of its six, once (not one per generation), as
+    // `bench results` ranks them.
+    let stored = |p: &Project| -> Vec<serde_json::Value> {
+        let o = p.bench(&[
+            "query",
+            "select node_key, aggregate_key, rank from recommendations order by node_key, aggregate_key",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let ranking = stored(&p);
+    assert_eq!(ranking.len(), 6, "{ranking:?}");
+    assert!(
+        ranking
+            .iter()
+            .all(|x| x["node_key"] == ranking[0]["node_key"])
+    );
+    for row in r["rows"].as_array().unwrap() {
+        let s = ranking
+            .iter()
+            .find(|x| x["aggregate_key"] == row["key"])
+            .unwrap_or_else(|| panic!("{row} not stored"));
+        assert_eq!(s["rank"], row["rank"], "{row}");
+    }
     // Ranked among themselves (no optimize node covers a subset); the table says the rest
     // were skipped; the report plots the hypervolume after each generation.
     let mut ranks: Vec<u64> = r["rows"]
@@ -174,6 +199,16 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
     // 6 bench + 6 validate + 6 aggregate + optimize new; the search's 18 + download + setup cached.
     assert!(line.contains("39 nodes, 20 cached, 19 built"), "{line}");
     assert_eq!(p.measured().len(), 12);
+    // The rerun stored nothing more; the grid's optimize node added its ranking of all 12.
+    let after = stored(&p);
+    assert_eq!(after.len(), 18, "{after:?}");
+    assert_eq!(
+        after
+            .iter()
+            .filter(|x| x["node_key"] == ranking[0]["node_key"])
+            .count(),
+        6
+    );
 
     // The grid measured whole, `bench status` says how much of its hypervolume the search's
     // six reach: the share computed here from the results' own metrics.

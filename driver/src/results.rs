@@ -45,6 +45,35 @@ pub struct Results {
     pub recommendations: Option<OptimizeOutput>,
 }
 
+/// A search covers part of the grid, which no optimize node ranks: what it measured (`aggs`,
+/// by aggregate key), ranked as the optimize node ranks the grid, and the key that ranking
+/// is stored under — the optimize node's key and the ranked aggregates' keys, hashed
+/// (`None` for a sweep that does not search, or nothing measured).
+pub fn search_ranking(
+    plan: &Plan<'_, '_>,
+    aggs: &[(String, AggregateOutput)],
+) -> Option<(String, OptimizeOutput)> {
+    let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
+    if r.sweep.search.is_none() || aggs.is_empty() {
+        return None;
+    }
+    let Params::Optimize(p) = node_params(r, x, &bench_plan::Subject::Optimize) else {
+        return None;
+    };
+    let optimize = g.node_weights().find(|n| n.kind == NodeKind::Optimize)?;
+    let out = bench_actions::optimize(&p, aggs).ok()?;
+    let mut keys: Vec<&str> = aggs.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    let mut h = blake3::Hasher::new();
+    h.update(b"bench-search-ranking\0");
+    h.update(&optimize.key.0);
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update(b"\0");
+    }
+    Some((h.finalize().to_hex().to_string(), out))
+}
+
 /// Reads what the cache holds for a plan.
 pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
     let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
@@ -73,16 +102,11 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
         .find(|n| n.kind == NodeKind::Optimize)
         .and_then(|n| read_output(cache, &n.key.hex(), names::RECOMMENDATIONS))
         .or_else(|| {
-            // A search covers part of the grid, which no optimize node ranks: rank what it
-            // measured, the same way.
-            let Params::Optimize(p) = node_params(r, x, &bench_plan::Subject::Optimize) else {
-                return None;
-            };
             let aggs: Vec<(String, AggregateOutput)> = found
                 .iter()
                 .map(|(_, k, a)| (k.clone(), a.clone()))
                 .collect();
-            (searched && !aggs.is_empty()).then(|| bench_actions::optimize(&p, &aggs).ok())?
+            search_ranking(plan, &aggs).map(|(_, o)| o)
         });
     let ranked: HashMap<&str, &Ranked> = recommendations
         .as_ref()

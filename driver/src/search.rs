@@ -539,6 +539,14 @@ where
             Ok(b) => b,
             Err(stop) => {
                 report.stop = stop;
+                if req.actions == bench_node::Actions::Real {
+                    let cache = crate::paths::open_cache(&req.cache_dir)?;
+                    if let Err(e) = crate::store::ingest_search_ranking(plan, &cache, &req.db) {
+                        note(&format!(
+                            "warning: the search's ranking was not stored: {e}"
+                        ));
+                    }
+                }
                 return Ok(report);
             }
         };

@@ -10,7 +10,7 @@ use bench_results::{Axes, Store};
 use petgraph::graph::NodeIndex;
 
 use crate::error::{Error, Result};
-use crate::outputs::{output_path, read};
+use crate::outputs::{output_path, read, read_output};
 
 /// Opens (creating) the results store.
 pub fn open(path: &Path) -> Result<Store> {
@@ -117,6 +117,43 @@ pub fn prefetch(plan: &Plan<'_, '_>, cache: &bench_cache::Tiered, db: &Path) {
             });
         }
     });
+}
+
+/// Stores a search's ranking of what it measured, which no optimize node holds (the optimize
+/// node's own, once a grid build ran it, is [`ingest`]'s): once a search has ended, so that
+/// the store holds the ranking of its whole measured set, not one per generation. Returns
+/// whether it was added (not there already).
+pub fn ingest_search_ranking(
+    plan: &Plan<'_, '_>,
+    cache: &dyn CacheBackend,
+    db: &Path,
+) -> Result<bool> {
+    let g = &plan.graph;
+    let optimize_done = g.node_weights().any(|n| {
+        n.kind == NodeKind::Optimize && matches!(cache.lookup(&n.key.hex()), Ok(Lookup::Hit(_)))
+    });
+    if plan.resolved.sweep.search.is_none() || optimize_done {
+        return Ok(false);
+    }
+    let aggs: Vec<(String, AggregateOutput)> = g
+        .node_weights()
+        .filter(|n| n.kind == NodeKind::Aggregate)
+        .filter_map(|n| {
+            let key = n.key.hex();
+            read_output::<AggregateOutput>(cache, &key, outputs::AGGREGATE).map(|a| (key, a))
+        })
+        .collect();
+    let Some((key, o)) = crate::results::search_ranking(plan, &aggs) else {
+        return Ok(false);
+    };
+    let mut store = open(db)?;
+    let err = |e: bench_results::StoreError| Error::Other(e.to_string());
+    if store.keys("recommendations").map_err(err)?.contains(&key) {
+        return Ok(false);
+    }
+    store
+        .add_recommendations(&key, &plan.resolved.sweep.name.value, &o)
+        .map_err(err)
 }
 
 /// Copies what the cache holds for a plan into the store; rows already there are skipped.
