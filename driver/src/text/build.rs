@@ -85,20 +85,23 @@ pub fn status(r: &StatusReport, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     if let Some(s) = &r.search {
-        writeln!(
+        write!(
             out,
-            "\nsearch {}: {} of {} configuration × load points measured (budget {}); what it does \
-             not propose stays pending (`bench build --grid` runs it)",
+            "\nsearch {}: {} of {} configuration × load points measured (budget {})",
             s.strategy,
             thousands(s.measured),
             thousands(s.candidates),
             thousands(s.budget)
         )?;
-        if let Some(share) = s.reached {
-            writeln!(
+        match s.reached {
+            Some(share) => writeln!(
                 out,
-                "  the grid is measured whole: what the search chose reaches {share:.3} of its hypervolume"
-            )?;
+                "\n  the grid is measured whole: what the search chose reaches {share:.3} of its hypervolume"
+            )?,
+            None => writeln!(
+                out,
+                "; what it does not propose stays pending (`bench build --grid` runs it)"
+            )?,
         }
     }
     for f in &r.failed {
