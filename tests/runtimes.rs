@@ -301,3 +301,53 @@ fn an_engine_declared_by_its_command_line_runs_as_a_process_with_its_values_fill
     let log = std::fs::read_to_string(p.path().join("engine.log")).unwrap();
     assert_eq!(log.lines().count(), 2, "{}\n{log}", text(&o));
 }
+
+/// A search works through whatever serves a configuration: here an engine declared by its
+/// command line, each proposal a process of its own.
+#[test]
+fn a_search_measures_its_budget_of_an_engine_declared_by_its_command_line() {
+    let p = Project::new();
+    let mine = p.path().join("bin/serve-mine");
+    std::fs::write(&mine, SERVE_MINE).unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sweep = SWEEP
+        .replace("engine \"vllm\"", "engine \"mine\"")
+        .replace("batch-size 8", "batch-size 4 8 16 32")
+        .replace("concurrency 2", "concurrency 1 2")
+        .replace(
+            "    hosts {",
+            r#"    engine "mine" command="serve-mine {model} --host {host} --port {port} --model {served-model-name} --arch llama-3.1-8b --max-batch {batch-size}" api="openai"
+    search {
+        budget 3
+        batch 2
+    }
+    hosts {"#,
+        );
+    std::fs::write(p.path().join("s.kdl"), &sweep).unwrap();
+
+    let o = p.run(&["build", "s.kdl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("its budget is spent; 3 of 8 configurations × load points measured (37.5 %)"),
+        "{}",
+        text(&o)
+    );
+    let o = p.run(&["results", "s.kdl", "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{r}");
+    assert!(rows.iter().all(|x| x["engine"] == "mine"), "{r}");
+    assert_eq!(r["missing"], 5, "{r}");
+    // One engine process per measured configuration × load point, each with its batch size.
+    let log = std::fs::read_to_string(p.path().join("engine.log")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    for row in rows {
+        let label = row["label"].as_str().unwrap();
+        let batch = label.split('/').find_map(|s| s.strip_prefix('b')).unwrap();
+        assert!(
+            log.contains(&format!("--max-batch {batch}")),
+            "{label}:\n{log}"
+        );
+    }
+}
