@@ -73,6 +73,12 @@ impl Project {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    fn install_serve_mine(&self) {
+        let p = self.path().join("bin/serve-mine");
+        std::fs::write(&p, SERVE_MINE).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let path = format!(
             "{}:{}",
@@ -248,9 +254,7 @@ exec "$BENCH_BIN" sim-engine "$@"
 #[test]
 fn an_engine_declared_by_its_command_line_runs_as_a_process_with_its_values_filled_in() {
     let p = Project::new();
-    let mine = p.path().join("bin/serve-mine");
-    std::fs::write(&mine, SERVE_MINE).unwrap();
-    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.install_serve_mine();
     let sweep = SWEEP.replace("engine \"vllm\"", "engine \"mine\"").replace(
         "    hosts {",
         r#"    engine "mine" command="serve-mine {model} --host {host} --port {port} --model {served-model-name} --arch llama-3.1-8b --max-batch {batch-size} --max-seq-len {seq-len}" api="openai" health="/health"
@@ -307,9 +311,7 @@ fn an_engine_declared_by_its_command_line_runs_as_a_process_with_its_values_fill
 #[test]
 fn a_search_measures_its_budget_of_an_engine_declared_by_its_command_line() {
     let p = Project::new();
-    let mine = p.path().join("bin/serve-mine");
-    std::fs::write(&mine, SERVE_MINE).unwrap();
-    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.install_serve_mine();
     let sweep = SWEEP
         .replace("engine \"vllm\"", "engine \"mine\"")
         .replace("batch-size 8", "batch-size 4 8 16 32")
