@@ -8,6 +8,10 @@ use std::process::{Output, Stdio};
 
 mod common;
 
+use bench_analysis::search::Strategy;
+use bench_driver::compile::{Loaded, Mode};
+use bench_driver::paths::open_cache;
+use bench_driver::search::measured_grid;
 use common::{Project, text};
 
 /// 2 quantizations × 2 batch sizes × 3 concurrencies: 12 candidates.
@@ -95,6 +99,12 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
     assert_eq!(first.len(), 6, "{first:?}");
     let r: serde_json::Value =
         serde_json::from_slice(&p.bench(&["results", "s.kdl", "--json"]).stdout).unwrap();
+    let first_keys: BTreeSet<String> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(r["missing"], 6);
     // The store holds the search's ranking of its six, once (not one per generation), as
     // `bench results` ranks them.
@@ -267,6 +277,20 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         "{}",
         text(&status)
     );
+
+    // What `examples/search-eval` replays: with the sweep's own settings, the evaluation on
+    // the measured grid chooses exactly the six the build measured, to the same share.
+    let loaded = Loaded::read(&p.path().join("s.kdl"), Mode::default()).unwrap();
+    let dir = p.path().join(".bench/cache");
+    let (plan, _) = loaded.plan(&dir, false).unwrap();
+    let grid = measured_grid(&plan, &open_cache(&dir).unwrap()).expect("the grid is whole");
+    let chosen = grid.search(Strategy::Surrogate, 11, 2, 6);
+    let keys: BTreeSet<String> = chosen
+        .iter()
+        .map(|k| plan.graph[grid.candidates.nodes[*k]].key.hex())
+        .collect();
+    assert_eq!(keys, first_keys);
+    assert!((grid.share(&chosen) - said).abs() < 1e-12);
 }
 
 #[test]
