@@ -171,6 +171,7 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         html.contains("6 configuration × load points measured, 6 skipped"),
         "{html}"
     );
+    assert!(!html.contains("id=\"reached\""), "{html}");
     let curve = html
         .split("class=\"hypervolume\" points=\"")
         .nth(1)
@@ -291,6 +292,17 @@ fn a_search_measures_its_budget_replays_from_the_cache_and_the_grid_reuses_it() 
         .collect();
     assert_eq!(keys, first_keys);
     assert!((grid.share(&chosen) - said).abs() < 1e-12);
+
+    // The report says it too.
+    let o = p.bench(&["report", "s.kdl", "-o", "r.html"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(p.path().join("r.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p id=\"reached\">The whole grid is measured now: what the search chose reaches {share:.3} of its hypervolume.</p>"
+        )),
+        "{html}"
+    );
 }
 
 #[test]

@@ -231,6 +231,9 @@ pub fn write(
             .iter()
             .map(|g| (g.used, g.hypervolume))
             .collect();
+        if res.missing == 0 {
+            res.reached = crate::search::reached(plan, cache);
+        }
     }
     for (path, text) in [(html_path, html(&res)), (md_path, markdown(&res))] {
         std::fs::write(path, text).map_err(|e| {
@@ -312,6 +315,12 @@ pub fn html(res: &Results) -> String {
             res.missing
         );
         h.push_str(&curve(&res.search));
+        if let Some(share) = res.reached {
+            let _ = write!(
+                h,
+                "<p id=\"reached\">The whole grid is measured now: what the search chose reaches {share:.3} of its hypervolume.</p>"
+            );
+        }
         if !res.skipped.is_empty() {
             let _ = write!(
                 h,

@@ -39,6 +39,10 @@ pub struct Results {
     /// Filled by the report only ([`crate::report::write`]): a replay of a large search costs
     /// seconds that a results table does not need.
     pub search: Vec<(usize, f64)>,
+    /// Once the whole grid is measured, the share of its hypervolume the search's choices
+    /// reach ([`crate::search::reached`]); filled by the report only, like `search`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<f64>,
     /// Labels of the configuration × load points a search skipped (not measured).
     pub skipped: Vec<String>,
     pub rows: Vec<Row>,
@@ -144,6 +148,7 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
         missing,
         searched,
         search: Vec::new(),
+        reached: None,
         skipped,
         rows,
         recommendations,
