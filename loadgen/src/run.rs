@@ -14,8 +14,11 @@ use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use http_body_util::BodyExt;
+
 use crate::dataset::Prompt;
 use crate::dialect::{Dialect, parse_event, truncate};
+use crate::http::{Conn, Pool, Sender};
 use crate::tokens::Tokenizer;
 
 /// Header carrying an eval item's expected answer to the *simulated* engine only.
@@ -82,26 +85,15 @@ pub enum LoadError {
     Url(String),
 }
 
-/// The runtime to drive a load on. At low concurrency one thread (no cross-thread wakeup
-/// between the socket and the task that stamps the time: a tenth of a millisecond per event
-/// on a small machine); above it, two workers for throughput.
-pub fn runtime_for(load: &Load) -> std::io::Result<tokio::runtime::Runtime> {
-    let in_flight = match load {
-        Load::Concurrency { concurrency } => *concurrency,
-        Load::Rate {
-            max_concurrency, ..
-        } => max_concurrency.unwrap_or(u32::MAX),
-    };
-    if in_flight <= 4 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-    }
+/// The runtime to drive a load on: one thread, whatever the load. Each connection is driven
+/// in the task that reads its responses ([`crate::http`]), so nothing needs a second worker,
+/// and a second one would only add wakeups across threads between the socket and the task
+/// that stamps the time (on two cores shared with a server: a lower request-rate ceiling
+/// and a later TTFT).
+pub fn runtime_for(_load: &Load) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// [`run`] on the runtime [`runtime_for`] picks, for callers that have none (`bench load`).
@@ -120,11 +112,12 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 struct Shared {
     cfg: LoadConfig,
-    client: reqwest::Client,
+    pool: Pool,
     prompts: Vec<Prompt>,
     /// Each prompt's request body, serialized once before the load starts.
     bodies: Vec<bytes::Bytes>,
-    url: reqwest::Url,
+    /// The dialect's path on the server (with the URL's own path prefix).
+    path: String,
     start: Instant,
     done: AtomicU64,
     total: u64,
@@ -144,12 +137,6 @@ pub async fn run(
     if prompts.is_empty() {
         return Err(LoadError::NoPrompts);
     }
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .tcp_nodelay(true)
-        .timeout(cfg.timeout)
-        .build()
-        .map_err(|e| LoadError::Client(e.to_string()))?;
     let total = match cfg.stop {
         Stop::Requests(n) => cfg.warmup + n,
         Stop::Duration(_) => u64::MAX,
@@ -159,8 +146,21 @@ pub async fn run(
         Stop::Requests(_) => None,
     };
     let url = format!("{}{}", cfg.url.trim_end_matches('/'), cfg.dialect.path());
-    let url = reqwest::Url::parse(&url)
+    let uri: hyper::Uri = url
+        .parse()
         .map_err(|e| LoadError::Url(format!("`{url}` is not a URL: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(LoadError::Url(format!(
+            "`{url}`: only http:// servers can be measured (no TLS between the load and the engine)"
+        )));
+    }
+    let Some(host) = uri.host() else {
+        return Err(LoadError::Url(format!("`{url}` names no host")));
+    };
+    let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
     let bodies = prompts
         .iter()
         .map(|p| {
@@ -172,10 +172,10 @@ pub async fn run(
         .collect();
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
-        client,
+        pool: Pool::new(authority),
         prompts,
         bodies,
-        url,
+        path,
         start: Instant::now(),
         done: AtomicU64::new(0),
         total,
@@ -261,16 +261,6 @@ pub async fn run(
 async fn request(s: &Shared, index: u64, due: Instant) -> Record {
     let k = (index as usize) % s.prompts.len();
     let (p, cfg) = (&s.prompts[k], &s.cfg);
-    let mut req = s
-        .client
-        .post(s.url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(s.bodies[k].clone());
-    if cfg.simulated
-        && let Some((answer, _)) = &p.expected
-    {
-        req = req.header(SIM_EXPECTED_HEADER, answer.as_str());
-    }
     let mut r = Record {
         index,
         warmup: index < cfg.warmup,
@@ -288,67 +278,49 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
     let send = Instant::now();
     r.send_ns = ns(s.start, send);
     let mut text = String::new();
-    match req.send().await {
-        Err(e) => r.error = Some(describe(&e)),
-        Ok(resp) => {
-            r.status = resp.status().as_u16();
-            r.request_id = resp
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
-            if !resp.status().is_success() {
-                let body = resp.text().await.unwrap_or_default();
-                r.error = Some(format!("HTTP {}: {}", r.status, truncate(body.trim(), 300)));
+    let attempts = async {
+        // A connection the server closed while it was idle fails before anything is sent:
+        // once, on a new connection.
+        for attempt in 0..2 {
+            let mut conn = match if attempt == 0 {
+                s.pool.get().await
             } else {
-                let mut events = resp.bytes_stream().eventsource();
-                let mut done = false;
-                while let Some(ev) = events.next().await {
-                    let t = Instant::now();
-                    match ev {
-                        Err(e) => {
-                            r.error = Some(format!("stream broke: {e}"));
-                            break;
-                        }
-                        Ok(ev) => {
-                            let parsed = parse_event(cfg.dialect, &ev.data);
-                            if let Some(e) = parsed.error {
-                                r.error = Some(e);
-                                break;
-                            }
-                            if let Some(t_text) = parsed.text {
-                                let at = ns(s.start, t);
-                                r.first_token_ns.get_or_insert(at);
-                                r.last_token_ns = Some(at);
-                                r.chunk_ns.push(at);
-                                r.client_output_tokens += 1;
-                                if keep_text {
-                                    text.push_str(&t_text);
-                                }
-                            }
-                            if let Some((prompt, completion)) = parsed.usage {
-                                r.server_prompt_tokens = prompt.or(r.server_prompt_tokens);
-                                r.server_output_tokens = Some(completion);
-                            }
-                            if parsed.done {
-                                done = true;
-                                if cfg.dialect != Dialect::Tgi {
-                                    break;
-                                }
-                            }
-                        }
+                s.pool.connect().await
+            } {
+                Ok(c) => c,
+                Err(e) => {
+                    r.error = Some(format!("connection refused or reset: {e}"));
+                    return;
+                }
+            };
+            let reused = conn.reused;
+            let (sender, driver) = conn.parts();
+            let work = exchange(s, k, sender, &mut r, &mut text, keep_text);
+            let (sent, open) = Conn::drive(driver, work).await;
+            match sent {
+                Exchange::NotSent(e) if reused && attempt == 0 => {
+                    tracing::debug!("an idle connection was closed ({e}): sending again");
+                    continue;
+                }
+                Exchange::NotSent(e) => r.error = Some(e),
+                Exchange::Read { whole } => {
+                    if whole && open {
+                        s.pool.put(conn);
                     }
                 }
-                if r.error.is_none() && !done {
-                    r.error = Some("the stream ended without its end marker".into());
-                }
-                if r.error.is_none() && r.first_token_ns.is_none() {
-                    r.error = Some("no token was generated".into());
-                }
             }
+            return;
         }
+    };
+    if tokio::time::timeout(cfg.timeout, attempts).await.is_err() {
+        r.error = Some(format!(
+            "timed out: no complete response within {}",
+            secs(cfg.timeout)
+        ));
     }
-    r.end_ns = ns(s.start, Instant::now());
+    if r.end_ns == 0 {
+        r.end_ns = ns(s.start, Instant::now());
+    }
     if let Some(t) = &cfg.tokenizer
         && r.first_token_ns.is_some()
     {
@@ -366,10 +338,122 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
     r
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// How an exchange on one connection went.
+enum Exchange {
+    /// The request did not reach the server (why).
+    NotSent(String),
+    /// A response was read, to its end (`whole`) or not (an error, or a stream abandoned
+    /// after its end marker): only a whole one leaves the connection reusable.
+    Read { whole: bool },
+}
+
+/// One request on a connection and the reading of its response into `r`.
+async fn exchange(
+    s: &Shared,
+    k: usize,
+    sender: &mut Sender,
+    r: &mut Record,
+    text: &mut String,
+    keep_text: bool,
+) -> Exchange {
+    let (p, cfg) = (&s.prompts[k], &s.cfg);
+    let mut req = hyper::Request::post(s.path.as_str())
+        .header(hyper::header::HOST, s.pool.authority())
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if cfg.simulated
+        && let Some((answer, _)) = &p.expected
+    {
+        req = req.header(SIM_EXPECTED_HEADER, answer.as_str());
+    }
+    let req = match req.body(http_body_util::Full::new(s.bodies[k].clone())) {
+        Ok(req) => req,
+        Err(e) => return Exchange::NotSent(format!("request failed: {e}")),
+    };
+    let resp = match sender.send_request(req).await {
+        Ok(resp) => resp,
+        Err(e) => return Exchange::NotSent(describe(&e)),
+    };
+    r.status = resp.status().as_u16();
+    r.request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    if !resp.status().is_success() {
+        let body = resp.into_body().collect().await;
+        let whole = body.is_ok();
+        let body = body.map(|b| b.to_bytes()).unwrap_or_default();
+        r.error = Some(format!(
+            "HTTP {}: {}",
+            r.status,
+            truncate(String::from_utf8_lossy(&body).trim(), 300)
+        ));
+        return Exchange::Read { whole };
+    }
+    let mut events = resp.into_body().into_data_stream().eventsource();
+    let mut done = false;
+    let mut whole = true;
+    while let Some(ev) = events.next().await {
+        let t = Instant::now();
+        match ev {
+            Err(e) => {
+                r.error = Some(format!("stream broke: {e}"));
+                whole = false;
+                break;
+            }
+            Ok(ev) => {
+                let parsed = parse_event(cfg.dialect, &ev.data);
+                if let Some(e) = parsed.error {
+                    r.error = Some(e);
+                    whole = false;
+                    break;
+                }
+                if let Some(t_text) = parsed.text {
+                    let at = ns(s.start, t);
+                    r.first_token_ns.get_or_insert(at);
+                    r.last_token_ns = Some(at);
+                    r.chunk_ns.push(at);
+                    r.client_output_tokens += 1;
+                    if keep_text {
+                        text.push_str(&t_text);
+                    }
+                }
+                if let Some((prompt, completion)) = parsed.usage {
+                    r.server_prompt_tokens = prompt.or(r.server_prompt_tokens);
+                    r.server_output_tokens = Some(completion);
+                }
+                if parsed.done {
+                    done = true;
+                    if cfg.dialect != Dialect::Tgi {
+                        r.end_ns = ns(s.start, t);
+                        // The body's end follows the marker at once on a well-behaved
+                        // server: read it, to keep the connection; else leave it.
+                        whole = tokio::time::timeout(Duration::from_millis(100), async {
+                            while let Some(Ok(_)) = events.next().await {}
+                        })
+                        .await
+                        .is_ok();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if r.error.is_none() && !done {
+        r.error = Some("the stream ended without its end marker".into());
+    }
+    if r.error.is_none() && r.first_token_ns.is_none() {
+        r.error = Some("no token was generated".into());
+    }
+    Exchange::Read { whole }
+}
+
+fn describe(e: &hyper::Error) -> String {
+    let kind = if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
         "connection refused or reset"
     } else {
         "request failed"
