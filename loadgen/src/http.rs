@@ -25,29 +25,27 @@ pub type Driver = Connection<TokioIo<TcpStream>, Full<Bytes>>;
 /// for anything to move.
 pub struct Conn {
     pub send: Sender,
-    driver: Driver,
+    pub driver: Driver,
     /// Taken from the pool (it may have been closed by the server while idle).
     pub reused: bool,
 }
 
 impl Conn {
     /// Runs `work` (a request over [`Conn::send`] and the reading of its response) while
-    /// driving the connection; returns its output and whether the connection is still open.
-    pub async fn drive<F: Future>(driver: &mut Driver, work: F) -> (F::Output, bool) {
+    /// driving the connection; returns its output, and the driver while the connection is
+    /// still open.
+    pub async fn drive<F: Future>(mut driver: Driver, work: F) -> (F::Output, Option<Driver>) {
         tokio::pin!(work);
         tokio::select! {
             biased;
-            out = &mut work => return (out, true),
-            _ = &mut *driver => {}
+            out = &mut work => return (out, Some(driver)),
+            _ = &mut driver => {}
         }
-        // The connection ended (closed by the server, or broken): what the request still
-        // waits for resolves now, as an error or the end of its body.
-        (work.await, false)
-    }
-
-    /// Splits the connection for [`Conn::drive`].
-    pub fn parts(&mut self) -> (&mut Sender, &mut Driver) {
-        (&mut self.send, &mut self.driver)
+        // The connection ended (closed by the server, or broken). Dropped, it fails a request
+        // it had not sent yet and ends a body it was reading, so what `work` still waits for
+        // resolves now.
+        drop(driver);
+        (work.await, None)
     }
 }
 

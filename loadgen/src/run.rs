@@ -282,7 +282,7 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
         // A connection the server closed while it was idle fails before anything is sent:
         // once, on a new connection.
         for attempt in 0..2 {
-            let mut conn = match if attempt == 0 {
+            let conn = match if attempt == 0 {
                 s.pool.get().await
             } else {
                 s.pool.connect().await
@@ -293,10 +293,13 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
                     return;
                 }
             };
-            let reused = conn.reused;
-            let (sender, driver) = conn.parts();
-            let work = exchange(s, k, sender, &mut r, &mut text, keep_text);
-            let (sent, open) = Conn::drive(driver, work).await;
+            let Conn {
+                mut send,
+                driver,
+                reused,
+            } = conn;
+            let work = exchange(s, k, &mut send, &mut r, &mut text, keep_text);
+            let (sent, driver) = Conn::drive(driver, work).await;
             match sent {
                 Exchange::NotSent(e) if reused && attempt == 0 => {
                     tracing::debug!("an idle connection was closed ({e}): sending again");
@@ -304,8 +307,12 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
                 }
                 Exchange::NotSent(e) => r.error = Some(e),
                 Exchange::Read { whole } => {
-                    if whole && open {
-                        s.pool.put(conn);
+                    if let Some(driver) = driver.filter(|_| whole) {
+                        s.pool.put(Conn {
+                            send,
+                            driver,
+                            reused: true,
+                        });
                     }
                 }
             }

@@ -1,0 +1,95 @@
+//! The load generator's own connections against a server that closes each one while it is
+//! idle, without saying so (what uvicorn's keep-alive timeout does to a benchmark's pooled
+//! connections between requests): every request still succeeds, on a new connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bench_loadgen::{Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run, runtime_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One streamed completion per connection, then the connection closed 30 ms later (the
+/// response does not say `Connection: close`). Returns the URL and the connections served.
+async fn closing_server() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // The request: its head, then as many bytes as it says its body has.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let mut body = String::new();
+                for data in [r#"{"choices":[{"text":"hi"}]}"#, "[DONE]"] {
+                    let event = format!("data: {data}\n\n");
+                    body.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
+                }
+                body.push_str("0\r\n\r\n");
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                sock.write_all(format!("{head}{body}").as_bytes())
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                // Closed while the client holds it idle.
+            });
+        }
+    });
+    (url, served)
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_without_failing_a_request() {
+    let load = Load::Rate {
+        rate: 10.0,
+        burstiness: 1e6,
+        max_concurrency: Some(1),
+    };
+    let rt = runtime_for(&load).unwrap();
+    let (url, served) = rt.block_on(closing_server());
+    let cfg = LoadConfig {
+        url,
+        dialect: Dialect::OpenaiCompletions,
+        model: "m".into(),
+        load,
+        stop: Stop::Requests(6),
+        warmup: 0,
+        ignore_eos: true,
+        timeout: Duration::from_secs(10),
+        seed: 1,
+        simulated: false,
+        tokenizer: None,
+    };
+    let records = rt
+        .block_on(run(cfg, dataset::random(6, 8, 1, 0.0, 1), None))
+        .unwrap();
+    let m = compute(&records, &Slo::default(), &[50.0], false);
+    assert_eq!((m.completed, m.failed), (6, 0), "{:?}", m.errors);
+    // Requests 100 ms apart, each connection closed 30 ms after its response: one each.
+    assert_eq!(served.load(Ordering::SeqCst), 6);
+}
