@@ -79,8 +79,6 @@ pub use bench_node::records::Record;
 pub enum LoadError {
     #[error("no prompts to send")]
     NoPrompts,
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
     #[error("{0}")]
     Url(String),
 }
