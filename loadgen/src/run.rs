@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eventsource_stream2::Eventsource;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Gamma};
@@ -437,11 +437,14 @@ async fn exchange(
                         r.end_ns = ns(s.start, t);
                         // The body's end follows the marker at once on a well-behaved
                         // server: read it, to keep the connection; else leave it.
-                        whole = tokio::time::timeout(Duration::from_millis(100), async {
-                            while let Some(Ok(_)) = events.next().await {}
-                        })
-                        .await
-                        .is_ok();
+                        whole = match events.next().now_or_never() {
+                            Some(None) => true,
+                            _ => tokio::time::timeout(Duration::from_millis(100), async {
+                                while let Some(Ok(_)) = events.next().await {}
+                            })
+                            .await
+                            .is_ok(),
+                        };
                         break;
                     }
                 }
