@@ -220,20 +220,29 @@ impl Candidates {
 /// search that ran out of candidates): its objectives, or `None` where it failed. `None`
 /// while any candidate is unmeasured.
 pub fn measured_grid(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<Grid> {
-    let candidates = candidates(plan);
-    let observed = (0..candidates.nodes.len())
-        .map(|k| candidates.observe(plan, cache, k))
-        .collect::<Option<Vec<_>>>()?;
-    Some(Grid {
-        candidates,
-        observed,
-    })
+    Grid::of(candidates(plan), plan, cache)
+}
+
+impl Grid {
+    /// `candidates` observed, when every one is measured.
+    fn of(candidates: Candidates, plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<Grid> {
+        let observed = (0..candidates.nodes.len())
+            .map(|k| candidates.observe(plan, cache, k))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Grid {
+            candidates,
+            observed,
+        })
+    }
 }
 
 /// When the whole grid is measured: the share of its hypervolume that the sweep's own
 /// search reaches (what it measured, as [`replay`] reads it).
 pub fn reached(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<f64> {
-    let grid = measured_grid(plan, cache)?;
+    // One set of candidates (and of estimates) for the replay and the grid.
+    let mut s = Searcher::new(plan)?;
+    let generations = s.replay(cache);
+    let grid = Grid::of(s.candidates, plan, cache)?;
     let at: std::collections::HashMap<usize, usize> = grid
         .candidates
         .nodes
@@ -241,7 +250,7 @@ pub fn reached(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Option<f64> {
         .enumerate()
         .map(|(k, n)| (n.index(), k))
         .collect();
-    let measured: Vec<usize> = replay(plan, cache)
+    let measured: Vec<usize> = generations
         .iter()
         .flat_map(|g| g.proposed.iter().filter_map(|i| at.get(i).copied()))
         .collect();
@@ -367,6 +376,18 @@ impl<'a, 's, 'r> Searcher<'a, 's, 'r> {
             front: 0,
             plan,
         })
+    }
+
+    /// The generations as the cache holds them, nothing built ([`replay`]).
+    fn replay(&mut self, cache: &dyn CacheBackend) -> Vec<Generation> {
+        let mut out = Vec::new();
+        while let Ok(batch) = self.next() {
+            match self.record(cache, &batch, 0) {
+                Ok(g) => out.push(g),
+                Err(_) => break,
+            }
+        }
+        out
     }
 
     pub fn strategy(&self) -> Strategy {
@@ -587,17 +608,7 @@ where
 /// The generations of a search as the cache holds them (nothing built): what the report
 /// plots. Stops at the first generation not fully measured.
 pub fn replay(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Vec<Generation> {
-    let Some(mut s) = Searcher::new(plan) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    while let Ok(batch) = s.next() {
-        match s.record(cache, &batch, 0) {
-            Ok(g) => out.push(g),
-            Err(_) => break,
-        }
-    }
-    out
+    Searcher::new(plan).map_or_else(Vec::new, |mut s| s.replay(cache))
 }
 
 /// `bench build`'s run: a search when the sweep has a `search` block (and `grid` is off),

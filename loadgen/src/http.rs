@@ -91,9 +91,14 @@ impl Pool {
         })
     }
 
-    /// Returns a connection whose last response was read to its end.
-    pub fn put(&self, mut c: Conn) {
-        c.reused = true;
+    /// Returns a connection whose last response was read to its end: taken again, it is
+    /// `reused`.
+    pub fn put(&self, send: Sender, driver: Driver) {
+        let c = Conn {
+            send,
+            driver,
+            reused: true,
+        };
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(c);
     }
 }

@@ -13,5 +13,5 @@ pub mod tokens;
 pub use dataset::{Prompt, Scoring};
 pub use dialect::Dialect;
 pub use metrics::{DEFINITIONS, Dist, Metrics, Slo, compute};
-pub use run::{Load, LoadConfig, LoadError, Record, Stop, run, run_blocking, runtime_for};
+pub use run::{Load, LoadConfig, LoadError, Record, Stop, run, run_blocking, runtime};
 pub use tokens::{TokenSource, Tokenizer};

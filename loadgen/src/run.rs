@@ -88,19 +88,19 @@ pub enum LoadError {
 /// and a second one would only add wakeups across threads between the socket and the task
 /// that stamps the time (on two cores shared with a server: a lower request-rate ceiling
 /// and a later TTFT).
-pub fn runtime_for(_load: &Load) -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
 
-/// [`run`] on the runtime [`runtime_for`] picks, for callers that have none (`bench load`).
+/// [`run`] on the [`runtime`], for callers that have none (`bench load`).
 pub fn run_blocking(
     cfg: LoadConfig,
     prompts: Vec<Prompt>,
     progress: Option<Progress>,
 ) -> Result<Vec<Record>, String> {
-    let rt = runtime_for(&cfg.load).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt = runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(run(cfg, prompts, progress))
         .map_err(|e| e.to_string())
 }
@@ -306,11 +306,7 @@ async fn request(s: &Shared, index: u64, due: Instant) -> Record {
                 Exchange::NotSent(e) => r.error = Some(e),
                 Exchange::Read { whole } => {
                     if let Some(driver) = driver.filter(|_| whole) {
-                        s.pool.put(Conn {
-                            send,
-                            driver,
-                            reused: true,
-                        });
+                        s.pool.put(send, driver);
                     }
                 }
             }

@@ -193,7 +193,7 @@ fn fidelity_run(
     let mut c = cfg(url, dialect, Load::Concurrency { concurrency }, requests);
     // One full wave of warmup: opens the connections the measured requests reuse.
     c.warmup = concurrency as u64;
-    let rt = bench_loadgen::runtime_for(&c.load).unwrap();
+    let rt = bench_loadgen::runtime().unwrap();
     let records = rt.block_on(run(c, prompts, None)).unwrap();
     let m = compute(&records, &Slo::default(), &[50.0, 99.0], true);
     // Failures and miscounts are not noise: they fail at once.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bench_loadgen::{Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run, runtime_for};
+use bench_loadgen::{Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One streamed completion per connection, then the connection closed 30 ms later (the
@@ -70,7 +70,7 @@ fn a_connection_the_server_closed_while_idle_is_replaced_without_failing_a_reque
         burstiness: 1e6,
         max_concurrency: Some(1),
     };
-    let rt = runtime_for(&load).unwrap();
+    let rt = runtime().unwrap();
     let (url, served) = rt.block_on(closing_server());
     let cfg = LoadConfig {
         url,

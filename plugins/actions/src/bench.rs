@@ -146,7 +146,7 @@ impl Action for Bench {
                 Load::Rate { rate, .. } => format!("rate {rate}/s"),
             }
         );
-        let rt = bench_loadgen::runtime_for(&cfg.load)
+        let rt = bench_loadgen::runtime()
             .map_err(|e| infra(format!("cannot start the runtime: {e}")))?;
         // Progress for the build display: one line per tenth of the requests.
         let step = (total / 10).max(1);
