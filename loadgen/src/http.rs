@@ -5,7 +5,8 @@
 //! Measured against a minimal raw asyncio client on two cores shared with the server, the
 //! connection-task design of a general client (reqwest over hyper-util's pool) topped out at
 //! about three quarters of the raw client's request rate; connections driven in place on a
-//! one-thread runtime reach it.
+//! one-thread runtime reach it with no parsing, and 0.82–1.01 of it (median 0.94) with every
+//! event of every stream parsed and stamped, as a run does.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -62,10 +63,6 @@ impl Pool {
             authority,
             idle: Mutex::new(Vec::new()),
         }
-    }
-
-    pub fn authority(&self) -> &str {
-        &self.authority
     }
 
     /// An idle connection, else a new one.

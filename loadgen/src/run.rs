@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use eventsource_stream2::Eventsource;
 use futures::{FutureExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -116,6 +115,8 @@ struct Shared {
     bodies: Vec<bytes::Bytes>,
     /// The dialect's path on the server (with the URL's own path prefix).
     path: String,
+    /// The `Host` header, made once (a header made from a string is a copy per request).
+    host: hyper::header::HeaderValue,
     start: Instant,
     done: AtomicU64,
     total: u64,
@@ -168,12 +169,15 @@ pub async fn run(
             bytes::Bytes::from(body.to_string())
         })
         .collect();
+    let host = hyper::header::HeaderValue::from_str(&authority)
+        .map_err(|e| LoadError::Url(format!("`{url}`: {e}")))?;
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         pool: Pool::new(authority),
         prompts,
         bodies,
         path,
+        host,
         start: Instant::now(),
         done: AtomicU64::new(0),
         total,
@@ -363,8 +367,11 @@ async fn exchange(
 ) -> Exchange {
     let (p, cfg) = (&s.prompts[k], &s.cfg);
     let mut req = hyper::Request::post(s.path.as_str())
-        .header(hyper::header::HOST, s.pool.authority())
-        .header(hyper::header::CONTENT_TYPE, "application/json");
+        .header(hyper::header::HOST, s.host.clone())
+        .header(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
     if cfg.simulated
         && let Some((answer, _)) = &p.expected
     {
@@ -395,7 +402,7 @@ async fn exchange(
         ));
         return Exchange::Read { whole };
     }
-    let mut events = resp.into_body().into_data_stream().eventsource();
+    let mut events = sseer::EventStream::new(resp.into_body().into_data_stream());
     let mut done = false;
     let mut whole = true;
     while let Some(ev) = events.next().await {

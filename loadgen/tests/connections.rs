@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bench_loadgen::{Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run, runtime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+mod common;
 
 /// One streamed completion per connection, then the connection closed 30 ms later (the
 /// response does not say `Connection: close`). Returns the URL and the connections served.
@@ -21,40 +23,15 @@ async fn closing_server() -> (String, Arc<AtomicUsize>) {
             let (mut sock, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                // The request: its head, then as many bytes as it says its body has.
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = sock.read(&mut chunk).await.unwrap();
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf);
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let len: usize = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break;
-                        }
-                    }
+                if !common::read_request(&mut sock).await {
+                    return;
                 }
-                let mut body = String::new();
-                for data in [r#"{"choices":[{"text":"hi"}]}"#, "[DONE]"] {
-                    let event = format!("data: {data}\n\n");
-                    body.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
-                }
-                body.push_str("0\r\n\r\n");
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-                sock.write_all(format!("{head}{body}").as_bytes())
-                    .await
-                    .unwrap();
+                let events = [
+                    "data: {\"choices\":[{\"text\":\"hi\"}]}\n\n",
+                    "data: [DONE]\n\n",
+                ];
+                let response = common::stream_response(&events);
+                sock.write_all(response.as_bytes()).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(30)).await;
                 // Closed while the client holds it idle.
             });
