@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bench_loadgen::{Dialect, Load, LoadConfig, Slo, Stop, compute, dataset, run, runtime};
+use bench_loadgen::{Load, Slo, compute, dataset, run, runtime};
 use tokio::io::AsyncWriteExt;
 
 mod common;
@@ -49,19 +49,7 @@ fn a_connection_the_server_closed_while_idle_is_replaced_without_failing_a_reque
     };
     let rt = runtime().unwrap();
     let (url, served) = rt.block_on(closing_server());
-    let cfg = LoadConfig {
-        url,
-        dialect: Dialect::OpenaiCompletions,
-        model: "m".into(),
-        load,
-        stop: Stop::Requests(6),
-        warmup: 0,
-        ignore_eos: true,
-        timeout: Duration::from_secs(10),
-        seed: 1,
-        simulated: false,
-        tokenizer: None,
-    };
+    let cfg = common::config(url, load, 6);
     let records = rt
         .block_on(run(cfg, dataset::random(6, 8, 1, 0.0, 1), None))
         .unwrap();

@@ -4,9 +4,7 @@
 //! a garbage event or a stream cut short fails its request with the reason, and nothing
 //! panics.
 
-use std::time::Duration;
-
-use bench_loadgen::{Dialect, Load, LoadConfig, Record, Scoring, Stop, dataset, run, runtime};
+use bench_loadgen::{Load, Record, Scoring, dataset, run, runtime};
 use tokio::io::AsyncWriteExt;
 
 mod common;
@@ -30,19 +28,7 @@ fn one_request(pieces: &'static [&'static str]) -> Record {
                 });
             }
         });
-        let cfg = LoadConfig {
-            url,
-            dialect: Dialect::OpenaiCompletions,
-            model: "m".into(),
-            load: Load::Concurrency { concurrency: 1 },
-            stop: Stop::Requests(1),
-            warmup: 0,
-            ignore_eos: true,
-            timeout: Duration::from_secs(10),
-            seed: 1,
-            simulated: false,
-            tokenizer: None,
-        };
+        let cfg = common::config(url, Load::Concurrency { concurrency: 1 }, 1);
         // The answer the whole output text must be, to check what was read of each event.
         let mut prompts = dataset::random(1, 4, 3, 0.0, 1);
         prompts[0].expected = Some(("alpha beta gamma".into(), Scoring::ExactMatch));

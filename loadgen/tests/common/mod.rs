@@ -2,8 +2,28 @@
 //! `Content-Length` and answers with chunked event streams written exactly as given, so a
 //! test decides what a server does that no real one does on cue.
 
+use std::time::Duration;
+
+use bench_loadgen::{Dialect, Load, LoadConfig, Stop};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+
+/// `requests` OpenAI completions to `url` under `load`, no warmup, a 10 s timeout.
+pub fn config(url: String, load: Load, requests: u64) -> LoadConfig {
+    LoadConfig {
+        url,
+        dialect: Dialect::OpenaiCompletions,
+        model: "m".into(),
+        load,
+        stop: Stop::Requests(requests),
+        warmup: 0,
+        ignore_eos: true,
+        timeout: Duration::from_secs(10),
+        seed: 1,
+        simulated: false,
+        tokenizer: None,
+    }
+}
 
 /// Reads one request (its head, then as many bytes as it says its body has); false when the
 /// connection closed first.
