@@ -71,17 +71,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }),
         Command::Logs(a) => with_plan(&a.sweep, m, false, c, |p, dir| {
             let i = find_node(p, &a.node)?;
-            let logs = open_cache(dir)?.logs(&p.graph[i].key.hex());
+            let logs = bench_driver::status::logs(p, &open_cache(dir)?, i);
             if logs.is_empty() {
                 let key = p.graph[i].key.short();
                 eprintln!("no logs for {key}: it never ran against {}", dir.display());
                 return Ok(ExitCode::from(1));
             }
             show(|out| {
-                for path in logs {
+                for (path, text) in &logs {
                     writeln!(out, "==> {} <==", path.display())?;
-                    match std::fs::read(&path) {
-                        Ok(t) => out.write_all(&t)?,
+                    match text {
+                        Ok(t) => out.write_all(t)?,
                         Err(e) => writeln!(out, "(cannot read: {e})")?,
                     }
                 }
@@ -219,12 +219,7 @@ fn plan(a: PlanArgs, m: Mode, c: &CacheDir) -> Result<ExitCode, CliError> {
     let dir = c.dir(Some(&a.sweep));
     let loaded = Loaded::read(&a.sweep, m)?;
     let p = compile(&loaded, &dir, false)?;
-    let cache = if dir.join("layout").exists() {
-        bench_cache::LocalCache::open(&dir).ok()
-    } else {
-        None
-    };
-    let why = statuses(&p, cache.as_ref());
+    let why = statuses(&p, bench_driver::paths::cache_if_any(&dir).as_ref());
     if a.json {
         show(|out| text::plan::json(&p, &why, out))
     } else {

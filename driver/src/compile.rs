@@ -145,9 +145,7 @@ fn compile<'a>(l: &'a Loaded, cache_dir: &Path, strict: bool) -> Result<(Plan<'a
         )?;
         plan = bench_plan::plan(&parsed.sweep, source, registry, &opts)?;
         // Facts read by committed downloads replace the catalog's for memory fit.
-        if cache_dir.join("layout").exists()
-            && let Ok(cache) = bench_cache::LocalCache::open(cache_dir)
-        {
+        if let Some(cache) = crate::paths::cache_if_any(cache_dir) {
             let facts = crate::pin::known_facts(&plan, &cache);
             if !facts.is_empty() {
                 opts.model_facts = facts;

@@ -58,6 +58,15 @@ pub fn open_cache(dir: &Path) -> Result<LocalCache> {
         .map_err(|e| Error::Other(format!("cannot open the cache at {}: {e}", dir.display())))
 }
 
+/// The cache, when one was made there already (`bench plan` marks what it holds; a plan
+/// made before any build has none to ask).
+pub fn cache_if_any(dir: &Path) -> Option<LocalCache> {
+    dir.join("layout")
+        .exists()
+        .then(|| LocalCache::open(dir).ok())
+        .flatten()
+}
+
 /// Opens a cache that must exist already (a command that reads results).
 pub fn existing_cache(dir: &Path, sweep: &Path) -> Result<LocalCache> {
     if !dir.join("layout").exists() {

@@ -50,22 +50,32 @@ pub struct Results {
 }
 
 /// A search covers part of the grid, which no optimize node ranks: what it measured (`aggs`,
-/// by aggregate key), ranked as the optimize node ranks the grid, and the key that ranking
-/// is stored under — the optimize node's key and the ranked aggregates' keys, hashed
-/// (`None` for a sweep that does not search, or nothing measured).
+/// by aggregate key), ranked as the optimize node ranks the grid (`None` for a sweep that
+/// does not search, or nothing measured).
 pub fn search_ranking(
     plan: &Plan<'_, '_>,
     aggs: &[(String, AggregateOutput)],
-) -> Option<(String, OptimizeOutput)> {
-    let (r, x, g) = (&plan.resolved, &plan.expansion, &plan.graph);
+) -> Option<OptimizeOutput> {
+    let (r, x) = (&plan.resolved, &plan.expansion);
     if r.sweep.search.is_none() || aggs.is_empty() {
         return None;
     }
     let Params::Optimize(p) = node_params(r, x, &bench_plan::Subject::Optimize) else {
         return None;
     };
-    let optimize = g.node_weights().find(|n| n.kind == NodeKind::Optimize)?;
-    let out = bench_actions::optimize(&p, aggs).ok()?;
+    bench_actions::optimize(&p, aggs).ok()
+}
+
+/// The key a search's ranking of `aggs` is stored under: the optimize node's key and the
+/// ranked aggregates' keys, hashed (known before anything is ranked).
+pub fn search_ranking_key(
+    plan: &Plan<'_, '_>,
+    aggs: &[(String, AggregateOutput)],
+) -> Option<String> {
+    let optimize = plan
+        .graph
+        .node_weights()
+        .find(|n| n.kind == NodeKind::Optimize)?;
     let mut keys: Vec<&str> = aggs.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort_unstable();
     let mut h = blake3::Hasher::new();
@@ -75,7 +85,7 @@ pub fn search_ranking(
         h.update(k.as_bytes());
         h.update(b"\0");
     }
-    Some((h.finalize().to_hex().to_string(), out))
+    Some(h.finalize().to_hex().to_string())
 }
 
 /// Reads what the cache holds for a plan.
@@ -110,7 +120,7 @@ pub fn collect(plan: &Plan<'_, '_>, cache: &dyn CacheBackend) -> Results {
                 .iter()
                 .map(|(_, k, a)| (k.clone(), a.clone()))
                 .collect();
-            search_ranking(plan, &aggs).map(|(_, o)| o)
+            search_ranking(plan, &aggs)
         });
     let ranked: HashMap<&str, &Ranked> = recommendations
         .as_ref()

@@ -195,6 +195,23 @@ pub fn status(plan: &Plan<'_, '_>, cache: &LocalCache) -> StatusReport {
     }
 }
 
+/// A node's logs in the cache, every attempt's, each read whole (or why it could not be);
+/// empty when the node never ran against this cache.
+pub fn logs(
+    plan: &Plan<'_, '_>,
+    cache: &dyn CacheBackend,
+    node: NodeIndex,
+) -> Vec<(std::path::PathBuf, std::io::Result<Vec<u8>>)> {
+    cache
+        .logs(&plan.graph[node].key.hex())
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read(&path);
+            (path, text)
+        })
+        .collect()
+}
+
 pub fn find_node(plan: &Plan<'_, '_>, what: &str) -> Result<NodeIndex> {
     let found = plan.find(what);
     match found.len() {

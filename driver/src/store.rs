@@ -143,7 +143,10 @@ pub fn ingest_search_ranking(
             read_output::<AggregateOutput>(cache, &key, outputs::AGGREGATE).map(|a| (key, a))
         })
         .collect();
-    let Some((key, o)) = crate::results::search_ranking(plan, &aggs) else {
+    if aggs.is_empty() {
+        return Ok(false);
+    }
+    let Some(key) = crate::results::search_ranking_key(plan, &aggs) else {
         return Ok(false);
     };
     let mut store = open(db)?;
@@ -151,6 +154,9 @@ pub fn ingest_search_ranking(
     if store.keys("recommendations").map_err(err)?.contains(&key) {
         return Ok(false);
     }
+    let Some(o) = crate::results::search_ranking(plan, &aggs) else {
+        return Ok(false);
+    };
     store
         .add_recommendations(&key, &plan.resolved.sweep.name.value, &o)
         .map_err(err)
